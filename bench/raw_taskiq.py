@@ -1,0 +1,256 @@
+"""Throughput baseline: no-op jobs through raw taskiq + taskiq-redis ``RedisStreamBroker``.
+
+Why: Conveyor adds a durable PostgreSQL lifecycle, an API and events on top of taskiq. This
+measures what the bare transport does on the same machine (no database, no API, one worker
+process via the real ``taskiq worker`` CLI), so Conveyor's figure can be read as "x% of raw
+taskiq" instead of as an absolute number.
+
+How: the producer creates the consumer group at id ``0`` before anything is sent (taskiq-redis
+creates it at ``$`` and would lose earlier messages), starts one ``taskiq worker`` process and
+waits until it has acknowledged one warm-up job, then kicks ``--jobs`` no-op tasks from
+``--senders`` concurrent coroutines. Completion is read from Redis itself: ``XINFO GROUPS``
+``entries-read`` and ``pending`` say how many messages were delivered and acknowledged, so the
+worker needs no instrumentation and the task stays a true no-op. ``jobs_per_s`` is jobs divided by
+the time from the first send to the last acknowledgement (polled every ``--poll-ms``).
+
+Run: ``.venv/bin/python -m bench.raw_taskiq --jobs 20000``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from taskiq_redis import RedisStreamBroker
+
+from bench.common import (
+    DEFAULT_REDIS_URL,
+    Metrics,
+    bench_env,
+    emit_result,
+    log,
+    new_run_id,
+    require_loopback,
+    run_async,
+    stop_process_group,
+    tree_cpu_seconds,
+)
+
+TASK_NAME = "bench.noop"
+CONSUMER_GROUP = "bench"
+ENV_REDIS_URL = "BENCH_REDIS_URL"
+ENV_QUEUE = "BENCH_QUEUE"
+ENV_XREAD_COUNT = "BENCH_XREAD_COUNT"
+
+
+async def noop() -> None:
+    """The job: nothing at all, so the figure is pure queue overhead."""
+
+
+def make_broker() -> RedisStreamBroker:
+    """Broker factory used by both the producer and ``taskiq worker bench.raw_taskiq:make_broker``.
+
+    Configuration comes from the environment because the taskiq CLI calls this without
+    arguments. Only ``consumer_id`` (a correctness fix, see KNOWN-TRAPS) and a readable
+    ``consumer_name`` differ from taskiq-redis defaults; ``xread_count`` stays at its default 100
+    unless ``BENCH_XREAD_COUNT`` says otherwise.
+    """
+    return build_broker(
+        redis_url=os.environ.get(ENV_REDIS_URL, DEFAULT_REDIS_URL),
+        queue=os.environ.get(ENV_QUEUE, "bench:raw:default"),
+        xread_count=int(os.environ.get(ENV_XREAD_COUNT, "100")),
+    )
+
+
+def build_broker(redis_url: str, queue: str, xread_count: int) -> RedisStreamBroker:
+    """The broker with the no-op task registered (see ``make_broker``)."""
+    broker = RedisStreamBroker(
+        url=require_loopback(redis_url),
+        queue_name=queue,
+        consumer_group_name=CONSUMER_GROUP,
+        consumer_name=f"bench-{socket.gethostname()}-{os.getpid()}",
+        consumer_id="0",
+        xread_count=xread_count,
+    )
+    broker.register_task(noop, task_name=TASK_NAME)
+    return broker
+
+
+async def _group_info(redis: Redis, queue: str) -> dict[str, Any] | None:
+    for group in await redis.xinfo_groups(queue):
+        name = group.get("name")
+        if name in (CONSUMER_GROUP, CONSUMER_GROUP.encode()):
+            return {(k.decode() if isinstance(k, bytes) else str(k)): v for k, v in group.items()}
+    return None
+
+
+async def _acked(redis: Redis, queue: str) -> int:
+    """Messages delivered to the group and acknowledged (``entries-read`` minus ``pending``)."""
+    info = await _group_info(redis, queue) or {}
+    return int(info.get("entries-read") or 0) - int(info.get("pending") or 0)
+
+
+async def _warm_up(
+    redis: Redis, queue: str, kick: Callable[[], Awaitable[object]], proc: subprocess.Popen[bytes]
+) -> None:
+    """Send one job and wait (bounded) for its ack: the worker is up and past its first message.
+
+    Redis 7.0 does not list a consumer that is blocked on an empty stream, so XINFO CONSUMERS
+    cannot tell us the worker is ready; a real round trip can.
+    """
+    await kick()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"taskiq worker exited early with code {proc.returncode}")
+        if await _acked(redis, queue) >= 1:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("taskiq worker did not process the warm-up job within 60 s")
+
+
+def _start_worker(env: dict[str, str], max_async_tasks: int) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        "taskiq",
+        "worker",
+        "bench.raw_taskiq:make_broker",
+        "--workers",
+        "1",
+        "--log-level",
+        "WARNING",
+        "--max-async-tasks",
+        str(max_async_tasks),
+        "--shutdown-timeout",
+        "2",
+        "--wait-tasks-timeout",
+        "5",
+    ]
+    return subprocess.Popen(argv, env=env, start_new_session=True)
+
+
+async def run_raw_taskiq(
+    jobs: int = 20_000,
+    senders: int = 32,
+    max_async_tasks: int = 100,
+    xread_count: int = 100,
+    redis_url: str = DEFAULT_REDIS_URL,
+    poll_ms: float = 10.0,
+    timeout_s: float | None = None,
+) -> tuple[Metrics, dict[str, Any]]:
+    """Run the baseline once; return (metrics, config). Never raises on slowness."""
+    require_loopback(redis_url)
+    run_id = new_run_id("raw")
+    queue = f"{run_id}:stream"
+    timeout_s = timeout_s if timeout_s is not None else 60.0 + jobs / 200.0
+    env = bench_env(
+        **{ENV_REDIS_URL: redis_url, ENV_QUEUE: queue, ENV_XREAD_COUNT: str(xread_count)}
+    )
+    broker = build_broker(redis_url, queue, xread_count)
+    task = broker.find_task(TASK_NAME)
+    assert task is not None
+    redis = Redis.from_url(redis_url)
+    worker: subprocess.Popen[bytes] | None = None
+    config: dict[str, Any] = {
+        "jobs": jobs,
+        "senders": senders,
+        "worker_processes": 1,
+        "max_async_tasks": max_async_tasks,
+        "xread_count": xread_count,
+        "ack_type": "when_saved",
+        "consumer_id": "0",
+        "poll_ms": poll_ms,
+    }
+    try:
+        await broker.startup()  # creates the group at id 0 before anything is sent
+        worker = _start_worker(env, max_async_tasks)
+        await _warm_up(redis, queue, task.kiq, worker)
+        cpu_worker0 = tree_cpu_seconds([worker.pid])
+        cpu_self0 = time.process_time()
+
+        next_index = 0
+        first_send = time.perf_counter()
+
+        async def sender() -> None:
+            nonlocal next_index
+            while next_index < jobs:
+                next_index += 1
+                await task.kiq()
+
+        await asyncio.gather(*(sender() for _ in range(max(1, senders))))
+        send_done = time.perf_counter()
+        cpu_self1 = time.process_time()
+
+        deadline = time.monotonic() + timeout_s
+        acked = 0
+        while True:
+            acked = await _acked(redis, queue) - 1  # minus the warm-up job
+            if acked >= jobs:
+                break
+            if time.monotonic() > deadline or worker.poll() is not None:
+                log(f"stopped waiting: {acked}/{jobs} acknowledged, worker rc={worker.poll()}")
+                break
+            await asyncio.sleep(poll_ms / 1000.0)
+        done = time.perf_counter()
+        cpu_worker = tree_cpu_seconds([worker.pid]) - cpu_worker0
+
+        send_s = send_done - first_send
+        e2e_s = done - first_send
+        metrics: Metrics = {
+            "jobs_completed": float(acked),
+            "jobs_per_s": acked / e2e_s if e2e_s > 0 else 0.0,
+            "e2e_s": e2e_s,
+            "send_s": send_s,
+            "send_per_s": jobs / send_s if send_s > 0 else 0.0,
+            "drain_after_send_s": done - send_done,
+            "worker_cpu_s": cpu_worker,
+            "worker_cpu_pct": 100.0 * cpu_worker / e2e_s if e2e_s > 0 else 0.0,
+            "worker_cpu_ms_per_1k_jobs": 1000.0 * cpu_worker / max(acked, 1) * 1000.0,
+            "producer_cpu_s": cpu_self1 - cpu_self0,
+        }
+        return metrics, config
+    finally:
+        if worker is not None:
+            stop_process_group(worker)
+        await broker.shutdown()
+        keys = [k async for k in redis.scan_iter(match=f"*{run_id}*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--senders", type=int, default=32, help="concurrent kiq coroutines")
+    parser.add_argument("--max-async-tasks", type=int, default=100)
+    parser.add_argument("--xread-count", type=int, default=100)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--poll-ms", type=float, default=10.0)
+    parser.add_argument("--timeout", type=float, default=None, help="max seconds to drain")
+    args = parser.parse_args(argv)
+    metrics, config = run_async(
+        run_raw_taskiq(
+            jobs=args.jobs,
+            senders=args.senders,
+            max_async_tasks=args.max_async_tasks,
+            xread_count=args.xread_count,
+            redis_url=args.redis_url,
+            poll_ms=args.poll_ms,
+            timeout_s=args.timeout,
+        )
+    )
+    emit_result("raw_taskiq", metrics, config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,432 @@
+"""Benchmark harness: run every (baseline, Conveyor) pair several times, record, report.
+
+Why: a single run on a shared 2-core machine is noise. The harness runs each side of each
+benchmark ``--runs`` times (default 3, interleaving baseline and Conveyor so drift hits both),
+keeps every run's figures, and reports the median with the min-max spread. Results go to
+``bench/results/latest.json`` (rewritten after every run, so an interrupted session keeps what
+it measured), then ``bench.report`` renders ``bench/results/benchmarks.md`` and PNG plots.
+
+Each side is a standalone command that prints one JSON result line (see ``bench.common``); the
+harness records that exact command, so every figure in the report can be reproduced by hand.
+Benchmarks never fail on time: slowness is recorded, not asserted. The exit status is 1 only if
+a run crashed or printed no result.
+
+Adding Conveyor: make ``conveyor_throughput_side`` / ``conveyor_fanout_side`` below return a
+``Side`` whose command prints the same metric keys as the baseline.
+
+Run: ``.venv/bin/python -m bench.run`` (full) or ``.venv/bin/python -m bench.run --quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    REPO_ROOT,
+    RESULTS_DIR,
+    bench_env,
+    log,
+    machine_facts,
+    parse_result_line,
+    summarize,
+)
+
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes for one harness invocation."""
+
+    name: str
+    jobs: int
+    subscribers: tuple[int, ...]
+    events: int
+    interval: float
+    client_processes: int
+
+
+FULL = Scale(
+    "full", jobs=20_000, subscribers=(1_000, 10_000), events=10, interval=2.0, client_processes=4
+)
+QUICK = Scale(
+    "quick", jobs=1_000, subscribers=(50, 200), events=3, interval=0.5, client_processes=2
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure shown in the report."""
+
+    key: str
+    label: str
+    unit: str
+    higher_is_better: bool
+    digits: int = 0
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a command that prints one JSON result line."""
+
+    label: str
+    argv: tuple[str, ...]
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    key: str
+    title: str
+    what: str
+    metrics: tuple[Metric, ...]
+    baseline: Side
+    conveyor: Side | None  # None: reported as "not yet measured"
+    conveyor_label: str = "Conveyor"
+    group: str = ""  # benchmarks sharing a group are plotted together (e.g. fan-out sizes)
+    params: dict[str, float] = field(default_factory=dict)
+
+
+THROUGHPUT_METRICS = (
+    Metric("jobs_per_s", "Throughput, first send to last ack", "jobs/s", True),
+    Metric("e2e_s", "Wall time for all jobs", "s", False, 2),
+    Metric("send_per_s", "Enqueue rate", "jobs/s", True),
+    Metric("worker_cpu_ms_per_1k_jobs", "Worker CPU per 1,000 jobs", "ms", False),
+    Metric("worker_cpu_pct", "Worker CPU while running", "% of a core", False),
+    Metric("jobs_completed", "Jobs completed", "jobs", True),
+)
+
+FANOUT_METRICS = (
+    Metric("latency_p50_ms", "Publish to receipt, p50", "ms", False, 1),
+    Metric("latency_p99_ms", "Publish to receipt, p99", "ms", False, 1),
+    Metric("latency_max_ms", "Publish to receipt, max", "ms", False, 1),
+    Metric(
+        "all_delivered_ms_median", "Event reaches every subscriber (median event)", "ms", False, 1
+    ),
+    Metric("rss_per_sub_kib", "Server RSS per idle subscriber", "KiB", False, 1),
+    Metric("rss_connected_mib", "Server RSS with all subscribers", "MiB", False, 1),
+    Metric("idle_cpu_pct", "Server CPU, subscribers idle", "% of a core", False, 1),
+    Metric("publish_cpu_pct", "Server CPU while publishing", "% of a core", False, 1),
+    Metric("server_cpu_ms_per_event", "Server CPU per event", "ms", False, 1),
+    Metric("connect_s", "Time to open all subscriptions", "s", False, 1),
+    Metric("connected", "Subscribers connected", "", True),
+    Metric("messages_missing", "Messages missing", "", False),
+    Metric("errors", "Client errors", "", False),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Extension points: return a Side here once Conveyor can be measured.
+# ----------------------------------------------------------------------------------------------
+
+
+def conveyor_throughput_side(scale: Scale) -> Side | None:
+    """Conveyor's side of the throughput benchmark (not yet measured).
+
+    Expected: a command that pushes ``scale.jobs`` no-op jobs through Conveyor (API/submit path,
+    PostgreSQL lifecycle, one worker process) and prints a result line with at least the keys of
+    ``THROUGHPUT_METRICS``, e.g.
+    ``Side("Conveyor", (PYTHON, "-m", "bench.conveyor_throughput", "--jobs", str(scale.jobs)),
+    timeout_s=...)``.
+    """
+    del scale
+    return None
+
+
+def conveyor_fanout_side(scale: Scale, subscribers: int) -> Side | None:
+    """Conveyor's side of the fan-out benchmark (not yet measured).
+
+    Expected: register a ``FanoutTarget`` as ``"conveyor"`` in ``bench.fanout.TARGETS`` (GraphQL
+    ``jobUpdates`` subscription over ``graphql-transport-ws``), then return
+    ``fanout_side("Conveyor", scale, subscribers, target="conveyor")``.
+    """
+    del scale, subscribers
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def throughput_side(label: str, scale: Scale, module: str = "bench.raw_taskiq") -> Side:
+    return Side(
+        label=label,
+        argv=(PYTHON, "-m", module, "--jobs", str(scale.jobs)),
+        timeout_s=120.0 + scale.jobs / 100.0,
+    )
+
+
+def fanout_side(
+    label: str,
+    scale: Scale,
+    subscribers: int,
+    target: str = "relay",
+    target_options: dict[str, str] | None = None,
+) -> Side:
+    argv = [
+        PYTHON,
+        "-m",
+        "bench.fanout",
+        "--target",
+        target,
+        "--subscribers",
+        str(subscribers),
+        "--events",
+        str(scale.events),
+        "--interval",
+        str(scale.interval),
+        "--client-processes",
+        str(scale.client_processes),
+    ]
+    for key, value in (target_options or {}).items():
+        argv += ["--target-option", f"{key}={value}"]
+    budget = 240.0 + subscribers / 25.0 + scale.events * scale.interval
+    return Side(label=label, argv=tuple(argv), timeout_s=budget)
+
+
+def benchmarks(scale: Scale) -> list[Benchmark]:
+    items = [
+        Benchmark(
+            key="throughput",
+            title=f"Throughput: {scale.jobs:,} no-op jobs, one worker process",
+            what=(
+                "Jobs per second from the first enqueue to the last acknowledgement. Baseline: "
+                "raw taskiq with taskiq-redis `RedisStreamBroker`, a no-op task, no database, "
+                "one `taskiq worker` process (default max-async-tasks 100, xread_count 100)."
+            ),
+            metrics=THROUGHPUT_METRICS,
+            baseline=throughput_side("Raw taskiq (RedisStreamBroker)", scale),
+            conveyor=conveyor_throughput_side(scale),
+            params={"jobs": float(scale.jobs)},
+        )
+    ]
+    for n in scale.subscribers:
+        items.append(
+            Benchmark(
+                key=f"fanout_{n}",
+                title=f"Fan-out: one event stream to {n:,} WebSocket subscribers",
+                what=(
+                    f"{scale.events} events, one every {scale.interval:g} s, each delivered to "
+                    f"every subscriber ({scale.client_processes} client processes on the same "
+                    "machine). Baseline: a bare Redis pub/sub -> `websockets` relay "
+                    "(`bench/relay.py`), no GraphQL."
+                ),
+                metrics=FANOUT_METRICS,
+                baseline=fanout_side("Bare relay (Redis pub/sub -> websockets)", scale, n),
+                conveyor=conveyor_fanout_side(scale, n),
+                group="fanout",
+                params={"subscribers": float(n)},
+            )
+        )
+    return items
+
+
+def display_command(argv: tuple[str, ...]) -> str:
+    """The command as a reader would type it from the repo root."""
+    parts = list(argv)
+    with contextlib.suppress(ValueError):
+        parts[0] = str(Path(parts[0]).relative_to(REPO_ROOT))
+    return shlex.join(parts)
+
+
+def run_side(side: Side) -> dict[str, Any]:
+    """Run one command once (bounded by its timeout); return its parsed result or an error."""
+    log(f"running: {display_command(side.argv)}")
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        side.argv,
+        cwd=REPO_ROOT,
+        env=bench_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, _ = proc.communicate(timeout=side.timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            stdout, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            stdout, _ = proc.communicate()
+        return {
+            "ok": False,
+            "timed_out": True,
+            "error": f"timed out after {side.timeout_s:.0f}s",
+            "wall_s": time.monotonic() - started,
+        }
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # nothing of this run may outlive it
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        return {"ok": False, "error": f"exit code {proc.returncode}", "wall_s": wall}
+    try:
+        parsed = parse_result_line(stdout)
+    except ValueError as exc:
+        return {"ok": False, "error": str(exc), "wall_s": wall}
+    return {
+        "ok": True,
+        "metrics": parsed["metrics"],
+        "config": parsed.get("config", {}),
+        "wall_s": wall,
+    }
+
+
+def _side_record(side: Side | None, label: str) -> dict[str, Any]:
+    if side is None:
+        return {"label": label, "status": "not yet measured", "command": None, "runs": []}
+    return {
+        "label": side.label,
+        "status": "measured",
+        "command": display_command(side.argv),
+        "runs": [],
+    }
+
+
+def _summaries(record: dict[str, Any], metrics: tuple[Metric, ...]) -> None:
+    good = [r["metrics"] for r in record["runs"] if r.get("ok")]
+    record["summary"] = {
+        m.key: summarize(run[m.key] for run in good if m.key in run) for m in metrics
+    }
+
+
+def write_results(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def run_all(
+    items: list[Benchmark],
+    runs: int,
+    cooldown_s: float,
+    results_path: Path,
+    scale: Scale,
+    command: str,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "harness_command": command,
+        "scale": asdict(scale),
+        "runs_per_side": runs,
+        "machine": machine_facts(),
+        "benchmarks": [],
+    }
+    for bench in items:
+        entry: dict[str, Any] = {
+            "key": bench.key,
+            "title": bench.title,
+            "what": bench.what,
+            "group": bench.group,
+            "params": bench.params,
+            "metrics": [asdict(m) for m in bench.metrics],
+            "sides": {
+                "baseline": _side_record(bench.baseline, bench.baseline.label),
+                "conveyor": _side_record(bench.conveyor, bench.conveyor_label),
+            },
+        }
+        results["benchmarks"].append(entry)
+        for index in range(runs):
+            for name, side in (("baseline", bench.baseline), ("conveyor", bench.conveyor)):
+                if side is None:
+                    continue
+                log(f"{bench.key} / {name}: run {index + 1} of {runs}")
+                outcome = run_side(side)
+                entry["sides"][name]["runs"].append(outcome)
+                _summaries(entry["sides"][name], bench.metrics)
+                write_results(results, results_path)
+                if not outcome["ok"]:
+                    log(f"{bench.key} / {name}: {outcome['error']}")
+                time.sleep(cooldown_s)
+        for name in ("baseline", "conveyor"):
+            _summaries(entry["sides"][name], bench.metrics)
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    write_results(results, results_path)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, for smoke tests")
+    parser.add_argument("--runs", type=int, default=None, help="runs per side (default 3, quick 1)")
+    parser.add_argument("--only", default="", help="comma-separated benchmark keys or prefixes")
+    parser.add_argument("--jobs", type=int, help="override the throughput job count")
+    parser.add_argument("--subscribers", help="override fan-out sizes, e.g. 1000,10000")
+    parser.add_argument("--events", type=int, help="override events per fan-out run")
+    parser.add_argument("--interval", type=float, help="override seconds between events")
+    parser.add_argument("--client-processes", type=int, help="override fan-out client processes")
+    parser.add_argument("--cooldown", type=float, default=2.0, help="seconds between runs")
+    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--no-report", action="store_true", help="skip markdown and plots")
+    args = parser.parse_args(argv)
+
+    scale = QUICK if args.quick else FULL
+    overrides: dict[str, Any] = {}
+    if args.jobs is not None:
+        overrides["jobs"] = args.jobs
+    if args.subscribers:
+        overrides["subscribers"] = tuple(int(x) for x in args.subscribers.split(","))
+    if args.events is not None:
+        overrides["events"] = args.events
+    if args.interval is not None:
+        overrides["interval"] = args.interval
+    if args.client_processes is not None:
+        overrides["client_processes"] = args.client_processes
+    if overrides:
+        scale = replace(scale, name=f"{scale.name} (overridden)", **overrides)
+    runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+
+    items = benchmarks(scale)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        items = [b for b in items if any(b.key.startswith(w) for w in wanted)]
+        if not items:
+            parser.error(f"--only {args.only!r} matches no benchmark")
+
+    command = shlex.join(
+        [
+            display_command((PYTHON,)),
+            "-m",
+            "bench.run",
+            *(argv if argv is not None else sys.argv[1:]),
+        ]
+    )
+    results_path = args.output_dir / "latest.json"
+    results = run_all(items, runs, args.cooldown, results_path, scale, command)
+    log(f"results: {results_path}")
+    if not args.no_report:
+        from bench.report import write_report
+
+        for path in write_report(results, args.output_dir):
+            log(f"wrote {path}")
+    crashed = [
+        f"{b['key']}/{name}"
+        for b in results["benchmarks"]
+        for name, side in b["sides"].items()
+        for run in side["runs"]
+        if not run["ok"] and not run.get("timed_out")
+    ]
+    if crashed:
+        log(f"runs that crashed (not slowness): {', '.join(crashed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
