@@ -71,9 +71,10 @@ def new_run_id(kind: str) -> str:
 
 
 def emit_result(benchmark: str, metrics: Metrics, config: dict[str, Any]) -> None:
-    """Print the single JSON result line that ``bench.run`` parses."""
-    line = {"benchmark": benchmark, "metrics": metrics, "config": config}
-    print(json.dumps(line, sort_keys=True), flush=True)
+    """Print the single JSON result line that ``bench.run`` parses (NaN becomes null)."""
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+    line = {"benchmark": benchmark, "metrics": clean, "config": config}
+    print(json.dumps(line, sort_keys=True, allow_nan=False), flush=True)
 
 
 def parse_result_line(stdout: str) -> dict[str, Any]:
@@ -95,9 +96,9 @@ def percentile(sorted_values: Sequence[float], pct: float) -> float:
     return float(sorted_values[min(rank, len(sorted_values)) - 1])
 
 
-def summarize(values: Iterable[float]) -> dict[str, float]:
-    """Median and spread (min-max) of repeated runs."""
-    clean = sorted(v for v in values if not math.isnan(v))
+def summarize(values: Iterable[float | None]) -> dict[str, float]:
+    """Median and spread (min-max) of repeated runs; null/NaN values are skipped."""
+    clean = sorted(v for v in values if v is not None and not math.isnan(v))
     if not clean:
         return {"median": math.nan, "min": math.nan, "max": math.nan, "n": 0}
     mid = len(clean) // 2

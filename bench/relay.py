@@ -34,7 +34,12 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from bench.common import DEFAULT_REDIS_URL, raise_nofile_limit, require_loopback, run_async
+from bench.common import (
+    DEFAULT_REDIS_URL,
+    raise_nofile_limit,
+    require_loopback,
+    run_async,
+)
 
 WS_PATH_PREFIX = "/ws/"
 
