@@ -1,0 +1,154 @@
+/* eslint-disable */
+import * as types from './graphql';
+import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+
+/**
+ * Map of all GraphQL operations in the project.
+ *
+ * This map has several performance disadvantages:
+ * 1. It is not tree-shakeable, so it will include all operations in the project.
+ * 2. It is not minifiable, so the string of a GraphQL query will be multiple times inside the bundle.
+ * 3. It does not support dead code elimination, so it will add unused operations.
+ *
+ * Therefore it is highly recommended to use the babel or swc plugin for production.
+ * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
+ */
+type Documents = {
+    "\n  query Me {\n    me {\n      id\n      name\n      isAdmin\n    }\n  }\n": typeof types.MeDocument,
+    "\n  fragment JobRow on Job {\n    id\n    kind\n    queue\n    status\n    priority\n    progress\n    progressMessage\n    attempt\n    maxAttempts\n    createdAt\n    runAt\n    nextRunAt\n    startedAt\n    finishedAt\n  }\n": typeof types.JobRowFragmentDoc,
+    "\n  query Jobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        cursor\n        node {\n          ...JobRow\n        }\n      }\n    }\n  }\n": typeof types.JobsDocument,
+    "\n  query JobKinds {\n    jobKinds {\n      name\n      queue\n      description\n      inputSchema\n      maxAttempts\n      timeoutSeconds\n    }\n  }\n": typeof types.JobKindsDocument,
+    "\n  fragment JobEventFields on JobEvent {\n    seq\n    type\n    status\n    progress\n    message\n    data\n    at\n  }\n": typeof types.JobEventFieldsFragmentDoc,
+    "\n  query JobDetail($id: ID!) {\n    job(id: $id) {\n      ...JobRow\n      payload\n      result\n      error {\n        type\n        message\n      }\n      timeoutSeconds\n      deduplicated\n      attempts {\n        number\n        status\n        workerId\n        startedAt\n        finishedAt\n        error {\n          type\n          message\n        }\n      }\n    }\n  }\n": typeof types.JobDetailDocument,
+    "\n  query JobEventsHistory($id: ID!, $after: Int) {\n    job(id: $id) {\n      id\n      events(after: $after) {\n        ...JobEventFields\n      }\n    }\n  }\n": typeof types.JobEventsHistoryDocument,
+    "\n  subscription JobEvents($jobId: ID!, $after: Int) {\n    jobEvents(jobId: $jobId, after: $after) {\n      ...JobEventFields\n    }\n  }\n": typeof types.JobEventsDocument,
+    "\n  subscription JobUpdates($filter: JobFilter) {\n    jobUpdates(filter: $filter) {\n      jobId\n      seq\n      type\n      kind\n      queue\n      status\n      progress\n      progressMessage\n      attempt\n      at\n    }\n  }\n": typeof types.JobUpdatesDocument,
+    "\n  mutation SubmitJob($input: SubmitJobInput!) {\n    submitJob(input: $input) {\n      __typename\n      ... on Job {\n        id\n        status\n        deduplicated\n      }\n      ... on UserError {\n        message\n        code\n      }\n      ... on InvalidInput {\n        fieldErrors {\n          path\n          message\n        }\n      }\n      ... on UnknownJobKind {\n        kind\n      }\n      ... on Conflict {\n        existingJobId\n      }\n    }\n  }\n": typeof types.SubmitJobDocument,
+    "\n  mutation CancelJob($id: ID!) {\n    cancelJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n": typeof types.CancelJobDocument,
+    "\n  mutation RetryJob($id: ID!) {\n    retryJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n": typeof types.RetryJobDocument,
+    "\n  mutation CancelJobs($filter: JobFilter!) {\n    cancelJobs(filter: $filter) {\n      count\n    }\n  }\n": typeof types.CancelJobsDocument,
+    "\n  mutation RetryJobs($filter: JobFilter!) {\n    retryJobs(filter: $filter) {\n      count\n    }\n  }\n": typeof types.RetryJobsDocument,
+    "\n  query FailedJobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          id\n          kind\n          queue\n          attempt\n          maxAttempts\n          createdAt\n          finishedAt\n          error {\n            type\n            message\n          }\n        }\n      }\n    }\n  }\n": typeof types.FailedJobsDocument,
+    "\n  fragment QueueStatsFields on QueueStats {\n    queue\n    waiting\n    scheduled\n    running\n    failed\n    oldestWaitingSeconds\n    completedPerMinute\n    failedPerMinute\n  }\n": typeof types.QueueStatsFieldsFragmentDoc,
+    "\n  query Queues {\n    queues {\n      ...QueueStatsFields\n    }\n  }\n": typeof types.QueuesDocument,
+    "\n  query Workers {\n    workers {\n      id\n      host\n      pid\n      queues\n      concurrency\n      startedAt\n      lastHeartbeatAt\n      runningJobs\n    }\n  }\n": typeof types.WorkersDocument,
+    "\n  subscription QueueStats($interval: Float) {\n    queueStats(interval: $interval) {\n      ...QueueStatsFields\n    }\n  }\n": typeof types.QueueStatsDocument,
+};
+const documents: Documents = {
+    "\n  query Me {\n    me {\n      id\n      name\n      isAdmin\n    }\n  }\n": types.MeDocument,
+    "\n  fragment JobRow on Job {\n    id\n    kind\n    queue\n    status\n    priority\n    progress\n    progressMessage\n    attempt\n    maxAttempts\n    createdAt\n    runAt\n    nextRunAt\n    startedAt\n    finishedAt\n  }\n": types.JobRowFragmentDoc,
+    "\n  query Jobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        cursor\n        node {\n          ...JobRow\n        }\n      }\n    }\n  }\n": types.JobsDocument,
+    "\n  query JobKinds {\n    jobKinds {\n      name\n      queue\n      description\n      inputSchema\n      maxAttempts\n      timeoutSeconds\n    }\n  }\n": types.JobKindsDocument,
+    "\n  fragment JobEventFields on JobEvent {\n    seq\n    type\n    status\n    progress\n    message\n    data\n    at\n  }\n": types.JobEventFieldsFragmentDoc,
+    "\n  query JobDetail($id: ID!) {\n    job(id: $id) {\n      ...JobRow\n      payload\n      result\n      error {\n        type\n        message\n      }\n      timeoutSeconds\n      deduplicated\n      attempts {\n        number\n        status\n        workerId\n        startedAt\n        finishedAt\n        error {\n          type\n          message\n        }\n      }\n    }\n  }\n": types.JobDetailDocument,
+    "\n  query JobEventsHistory($id: ID!, $after: Int) {\n    job(id: $id) {\n      id\n      events(after: $after) {\n        ...JobEventFields\n      }\n    }\n  }\n": types.JobEventsHistoryDocument,
+    "\n  subscription JobEvents($jobId: ID!, $after: Int) {\n    jobEvents(jobId: $jobId, after: $after) {\n      ...JobEventFields\n    }\n  }\n": types.JobEventsDocument,
+    "\n  subscription JobUpdates($filter: JobFilter) {\n    jobUpdates(filter: $filter) {\n      jobId\n      seq\n      type\n      kind\n      queue\n      status\n      progress\n      progressMessage\n      attempt\n      at\n    }\n  }\n": types.JobUpdatesDocument,
+    "\n  mutation SubmitJob($input: SubmitJobInput!) {\n    submitJob(input: $input) {\n      __typename\n      ... on Job {\n        id\n        status\n        deduplicated\n      }\n      ... on UserError {\n        message\n        code\n      }\n      ... on InvalidInput {\n        fieldErrors {\n          path\n          message\n        }\n      }\n      ... on UnknownJobKind {\n        kind\n      }\n      ... on Conflict {\n        existingJobId\n      }\n    }\n  }\n": types.SubmitJobDocument,
+    "\n  mutation CancelJob($id: ID!) {\n    cancelJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n": types.CancelJobDocument,
+    "\n  mutation RetryJob($id: ID!) {\n    retryJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n": types.RetryJobDocument,
+    "\n  mutation CancelJobs($filter: JobFilter!) {\n    cancelJobs(filter: $filter) {\n      count\n    }\n  }\n": types.CancelJobsDocument,
+    "\n  mutation RetryJobs($filter: JobFilter!) {\n    retryJobs(filter: $filter) {\n      count\n    }\n  }\n": types.RetryJobsDocument,
+    "\n  query FailedJobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          id\n          kind\n          queue\n          attempt\n          maxAttempts\n          createdAt\n          finishedAt\n          error {\n            type\n            message\n          }\n        }\n      }\n    }\n  }\n": types.FailedJobsDocument,
+    "\n  fragment QueueStatsFields on QueueStats {\n    queue\n    waiting\n    scheduled\n    running\n    failed\n    oldestWaitingSeconds\n    completedPerMinute\n    failedPerMinute\n  }\n": types.QueueStatsFieldsFragmentDoc,
+    "\n  query Queues {\n    queues {\n      ...QueueStatsFields\n    }\n  }\n": types.QueuesDocument,
+    "\n  query Workers {\n    workers {\n      id\n      host\n      pid\n      queues\n      concurrency\n      startedAt\n      lastHeartbeatAt\n      runningJobs\n    }\n  }\n": types.WorkersDocument,
+    "\n  subscription QueueStats($interval: Float) {\n    queueStats(interval: $interval) {\n      ...QueueStatsFields\n    }\n  }\n": types.QueueStatsDocument,
+};
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ *
+ *
+ * @example
+ * ```ts
+ * const query = graphql(`query GetUser($id: ID!) { user(id: $id) { name } }`);
+ * ```
+ *
+ * The query argument is unknown!
+ * Please regenerate the types.
+ */
+export function graphql(source: string): unknown;
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Me {\n    me {\n      id\n      name\n      isAdmin\n    }\n  }\n"): (typeof documents)["\n  query Me {\n    me {\n      id\n      name\n      isAdmin\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment JobRow on Job {\n    id\n    kind\n    queue\n    status\n    priority\n    progress\n    progressMessage\n    attempt\n    maxAttempts\n    createdAt\n    runAt\n    nextRunAt\n    startedAt\n    finishedAt\n  }\n"): (typeof documents)["\n  fragment JobRow on Job {\n    id\n    kind\n    queue\n    status\n    priority\n    progress\n    progressMessage\n    attempt\n    maxAttempts\n    createdAt\n    runAt\n    nextRunAt\n    startedAt\n    finishedAt\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Jobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        cursor\n        node {\n          ...JobRow\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query Jobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        cursor\n        node {\n          ...JobRow\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query JobKinds {\n    jobKinds {\n      name\n      queue\n      description\n      inputSchema\n      maxAttempts\n      timeoutSeconds\n    }\n  }\n"): (typeof documents)["\n  query JobKinds {\n    jobKinds {\n      name\n      queue\n      description\n      inputSchema\n      maxAttempts\n      timeoutSeconds\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment JobEventFields on JobEvent {\n    seq\n    type\n    status\n    progress\n    message\n    data\n    at\n  }\n"): (typeof documents)["\n  fragment JobEventFields on JobEvent {\n    seq\n    type\n    status\n    progress\n    message\n    data\n    at\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query JobDetail($id: ID!) {\n    job(id: $id) {\n      ...JobRow\n      payload\n      result\n      error {\n        type\n        message\n      }\n      timeoutSeconds\n      deduplicated\n      attempts {\n        number\n        status\n        workerId\n        startedAt\n        finishedAt\n        error {\n          type\n          message\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query JobDetail($id: ID!) {\n    job(id: $id) {\n      ...JobRow\n      payload\n      result\n      error {\n        type\n        message\n      }\n      timeoutSeconds\n      deduplicated\n      attempts {\n        number\n        status\n        workerId\n        startedAt\n        finishedAt\n        error {\n          type\n          message\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query JobEventsHistory($id: ID!, $after: Int) {\n    job(id: $id) {\n      id\n      events(after: $after) {\n        ...JobEventFields\n      }\n    }\n  }\n"): (typeof documents)["\n  query JobEventsHistory($id: ID!, $after: Int) {\n    job(id: $id) {\n      id\n      events(after: $after) {\n        ...JobEventFields\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription JobEvents($jobId: ID!, $after: Int) {\n    jobEvents(jobId: $jobId, after: $after) {\n      ...JobEventFields\n    }\n  }\n"): (typeof documents)["\n  subscription JobEvents($jobId: ID!, $after: Int) {\n    jobEvents(jobId: $jobId, after: $after) {\n      ...JobEventFields\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription JobUpdates($filter: JobFilter) {\n    jobUpdates(filter: $filter) {\n      jobId\n      seq\n      type\n      kind\n      queue\n      status\n      progress\n      progressMessage\n      attempt\n      at\n    }\n  }\n"): (typeof documents)["\n  subscription JobUpdates($filter: JobFilter) {\n    jobUpdates(filter: $filter) {\n      jobId\n      seq\n      type\n      kind\n      queue\n      status\n      progress\n      progressMessage\n      attempt\n      at\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SubmitJob($input: SubmitJobInput!) {\n    submitJob(input: $input) {\n      __typename\n      ... on Job {\n        id\n        status\n        deduplicated\n      }\n      ... on UserError {\n        message\n        code\n      }\n      ... on InvalidInput {\n        fieldErrors {\n          path\n          message\n        }\n      }\n      ... on UnknownJobKind {\n        kind\n      }\n      ... on Conflict {\n        existingJobId\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation SubmitJob($input: SubmitJobInput!) {\n    submitJob(input: $input) {\n      __typename\n      ... on Job {\n        id\n        status\n        deduplicated\n      }\n      ... on UserError {\n        message\n        code\n      }\n      ... on InvalidInput {\n        fieldErrors {\n          path\n          message\n        }\n      }\n      ... on UnknownJobKind {\n        kind\n      }\n      ... on Conflict {\n        existingJobId\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CancelJob($id: ID!) {\n    cancelJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation CancelJob($id: ID!) {\n    cancelJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RetryJob($id: ID!) {\n    retryJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation RetryJob($id: ID!) {\n    retryJob(id: $id) {\n      __typename\n      ... on Job {\n        ...JobRow\n      }\n      ... on UserError {\n        message\n        code\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CancelJobs($filter: JobFilter!) {\n    cancelJobs(filter: $filter) {\n      count\n    }\n  }\n"): (typeof documents)["\n  mutation CancelJobs($filter: JobFilter!) {\n    cancelJobs(filter: $filter) {\n      count\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RetryJobs($filter: JobFilter!) {\n    retryJobs(filter: $filter) {\n      count\n    }\n  }\n"): (typeof documents)["\n  mutation RetryJobs($filter: JobFilter!) {\n    retryJobs(filter: $filter) {\n      count\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query FailedJobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          id\n          kind\n          queue\n          attempt\n          maxAttempts\n          createdAt\n          finishedAt\n          error {\n            type\n            message\n          }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query FailedJobs($filter: JobFilter, $first: Int, $after: String) {\n    jobs(filter: $filter, first: $first, after: $after) {\n      totalCount\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n      edges {\n        node {\n          id\n          kind\n          queue\n          attempt\n          maxAttempts\n          createdAt\n          finishedAt\n          error {\n            type\n            message\n          }\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment QueueStatsFields on QueueStats {\n    queue\n    waiting\n    scheduled\n    running\n    failed\n    oldestWaitingSeconds\n    completedPerMinute\n    failedPerMinute\n  }\n"): (typeof documents)["\n  fragment QueueStatsFields on QueueStats {\n    queue\n    waiting\n    scheduled\n    running\n    failed\n    oldestWaitingSeconds\n    completedPerMinute\n    failedPerMinute\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Queues {\n    queues {\n      ...QueueStatsFields\n    }\n  }\n"): (typeof documents)["\n  query Queues {\n    queues {\n      ...QueueStatsFields\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Workers {\n    workers {\n      id\n      host\n      pid\n      queues\n      concurrency\n      startedAt\n      lastHeartbeatAt\n      runningJobs\n    }\n  }\n"): (typeof documents)["\n  query Workers {\n    workers {\n      id\n      host\n      pid\n      queues\n      concurrency\n      startedAt\n      lastHeartbeatAt\n      runningJobs\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription QueueStats($interval: Float) {\n    queueStats(interval: $interval) {\n      ...QueueStatsFields\n    }\n  }\n"): (typeof documents)["\n  subscription QueueStats($interval: Float) {\n    queueStats(interval: $interval) {\n      ...QueueStatsFields\n    }\n  }\n"];
+
+export function graphql(source: string) {
+  return (documents as any)[source] ?? {};
+}
+
+export type DocumentType<TDocumentNode extends DocumentNode<any, any>> = TDocumentNode extends DocumentNode<  infer TType,  any>  ? TType  : never;

@@ -1,0 +1,74 @@
+export function formatDuration(ms: number | null | undefined): string {
+  if (ms == null || !Number.isFinite(ms)) return '—';
+  if (ms < 0) ms = 0;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${Math.round(s % 60)}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ${m % 60}m`;
+  const d = Math.floor(h / 24);
+  return `${d}d ${h % 24}h`;
+}
+
+export function ageMs(iso: string | null | undefined, now: number): number | null {
+  if (!iso) return null;
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? null : now - t;
+}
+
+export function formatAge(iso: string | null | undefined, now: number): string {
+  const ms = ageMs(iso, now);
+  if (ms == null) return '—';
+  if (ms < 5000) return 'just now';
+  return `${formatDuration(ms)} ago`;
+}
+
+export function jobDuration(startedAt: string | null | undefined, finishedAt: string | null | undefined, now: number): string {
+  if (!startedAt) return '—';
+  const start = Date.parse(startedAt);
+  const end = finishedAt ? Date.parse(finishedAt) : now;
+  return formatDuration(end - start);
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(undefined, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+}
+
+export function formatClock(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const base = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  return `${base}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+export function shortId(id: string): string {
+  return id.length > 10 ? id.slice(0, 8) : id;
+}
+
+export function pct(progress: number | null | undefined): number {
+  if (progress == null || !Number.isFinite(progress)) return 0;
+  // The API reports progress as 0..1; tolerate 0..100 too.
+  const p = progress > 1 ? progress / 100 : progress;
+  return Math.max(0, Math.min(100, p * 100));
+}
+
+export function prettyJson(v: unknown): string {
+  if (v === undefined) return '';
+  try {
+    return JSON.stringify(v, null, 2);
+  } catch {
+    return String(v);
+  }
+}

@@ -1,0 +1,41 @@
+import { useEffect, useRef, useState } from 'react';
+
+/** Current time, re-rendering every `ms` (for ages and durations). */
+export function useNow(ms = 1000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+  return now;
+}
+
+/** Runs `fn` whenever the count of WebSocket reconnects increases (missed live updates). */
+export function useOnReconnect(reconnects: number, fn: () => void): void {
+  const first = useRef(reconnects);
+  const fnRef = useRef(fn);
+  fnRef.current = fn;
+  useEffect(() => {
+    if (reconnects > first.current) fnRef.current();
+  }, [reconnects]);
+}
+
+export function useMediaQuery(query: string): boolean {
+  const get = () => (typeof window !== 'undefined' && window.matchMedia ? window.matchMedia(query).matches : false);
+  const [matches, setMatches] = useState(get);
+  useEffect(() => {
+    if (!window.matchMedia) return;
+    const mql = window.matchMedia(query);
+    const on = () => setMatches(mql.matches);
+    mql.addEventListener('change', on);
+    on();
+    return () => mql.removeEventListener('change', on);
+  }, [query]);
+  return matches;
+}
+
+export function useDocumentTitle(title: string): void {
+  useEffect(() => {
+    document.title = title ? `${title} · Conveyor` : 'Conveyor';
+  }, [title]);
+}

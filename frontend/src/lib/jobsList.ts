@@ -1,0 +1,193 @@
+// Pure reducer for the live Jobs table: keyset pages from `jobs(...)` plus
+// `jobUpdates` patches (coalesced per animation frame by the caller).
+import type { JobRowFragment, JobStatus, JobUpdatesSubscription, Priority } from '../gql/graphql';
+import { latestByKey } from './frameBatcher';
+
+export type JobUpdate = JobUpdatesSubscription['jobUpdates'];
+
+export interface JobRow extends Omit<JobRowFragment, 'priority' | 'maxAttempts'> {
+  priority: Priority | null;
+  maxAttempts: number | null;
+  /** Seq of the last applied live update (0 = from a query). */
+  seq: number;
+}
+
+export interface JobsListState {
+  ids: string[];
+  rows: Map<string, JobRow>;
+  totalCount: number | null;
+  endCursor: string | null;
+  hasNextPage: boolean;
+  loading: boolean;
+  loadingMore: boolean;
+  error: string | null;
+  /** Live changes to jobs that are not loaded (e.g. entered the filter): offer a refresh. */
+  outside: number;
+}
+
+export const initialJobsList: JobsListState = {
+  ids: [],
+  rows: new Map(),
+  totalCount: null,
+  endCursor: null,
+  hasNextPage: false,
+  loading: true,
+  loadingMore: false,
+  error: null,
+  outside: 0,
+};
+
+export type JobsListAction =
+  | { type: 'reset' }
+  | { type: 'loadingMore' }
+  | { type: 'error'; error: string }
+  | {
+      type: 'page';
+      mode: 'replace' | 'append' | 'merge';
+      nodes: JobRowFragment[];
+      totalCount: number;
+      endCursor: string | null;
+      hasNextPage: boolean;
+    }
+  | { type: 'updates'; updates: JobUpdate[]; maxAttemptsByKind?: Record<string, number> }
+  | { type: 'patch'; jobs: JobRowFragment[] };
+
+const TERMINAL = new Set<JobStatus>(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+
+function fromNode(n: JobRowFragment, prev?: JobRow): JobRow {
+  return { ...n, seq: prev?.seq ?? 0 };
+}
+
+export function jobsListReducer(state: JobsListState, action: JobsListAction): JobsListState {
+  switch (action.type) {
+    case 'reset':
+      return { ...initialJobsList, rows: new Map() };
+    case 'loadingMore':
+      return { ...state, loadingMore: true };
+    case 'error':
+      return { ...state, loading: false, loadingMore: false, error: action.error };
+    case 'page': {
+      if (action.mode === 'replace') {
+        const rows = new Map<string, JobRow>();
+        const ids: string[] = [];
+        for (const n of action.nodes) {
+          if (rows.has(n.id)) continue;
+          rows.set(n.id, fromNode(n));
+          ids.push(n.id);
+        }
+        return {
+          ...state,
+          ids,
+          rows,
+          totalCount: action.totalCount,
+          endCursor: action.endCursor,
+          hasNextPage: action.hasNextPage,
+          loading: false,
+          loadingMore: false,
+          error: null,
+          outside: 0,
+        };
+      }
+      const rows = new Map(state.rows);
+      if (action.mode === 'append') {
+        const ids = state.ids.slice();
+        for (const n of action.nodes) {
+          if (!rows.has(n.id)) ids.push(n.id);
+          rows.set(n.id, fromNode(n, rows.get(n.id)));
+        }
+        return {
+          ...state,
+          ids,
+          rows,
+          totalCount: action.totalCount,
+          endCursor: action.endCursor,
+          hasNextPage: action.hasNextPage,
+          loadingMore: false,
+          error: null,
+        };
+      }
+      // merge: refresh of the first page after a reconnect; keep deeper pages.
+      const fresh: string[] = [];
+      for (const n of action.nodes) {
+        if (!rows.has(n.id)) fresh.push(n.id);
+        rows.set(n.id, fromNode(n, rows.get(n.id)));
+      }
+      return {
+        ...state,
+        ids: fresh.length ? [...fresh, ...state.ids] : state.ids,
+        rows,
+        totalCount: action.totalCount,
+        loading: false,
+        error: null,
+        outside: 0,
+      };
+    }
+    case 'patch': {
+      const rows = new Map(state.rows);
+      let changed = false;
+      for (const j of action.jobs) {
+        const prev = rows.get(j.id);
+        if (!prev) continue;
+        rows.set(j.id, { ...prev, ...j });
+        changed = true;
+      }
+      return changed ? { ...state, rows } : state;
+    }
+    case 'updates': {
+      const latest = latestByKey(action.updates, (u) => u.jobId, (u) => u.seq);
+      const rows = new Map(state.rows);
+      const fresh: string[] = [];
+      let outside = state.outside;
+      let changed = false;
+      for (const u of latest) {
+        const prev = rows.get(u.jobId);
+        if (prev) {
+          if (u.seq < prev.seq) continue;
+          const terminal = TERMINAL.has(u.status);
+          const restarted = u.type === 'STARTED' || u.type === 'RETRIED' || u.type === 'RETRY_SCHEDULED';
+          rows.set(u.jobId, {
+            ...prev,
+            status: u.status,
+            progress: u.progress,
+            progressMessage: u.progressMessage ?? (u.type === 'PROGRESS' ? prev.progressMessage : null),
+            attempt: u.attempt,
+            seq: u.seq,
+            startedAt: u.type === 'STARTED' ? u.at : prev.startedAt,
+            finishedAt: terminal ? prev.finishedAt ?? u.at : restarted ? null : prev.finishedAt,
+          });
+          changed = true;
+        } else if (u.type === 'SUBMITTED') {
+          rows.set(u.jobId, {
+            id: u.jobId,
+            kind: u.kind,
+            queue: u.queue,
+            status: u.status,
+            priority: null,
+            progress: u.progress,
+            progressMessage: u.progressMessage ?? null,
+            attempt: u.attempt,
+            maxAttempts: action.maxAttemptsByKind?.[u.kind] ?? null,
+            createdAt: u.at,
+            runAt: null,
+            nextRunAt: null,
+            startedAt: null,
+            finishedAt: null,
+            seq: u.seq,
+          });
+          fresh.push(u.jobId);
+          changed = true;
+        } else {
+          outside++;
+        }
+      }
+      if (!changed && outside === state.outside) return state;
+      return {
+        ...state,
+        rows,
+        ids: fresh.length ? [...fresh.reverse(), ...state.ids] : state.ids,
+        totalCount: state.totalCount == null ? null : state.totalCount + fresh.length,
+        outside,
+      };
+    }
+  }
+}

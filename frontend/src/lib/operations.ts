@@ -1,0 +1,284 @@
+// Every GraphQL operation the dashboard sends. Types are generated into src/gql/
+// by `npm run codegen` from ../schema.graphql.
+import { graphql } from '../gql';
+
+export const MeQuery = graphql(`
+  query Me {
+    me {
+      id
+      name
+      isAdmin
+    }
+  }
+`);
+
+export const JobRowFragment = graphql(`
+  fragment JobRow on Job {
+    id
+    kind
+    queue
+    status
+    priority
+    progress
+    progressMessage
+    attempt
+    maxAttempts
+    createdAt
+    runAt
+    nextRunAt
+    startedAt
+    finishedAt
+  }
+`);
+
+export const JobsQuery = graphql(`
+  query Jobs($filter: JobFilter, $first: Int, $after: String) {
+    jobs(filter: $filter, first: $first, after: $after) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        cursor
+        node {
+          ...JobRow
+        }
+      }
+    }
+  }
+`);
+
+export const JobKindsQuery = graphql(`
+  query JobKinds {
+    jobKinds {
+      name
+      queue
+      description
+      inputSchema
+      maxAttempts
+      timeoutSeconds
+    }
+  }
+`);
+
+export const JobEventFieldsFragment = graphql(`
+  fragment JobEventFields on JobEvent {
+    seq
+    type
+    status
+    progress
+    message
+    data
+    at
+  }
+`);
+
+export const JobDetailQuery = graphql(`
+  query JobDetail($id: ID!) {
+    job(id: $id) {
+      ...JobRow
+      payload
+      result
+      error {
+        type
+        message
+      }
+      timeoutSeconds
+      deduplicated
+      attempts {
+        number
+        status
+        workerId
+        startedAt
+        finishedAt
+        error {
+          type
+          message
+        }
+      }
+    }
+  }
+`);
+
+export const JobEventsHistoryQuery = graphql(`
+  query JobEventsHistory($id: ID!, $after: Int) {
+    job(id: $id) {
+      id
+      events(after: $after) {
+        ...JobEventFields
+      }
+    }
+  }
+`);
+
+export const JobEventsSubscription = graphql(`
+  subscription JobEvents($jobId: ID!, $after: Int) {
+    jobEvents(jobId: $jobId, after: $after) {
+      ...JobEventFields
+    }
+  }
+`);
+
+export const JobUpdatesSubscription = graphql(`
+  subscription JobUpdates($filter: JobFilter) {
+    jobUpdates(filter: $filter) {
+      jobId
+      seq
+      type
+      kind
+      queue
+      status
+      progress
+      progressMessage
+      attempt
+      at
+    }
+  }
+`);
+
+export const SubmitJobMutation = graphql(`
+  mutation SubmitJob($input: SubmitJobInput!) {
+    submitJob(input: $input) {
+      __typename
+      ... on Job {
+        id
+        status
+        deduplicated
+      }
+      ... on UserError {
+        message
+        code
+      }
+      ... on InvalidInput {
+        fieldErrors {
+          path
+          message
+        }
+      }
+      ... on UnknownJobKind {
+        kind
+      }
+      ... on Conflict {
+        existingJobId
+      }
+    }
+  }
+`);
+
+export const CancelJobMutation = graphql(`
+  mutation CancelJob($id: ID!) {
+    cancelJob(id: $id) {
+      __typename
+      ... on Job {
+        ...JobRow
+      }
+      ... on UserError {
+        message
+        code
+      }
+    }
+  }
+`);
+
+export const RetryJobMutation = graphql(`
+  mutation RetryJob($id: ID!) {
+    retryJob(id: $id) {
+      __typename
+      ... on Job {
+        ...JobRow
+      }
+      ... on UserError {
+        message
+        code
+      }
+    }
+  }
+`);
+
+export const CancelJobsMutation = graphql(`
+  mutation CancelJobs($filter: JobFilter!) {
+    cancelJobs(filter: $filter) {
+      count
+    }
+  }
+`);
+
+export const RetryJobsMutation = graphql(`
+  mutation RetryJobs($filter: JobFilter!) {
+    retryJobs(filter: $filter) {
+      count
+    }
+  }
+`);
+
+export const FailedJobsQuery = graphql(`
+  query FailedJobs($filter: JobFilter, $first: Int, $after: String) {
+    jobs(filter: $filter, first: $first, after: $after) {
+      totalCount
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        node {
+          id
+          kind
+          queue
+          attempt
+          maxAttempts
+          createdAt
+          finishedAt
+          error {
+            type
+            message
+          }
+        }
+      }
+    }
+  }
+`);
+
+export const QueueStatsFieldsFragment = graphql(`
+  fragment QueueStatsFields on QueueStats {
+    queue
+    waiting
+    scheduled
+    running
+    failed
+    oldestWaitingSeconds
+    completedPerMinute
+    failedPerMinute
+  }
+`);
+
+export const QueuesQuery = graphql(`
+  query Queues {
+    queues {
+      ...QueueStatsFields
+    }
+  }
+`);
+
+export const WorkersQuery = graphql(`
+  query Workers {
+    workers {
+      id
+      host
+      pid
+      queues
+      concurrency
+      startedAt
+      lastHeartbeatAt
+      runningJobs
+    }
+  }
+`);
+
+export const QueueStatsSubscription = graphql(`
+  subscription QueueStats($interval: Float) {
+    queueStats(interval: $interval) {
+      ...QueueStatsFields
+    }
+  }
+`);
