@@ -1,0 +1,147 @@
+"""Query, Mutation and Subscription roots."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from app.api import types as t
+from app.api.context import Context
+from app.domain import errors
+from app.domain import states as st
+from app.services import jobs as jobs_service
+from app.services import live
+
+Info = strawberry.Info[Context, None]
+
+
+def _uuid(value: str, field: str = "id") -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _filter_args(flt: t.JobFilter | None) -> dict[str, object]:
+    if flt is None:
+        return {}
+    return {
+        "statuses": tuple(flt.status or ()),
+        "kinds": tuple(flt.kind or ()),
+        "queue": flt.queue,
+    }
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The caller.")
+    def me(self, info: Info) -> t.Principal:
+        p = info.context.principal
+        return t.Principal(id=strawberry.ID(str(p.id)), name=p.name, is_admin=p.is_admin)
+
+    @strawberry.field(description="A job, or null when it does not exist or is not yours.")
+    async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
+        job_id = _uuid(id)
+        if job_id is None:
+            return None
+        found = await jobs_service.get(info.context.deps, info.context.principal, job_id)
+        return t.Job.from_domain(found) if found else None
+
+    @strawberry.field(description="Jobs, newest first, keyset-paginated (Relay connection).")
+    async def jobs(
+        self,
+        info: Info,
+        filter: t.JobFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
+    ) -> t.JobConnection:
+        found, has_next, flt = await jobs_service.page(
+            info.context.deps,
+            info.context.principal,
+            first=first,
+            after=after,
+            **_filter_args(filter),  # type: ignore[arg-type]
+        )
+        edges = [
+            t.JobEdge(cursor=jobs_service.encode_cursor(j), node=t.Job.from_domain(j))
+            for j in found
+        ]
+        return t.JobConnection(
+            edges=edges,
+            page_info=t.PageInfo(
+                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+            count_filter=flt,
+        )
+
+    @strawberry.field(description="Every job kind this deployment runs.")
+    def job_kinds(self, info: Info) -> list[t.JobKind]:
+        _ = info.context.principal
+        return [t.JobKind.from_domain(k) for k in info.context.deps.registry.all()]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Validate and enqueue a job.")
+    async def submit_job(self, info: Info, input: t.SubmitJobInput) -> t.SubmitJobResult:
+        req = jobs_service.SubmitRequest(
+            kind=input.kind,
+            payload=input.payload,
+            idempotency_key=input.idempotency_key,
+            run_at=input.run_at,
+            priority=input.priority if input.priority is not None else st.Priority.NORMAL,
+            max_attempts=input.max_attempts,
+            timeout_seconds=input.timeout_seconds,
+        )
+        try:
+            job = await jobs_service.submit(info.context.deps, info.context.principal, req)
+        except (errors.InvalidInput, errors.UnknownJobKind, errors.Conflict) as exc:
+            return t.user_error(exc)  # type: ignore[return-value]
+        return t.Job.from_domain(job)
+
+    @strawberry.mutation(description="Cancel a waiting job now, or stop a running one.")
+    async def cancel_job(self, info: Info, id: strawberry.ID) -> t.CancelJobResult:
+        job_id = _uuid(id)
+        try:
+            if job_id is None:
+                raise errors.NotFound(str(id))
+            job = await jobs_service.cancel(info.context.deps, info.context.principal, job_id)
+        except (errors.NotFound, errors.InvalidState) as exc:
+            return t.user_error(exc)  # type: ignore[return-value]
+        return t.Job.from_domain(job)
+
+    @strawberry.mutation(
+        description="Send a FAILED or CANCELLED job again, with a fresh attempt budget."
+    )
+    async def retry_job(self, info: Info, id: strawberry.ID) -> t.RetryJobResult:
+        job_id = _uuid(id)
+        try:
+            if job_id is None:
+                raise errors.NotFound(str(id))
+            job = await jobs_service.retry(info.context.deps, info.context.principal, job_id)
+        except (errors.NotFound, errors.InvalidState) as exc:
+            return t.user_error(exc)  # type: ignore[return-value]
+        return t.Job.from_domain(job)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description=(
+            "A job's events in seq order, without gaps or duplicates. Without `after`: first a "
+            "SNAPSHOT of the current state (carrying the latest seq), then every later event. "
+            "With `after`: every stored event with seq > after, then live. Completes after the "
+            "terminal event."
+        )
+    )
+    async def job_events(
+        self, info: Info, job_id: strawberry.ID, after: int | None = None
+    ) -> AsyncGenerator[t.JobEvent, None]:
+        parsed = _uuid(job_id)
+        if parsed is None:
+            raise errors.NotFound(str(job_id))
+        ctx = info.context
+        async for event in live.follow_job(ctx.deps, ctx.hub, ctx.principal, parsed, after):
+            yield t.JobEvent.from_domain(event)

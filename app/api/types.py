@@ -1,0 +1,296 @@
+"""GraphQL types. Domain values become GraphQL objects here (`from_domain`), nowhere else."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.domain import errors, models
+from app.domain import states as st
+from app.jobs.registry import JobKind as DomainJobKind
+from app.services import jobs as jobs_service
+
+if TYPE_CHECKING:
+    from app.api.context import Context
+
+JobStatus = strawberry.enum(st.JobStatus, name="JobStatus")
+AttemptStatus = strawberry.enum(st.AttemptStatus, name="AttemptStatus")
+JobEventType = strawberry.enum(st.EventType, name="JobEventType")
+Priority = strawberry.enum(st.Priority, name="Priority")
+
+
+@strawberry.type(
+    description="What went wrong, as clients may see it (tracebacks stay on the server)."
+)
+class JobError:
+    type: str
+    message: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> JobError | None:
+        if not d:
+            return None
+        return cls(type=str(d.get("type", "Error")), message=str(d.get("message", "")))
+
+
+@strawberry.type
+class JobAttempt:
+    number: int
+    status: st.AttemptStatus
+    worker_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    error: JobError | None
+
+    @classmethod
+    def from_domain(cls, a: models.Attempt) -> JobAttempt:
+        return cls(
+            number=a.number,
+            status=a.status,
+            worker_id=a.worker_id,
+            started_at=a.started_at,
+            finished_at=a.finished_at,
+            error=JobError.from_dict(a.error),
+        )
+
+
+@strawberry.type
+class JobEvent:
+    seq: int
+    type: st.EventType
+    status: st.JobStatus
+    progress: float | None
+    message: str | None
+    data: JSON | None
+    at: datetime
+    job_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The job as it is now (read when asked for).")
+    async def job(self, info: strawberry.Info[Context, None]) -> Job | None:
+        found = await info.context.jobs.load(self.job_id)
+        return Job.from_domain(found) if found else None
+
+    @classmethod
+    def from_domain(cls, e: models.Event) -> JobEvent:
+        return cls(
+            seq=e.seq,
+            type=e.type,
+            status=e.status,
+            progress=e.progress,
+            message=e.message,
+            data=e.data,
+            at=e.at,
+            job_id=e.job_id,
+        )
+
+
+@strawberry.type
+class Job:
+    id: strawberry.ID
+    kind: str
+    queue: str
+    status: st.JobStatus
+    priority: st.Priority
+    payload: JSON
+    result: JSON | None
+    error: JobError | None
+    progress: float
+    progress_message: str | None
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float
+    deduplicated: bool = strawberry.field(
+        description="True when submitJob returned an existing job for a reused idempotency key."
+    )
+    created_at: datetime
+    run_at: datetime | None
+    next_run_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    uuid_: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Every attempt, oldest first.")
+    async def attempts(self, info: strawberry.Info[Context, None]) -> list[JobAttempt]:
+        found = await info.context.attempts.load(self.uuid_)
+        return [JobAttempt.from_domain(a) for a in found]
+
+    @strawberry.field(description="Stored events with seq > after, in seq order.")
+    async def events(
+        self, info: strawberry.Info[Context, None], after: int = 0, first: int = 100
+    ) -> list[JobEvent]:
+        if not 1 <= first <= 1000:
+            raise errors.InvalidInput(
+                "invalid page size", [errors.FieldError(("first",), "must be between 1 and 1000")]
+            )
+        found = await jobs_service.events_after(info.context.deps, self.uuid_, after, first)
+        return [JobEvent.from_domain(e) for e in found]
+
+    @classmethod
+    def from_domain(cls, j: models.Job) -> Job:
+        return cls(
+            id=strawberry.ID(str(j.id)),
+            kind=j.kind,
+            queue=j.queue,
+            status=j.status,
+            priority=j.priority,
+            payload=j.payload,
+            result=j.result,
+            error=JobError.from_dict(j.error),
+            progress=j.progress,
+            progress_message=j.progress_message,
+            attempt=j.attempt,
+            max_attempts=j.max_attempts,
+            timeout_seconds=j.timeout_seconds,
+            deduplicated=j.deduplicated,
+            created_at=j.created_at,
+            run_at=j.run_at,
+            next_run_at=j.next_run_at,
+            started_at=j.started_at,
+            finished_at=j.finished_at,
+            uuid_=j.id,
+        )
+
+
+@strawberry.type
+class JobEdge:
+    cursor: str
+    node: Job
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class JobConnection:
+    edges: list[JobEdge]
+    page_info: PageInfo
+    count_filter: strawberry.Private[Any]
+
+    @strawberry.field(description="Jobs matching the filter (counted only when asked for).")
+    async def total_count(self, info: strawberry.Info[Context, None]) -> int:
+        return await jobs_service.count(info.context.deps, self.count_filter)
+
+
+@strawberry.type
+class JobKind:
+    name: str
+    queue: str
+    description: str
+    input_schema: JSON = strawberry.field(description="JSON Schema of the payload.")
+    max_attempts: int
+    timeout_seconds: float
+
+    @classmethod
+    def from_domain(cls, k: DomainJobKind) -> JobKind:
+        return cls(
+            name=k.name,
+            queue=k.queue,
+            description=k.description,
+            input_schema=k.json_schema(),
+            max_attempts=k.max_attempts,
+            timeout_seconds=k.timeout_seconds,
+        )
+
+
+@strawberry.type
+class Principal:
+    id: strawberry.ID
+    name: str
+    is_admin: bool
+
+
+# Expected errors are data.
+
+
+@strawberry.interface(description="An expected error: shown to the user, nothing was changed.")
+class UserError:
+    message: str
+    code: str
+
+
+@strawberry.type
+class FieldError:
+    path: list[str]
+    message: str
+
+
+@strawberry.type
+class InvalidInput(UserError):
+    field_errors: list[FieldError]
+
+
+@strawberry.type
+class UnknownJobKind(UserError):
+    kind: str
+
+
+@strawberry.type
+class NotFound(UserError):
+    id: strawberry.ID
+
+
+@strawberry.type
+class InvalidState(UserError):
+    status: st.JobStatus
+
+
+@strawberry.type
+class Conflict(UserError):
+    existing_job_id: strawberry.ID
+
+
+def user_error(exc: errors.UserError) -> UserError:
+    """The GraphQL shape of an expected domain error."""
+    if isinstance(exc, errors.InvalidInput):
+        return InvalidInput(
+            message=exc.message,
+            code=exc.code,
+            field_errors=[
+                FieldError(path=list(f.path), message=f.message) for f in exc.field_errors
+            ],
+        )
+    if isinstance(exc, errors.UnknownJobKind):
+        return UnknownJobKind(message=exc.message, code=exc.code, kind=exc.kind)
+    if isinstance(exc, errors.NotFound):
+        return NotFound(message=exc.message, code=exc.code, id=strawberry.ID(exc.id))
+    if isinstance(exc, errors.InvalidState):
+        return InvalidState(message=exc.message, code=exc.code, status=st.JobStatus(exc.status))
+    if isinstance(exc, errors.Conflict):
+        return Conflict(
+            message=exc.message, code=exc.code, existing_job_id=strawberry.ID(exc.existing_job_id)
+        )
+    raise TypeError(f"no GraphQL type for {type(exc).__name__}")
+
+
+SubmitJobResult = Annotated[
+    Job | InvalidInput | UnknownJobKind | Conflict, strawberry.union("SubmitJobResult")
+]
+CancelJobResult = Annotated[Job | NotFound | InvalidState, strawberry.union("CancelJobResult")]
+RetryJobResult = Annotated[Job | NotFound | InvalidState, strawberry.union("RetryJobResult")]
+
+
+@strawberry.input
+class JobFilter:
+    status: list[st.JobStatus] | None = None
+    kind: list[str] | None = None
+    queue: str | None = None
+
+
+@strawberry.input
+class SubmitJobInput:
+    kind: str
+    payload: JSON
+    idempotency_key: str | None = None
+    run_at: datetime | None = strawberry.field(
+        default=None, description="Run no earlier than this time (SCHEDULED until then)."
+    )
+    priority: st.Priority | None = None
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None

@@ -1,0 +1,243 @@
+"""The `conveyor` command: migrate, serve, worker, dev, create-api-key, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from app import logs
+from app.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _fail(line: str) -> int:
+    sys.stderr.write(f"conveyor: {line}\n")
+    return 2
+
+
+async def _check_redis(settings: Settings) -> str | None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await redis.ping()
+        return None
+    except Exception as exc:
+        return (
+            f"Redis is not reachable at {settings.redis_url} ({type(exc).__name__}: {exc}). "
+            "Start it (e.g. `redis-server --daemonize yes` or `docker compose up -d redis`) "
+            "or set REDIS_URL."
+        )
+    finally:
+        await redis.aclose()
+
+
+async def _check_postgres(settings: Settings) -> str | None:
+    from sqlalchemy import text
+
+    from app.db.engine import create_engine, describe_pg_failure
+
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:
+        return describe_pg_failure(settings.database_url, exc)
+    finally:
+        await engine.dispose()
+
+
+async def _preflight(settings: Settings) -> str | None:
+    return await _check_postgres(settings) or await _check_redis(settings)
+
+
+async def _migrate(settings: Settings, downgrade: str | None) -> int:
+    from app.db import migrate
+    from app.db.engine import ensure_database
+    from app.domain.errors import ServiceUnavailable
+
+    try:
+        if await ensure_database(settings.database_url):
+            _out("created the database")
+    except ServiceUnavailable as exc:
+        return _fail(str(exc))
+    if downgrade:
+        await migrate.downgrade(settings.database_url, downgrade)
+        _out(f"downgraded to {downgrade}")
+    else:
+        await migrate.upgrade(settings.database_url)
+        _out("database is at the latest migration")
+    return 0
+
+
+async def _create_key(settings: Settings, name: str, admin: bool) -> int:
+    from app.db.engine import create_engine
+    from app.services import auth
+
+    if problem := await _check_postgres(settings):
+        return _fail(problem)
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        principal, key = await auth.create_api_key(engine, name=name, admin=admin)
+    finally:
+        await engine.dispose()
+    _out(
+        f"created {'admin ' if admin else ''}API key {principal.name!r} ({principal.id}); "
+        "it is shown once:"
+    )
+    _out(key)
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    if problem := asyncio.run(_preflight(settings)):
+        return _fail(problem)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _worker(settings: Settings, queues: list[str], concurrency: int) -> int:
+    from app import jobs
+    from app.worker.main import Worker
+
+    if problem := asyncio.run(_preflight(settings)):
+        return _fail(problem)
+    registry = jobs.load()
+    asyncio.run(Worker(settings, registry, queues=queues, concurrency=concurrency).run())
+    return 0
+
+
+def _dev(settings: Settings, host: str, port: int) -> int:
+    """Migrate, build the dashboard if missing, then run the API and a worker together."""
+    if problem := asyncio.run(_preflight_pg_server(settings)):
+        return _fail(problem)
+    if code := asyncio.run(_migrate(settings, None)):
+        return code
+    if problem := asyncio.run(_check_redis(settings)):
+        return _fail(problem)
+    if (
+        not (ROOT / "frontend" / "dist" / "index.html").exists()
+        and (ROOT / "frontend" / "package.json").exists()
+    ):
+        _out("building the dashboard (first run)...")
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT / "frontend", check=False)
+        subprocess.run(["npm", "run", "build"], cwd=ROOT / "frontend", check=False)
+    asyncio.run(_create_key(settings, "dev-admin", True))
+    exe = [sys.executable, "-m", "app"]
+    procs = [
+        subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)]),
+        subprocess.Popen([*exe, "worker"]),
+    ]
+    base = f"http://{host}:{port}"
+    _out(f"Conveyor is running: dashboard {base}/  API {base}/graphql  explorer {base}/graphiql")
+    _out("Sign in with the admin key printed above. Ctrl-C stops everything.")
+    try:
+        while all(p.poll() is None for p in procs):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                procs[0].wait(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return 0
+
+
+async def _preflight_pg_server(settings: Settings) -> str | None:
+    from app.db.engine import ensure_database
+    from app.domain.errors import ServiceUnavailable
+
+    try:
+        await ensure_database(settings.database_url)
+        return None
+    except ServiceUnavailable as exc:
+        return str(exc)
+
+
+def _export_schema(check: bool) -> int:
+    from app.api.schema import sdl
+
+    target = ROOT / "schema.graphql"
+    current = sdl()
+    if check:
+        if not target.exists() or target.read_text() != current:
+            return _fail("schema.graphql is out of date: run `conveyor export-schema`")
+        _out("schema.graphql is up to date")
+        return 0
+    target.write_text(current)
+    _out(f"wrote {target}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="conveyor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("migrate", help="create the database if missing and apply migrations")
+    p.add_argument("--downgrade", metavar="REVISION", help="downgrade to REVISION (e.g. base)")
+    for name, help_ in (("serve", "run the API"), ("dev", "migrate, then run API + worker")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+    p = sub.add_parser("worker", help="run a worker")
+    p.add_argument("--queues", help="comma-separated queues (default: WORKER_QUEUES)")
+    p.add_argument("--concurrency", type=int, help="jobs run at once (default: WORKER_CONCURRENCY)")
+    p = sub.add_parser("create-api-key", help="create an API key; prints it on the last line")
+    p.add_argument("--name", required=True)
+    p.add_argument("--admin", action="store_true", help="may see and manage every job")
+    p = sub.add_parser("export-schema", help="write schema.graphql from the code")
+    p.add_argument("--check", action="store_true", help="fail if schema.graphql is out of date")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings, args.downgrade))
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port)
+    if args.command == "dev":
+        return _dev(settings, args.host, args.port)
+    if args.command == "worker":
+        queues = [q for q in (args.queues or "").split(",") if q] or settings.queues
+        concurrency = args.concurrency or settings.worker_concurrency
+        if concurrency < 1:
+            return _fail("--concurrency must be at least 1")
+        return _worker(settings, queues, concurrency)
+    if args.command == "create-api-key":
+        return asyncio.run(_create_key(settings, args.name, args.admin))
+    if args.command == "export-schema":
+        return _export_schema(args.check)
+    return _fail(f"unknown command {args.command}")  # pragma: no cover
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

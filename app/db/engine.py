@@ -1,0 +1,106 @@
+"""Engine construction and database bootstrap."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import orjson
+from sqlalchemy import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from app.domain.errors import ServiceUnavailable
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        json_serializer=lambda v: orjson.dumps(v).decode(),
+        json_deserializer=orjson.loads,
+        # A dead server must not hang a request: fail the connect and each statement in time.
+        connect_args={"timeout": 5, "command_timeout": 30, "server_settings": {"jit": "off"}},
+    )
+
+
+def _plain_dsn(url: URL, database: str | None = None) -> str:
+    url = url.set(drivername="postgresql")
+    if database is not None:
+        url = url.set(database=database)
+    return url.render_as_string(hide_password=False)
+
+
+async def ensure_database(database_url: str) -> bool:
+    """Create the database named in the URL when it does not exist. True when created."""
+    url = make_url(database_url)
+    name = url.database or "conveyor"
+    try:
+        conn = await asyncpg.connect(_plain_dsn(url, "postgres"), timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise ServiceUnavailable(describe_pg_failure(url, exc)) from exc
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        quoted = '"' + name.replace('"', '""') + '"'
+        await conn.execute(f"CREATE DATABASE {quoted}")
+        return True
+    finally:
+        await conn.close()
+
+
+def describe_pg_failure(url: URL | str, exc: BaseException) -> str:
+    url = make_url(url) if isinstance(url, str) else url
+    where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+    return (
+        f"PostgreSQL is not reachable at {where} ({type(exc).__name__}: {exc}). "
+        "Start it (e.g. `pg_ctlcluster 15 main start` or `docker compose up -d postgres`) "
+        "or set DATABASE_URL."
+    )
+
+
+#: Errors that mean "the database is not reachable right now", not "the statement is wrong".
+_OUTAGE = (
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.InterfaceError,
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` (or what it wraps) means PostgreSQL is down or the connection broke."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _OUTAGE):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, SATimeoutError):  # pool checkout timed out
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction; a database outage surfaces as `ServiceUnavailable`."""
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    except ServiceUnavailable:
+        raise
+    except Exception as exc:
+        if is_outage(exc):
+            raise ServiceUnavailable("the database is unavailable; try again shortly") from exc
+        raise

@@ -1,0 +1,410 @@
+"""Worker-side statements: claim, progress, finish, leases, recovery, promotion, workers.
+
+Every write is fenced by (job id, status, attempt number): a duplicate delivery, a stale worker
+whose lease was recovered, or a job cancelled meanwhile matches nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import rows
+from app.db.sql import typed, with_event
+from app.domain.models import Job, JobChange
+from app.domain.states import AttemptStatus, JobStatus
+
+_CLAIM = with_event(
+    """
+    UPDATE jobs SET status = 'RUNNING', attempt = attempt + 1, last_seq = last_seq + 1,
+                    started_at = coalesce(started_at, now()), updated_at = now(),
+                    dispatched_at = NULL, next_run_at = NULL
+    WHERE id = :id AND status = 'QUEUED'
+    """,
+    "'STARTED'",
+    data="jsonb_build_object('attempt', j.attempt, 'workerId', CAST(:worker AS text))",
+    extra_ctes=""",
+    a AS (
+        INSERT INTO job_attempts (job_id, number, status, worker_id, started_at, lease_expires_at)
+        SELECT j.id, j.attempt, 'RUNNING', :worker, now(), now() + make_interval(secs => :lease)
+        FROM j
+    )""",
+)
+
+
+async def claim(
+    conn: AsyncConnection, *, job_id: uuid.UUID, worker_id: str, lease_seconds: float
+) -> tuple[Job, JobChange] | None:
+    """QUEUED -> RUNNING with a new leased attempt. None: not claimable (duplicate, cancelled)."""
+    row = (
+        (await conn.execute(_CLAIM, {"id": job_id, "worker": worker_id, "lease": lease_seconds}))
+        .mappings()
+        .first()
+    )
+    return (rows.job(row), rows.change(row)) if row else None
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A progress or log event a running attempt reported, waiting for the batched write."""
+
+    job_id: uuid.UUID
+    attempt: int
+    type: str  # PROGRESS or LOG
+    progress: float | None
+    message: str | None
+    data: dict[str, Any] | None
+
+
+_APPEND = typed(
+    """
+    WITH v AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
+                             CAST(:counts AS int[]), CAST(:progress AS float8[]),
+                             CAST(:pmessages AS text[]), CAST(:has_progress AS bool[]))
+            AS v(id, attempt, n, progress, pmessage, has_progress)
+    ),
+    j AS (
+        UPDATE jobs SET last_seq = jobs.last_seq + v.n, updated_at = now(),
+            progress = CASE WHEN v.has_progress THEN v.progress ELSE jobs.progress END,
+            progress_message = CASE WHEN v.has_progress THEN v.pmessage
+                                    ELSE jobs.progress_message END
+        FROM v
+        WHERE jobs.id = v.id AND jobs.status = 'RUNNING' AND jobs.attempt = v.attempt
+        RETURNING jobs.*, jobs.last_seq - v.n AS base
+    ),
+    ev AS (
+        SELECT * FROM unnest(CAST(:e_ids AS uuid[]), CAST(:e_idx AS int[]),
+                             CAST(:e_types AS text[]), CAST(:e_progress AS float8[]),
+                             CAST(:e_messages AS text[]), CAST(:e_data AS jsonb[]))
+            AS ev(id, idx, type, progress, message, data)
+    ),
+    e AS (
+        INSERT INTO job_events (job_id, seq, type, status, progress, message, data, at)
+        SELECT j.id, j.base + ev.idx, ev.type, j.status, ev.progress, ev.message, ev.data, now()
+        FROM ev JOIN j ON j.id = ev.id
+        RETURNING *
+    )
+    SELECT j.*, e.seq AS ev_seq, e.type AS ev_type, e.status AS ev_status,
+           e.progress AS ev_progress, e.message AS ev_message, e.data AS ev_data, e.at AS ev_at
+    FROM e JOIN j ON j.id = e.job_id ORDER BY e.job_id, e.seq
+    """
+)
+
+
+async def append_events(
+    conn: AsyncConnection, *, pending: Sequence[PendingEvent]
+) -> list[JobChange]:
+    """Write progress and log events of many running jobs in one statement.
+
+    Per job, events keep their order and get consecutive seqs; the job's progress becomes the
+    last PROGRESS value. Jobs no longer running under that attempt are skipped (fenced).
+    """
+    per_job: dict[uuid.UUID, list[PendingEvent]] = {}
+    for p in pending:
+        per_job.setdefault(p.job_id, []).append(p)
+    ids, attempts, counts, progress, pmessages, has_progress = [], [], [], [], [], []
+    e_ids, e_idx, e_types, e_progress, e_messages, e_data = [], [], [], [], [], []
+    for job_id, items in per_job.items():
+        last_progress = next((p for p in reversed(items) if p.type == "PROGRESS"), None)
+        ids.append(job_id)
+        attempts.append(items[0].attempt)
+        counts.append(len(items))
+        progress.append(last_progress.progress if last_progress else None)
+        pmessages.append(last_progress.message if last_progress else None)
+        has_progress.append(last_progress is not None)
+        for i, p in enumerate(items, start=1):
+            e_ids.append(job_id)
+            e_idx.append(i)
+            e_types.append(p.type)
+            e_progress.append(p.progress)
+            e_messages.append(p.message)
+            e_data.append(orjson.dumps(p.data).decode() if p.data is not None else None)
+    result = await conn.execute(
+        _APPEND,
+        {
+            "ids": ids,
+            "attempts": attempts,
+            "counts": counts,
+            "progress": progress,
+            "pmessages": pmessages,
+            "has_progress": has_progress,
+            "e_ids": e_ids,
+            "e_idx": e_idx,
+            "e_types": e_types,
+            "e_progress": e_progress,
+            "e_messages": e_messages,
+            "e_data": e_data,
+        },
+    )
+    return [rows.change(r) for r in result.mappings()]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended, and what that makes of the job."""
+
+    job_status: JobStatus
+    attempt_status: AttemptStatus
+    event_type: str
+    result: Any = None
+    error: dict[str, Any] | None = None
+    #: Seconds until the next attempt, for RETRYING.
+    delay_seconds: float | None = None
+    #: Skip the write when the job was asked to cancel meanwhile (retry/fail outcomes).
+    unless_cancel_requested: bool = False
+
+
+_FINISH = with_event(
+    """
+    UPDATE jobs SET status = CAST(:status AS text), result = :result, error = :error,
+        progress = CASE WHEN CAST(:status AS text) = 'SUCCEEDED' THEN 1 ELSE progress END,
+        next_run_at = CASE WHEN CAST(:delay AS float8) IS NULL THEN NULL
+                           ELSE now() + make_interval(secs => CAST(:delay AS float8)) END,
+        finished_at = CASE WHEN CAST(:terminal AS bool) THEN now() ELSE NULL END,
+        dispatched_at = NULL, last_seq = last_seq + 1, updated_at = now()
+    WHERE id = :id AND status = 'RUNNING' AND attempt = :attempt
+      AND (NOT CAST(:unless_cancel AS bool) OR cancel_requested_at IS NULL)
+    """,
+    "CAST(:event_type AS text)",
+    data=(
+        "jsonb_strip_nulls(jsonb_build_object('attempt', j.attempt, "
+        "'error', CAST(:public_error AS jsonb), 'delaySeconds', CAST(:delay AS float8)))"
+    ),
+    extra_ctes=""",
+    a AS (
+        UPDATE job_attempts SET status = CAST(:attempt_status AS text), finished_at = now(),
+                                lease_expires_at = NULL, error = :error
+        WHERE job_id = :id AND number = :attempt AND status = 'RUNNING'
+          AND EXISTS (SELECT 1 FROM j)
+    )""",
+    json_params=("result", "error", "public_error"),
+)
+
+
+def public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What clients may see of an error: never the traceback."""
+    if error is None:
+        return None
+    return {k: v for k, v in error.items() if k in ("type", "message")}
+
+
+async def finish(
+    conn: AsyncConnection, *, job_id: uuid.UUID, attempt: int, outcome: Outcome
+) -> JobChange | None:
+    """End the running attempt. None: fenced (stale attempt, or cancel requested meanwhile)."""
+    row = (
+        (
+            await conn.execute(
+                _FINISH,
+                {
+                    "id": job_id,
+                    "attempt": attempt,
+                    "status": outcome.job_status.value,
+                    "attempt_status": outcome.attempt_status.value,
+                    "event_type": outcome.event_type,
+                    "result": outcome.result,
+                    "error": outcome.error,
+                    "public_error": public_error(outcome.error),
+                    "delay": outcome.delay_seconds,
+                    "terminal": outcome.job_status.is_terminal,
+                    "unless_cancel": outcome.unless_cancel_requested,
+                },
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return rows.change(row) if row else None
+
+
+async def renew_leases(
+    conn: AsyncConnection,
+    *,
+    worker_id: str,
+    held: Sequence[tuple[uuid.UUID, int]],
+    lease_seconds: float,
+) -> dict[tuple[uuid.UUID, int], bool]:
+    """Extend the leases of the attempts this worker is running. Returns {(job, attempt):
+    cancel requested}.
+
+    Only attempts the worker really runs are renewed, so one it lost track of expires and is
+    recovered. An attempt missing from the answer is no longer this worker's (recovered
+    elsewhere): the worker must stop it without writing.
+    """
+    result = await conn.execute(
+        text(
+            """
+            WITH held AS (
+                SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:numbers AS int[]))
+                    AS held(job_id, number)
+            ), a AS (
+                UPDATE job_attempts SET lease_expires_at = now() + make_interval(secs => :lease)
+                FROM held
+                WHERE job_attempts.job_id = held.job_id AND job_attempts.number = held.number
+                  AND worker_id = :worker AND status = 'RUNNING'
+                RETURNING job_attempts.job_id, job_attempts.number
+            ), w AS (
+                UPDATE workers SET last_heartbeat_at = now() WHERE id = :worker
+            )
+            SELECT a.job_id, a.number, j.cancel_requested_at IS NOT NULL AS cancel
+            FROM a JOIN jobs j ON j.id = a.job_id
+            """
+        ),
+        {
+            "worker": worker_id,
+            "lease": lease_seconds,
+            "ids": [h[0] for h in held],
+            "numbers": [h[1] for h in held],
+        },
+    )
+    return {(r.job_id, r.number): r.cancel for r in result}
+
+
+_RECOVER = with_event(
+    """
+    UPDATE jobs SET status = CASE WHEN jobs.cancel_requested_at IS NOT NULL THEN 'CANCELLED'
+                                  WHEN jobs.attempt >= jobs.max_attempts THEN 'FAILED'
+                                  ELSE 'QUEUED' END,
+        finished_at = CASE WHEN jobs.cancel_requested_at IS NOT NULL
+                             OR jobs.attempt >= jobs.max_attempts THEN now() END,
+        error = CASE WHEN jobs.attempt >= jobs.max_attempts AND jobs.cancel_requested_at IS NULL
+                     THEN jsonb_build_object('type', 'LeaseExpired', 'message',
+                          'the worker running the last attempt stopped responding') END,
+        dispatched_at = NULL, last_seq = jobs.last_seq + 1, updated_at = now()
+    FROM lost
+    WHERE jobs.id = lost.job_id AND jobs.status = 'RUNNING' AND jobs.attempt = lost.number
+    """,
+    "CASE j.status WHEN 'QUEUED' THEN 'LOST' ELSE j.status END",
+    data="jsonb_build_object('attempt', j.attempt, 'reason', 'lease expired')",
+    before="""expired AS (
+        SELECT job_id, number FROM job_attempts
+        WHERE status = 'RUNNING' AND lease_expires_at < now()
+        ORDER BY lease_expires_at LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ), lost AS (
+        UPDATE job_attempts a SET status = 'LOST', finished_at = now(), lease_expires_at = NULL,
+            error = jsonb_build_object('type', 'LeaseExpired',
+                                       'message', 'lease expired: the worker stopped responding')
+        FROM expired WHERE a.job_id = expired.job_id AND a.number = expired.number
+        RETURNING a.job_id, a.number
+    ), """,
+)
+
+
+async def recover_expired(conn: AsyncConnection, *, limit: int = 200) -> list[JobChange]:
+    """Mark attempts whose lease expired LOST and requeue (or fail/cancel) their jobs."""
+    result = await conn.execute(_RECOVER, {"limit": limit})
+    return [rows.change(r) for r in result.mappings()]
+
+
+_PROMOTE = with_event(
+    """
+    UPDATE jobs SET status = 'QUEUED', next_run_at = NULL, dispatched_at = NULL,
+                    last_seq = jobs.last_seq + 1, updated_at = now()
+    FROM due WHERE jobs.id = due.id
+    """,
+    "'QUEUED'",
+    before="""due AS (
+        SELECT id FROM jobs
+        WHERE status IN ('SCHEDULED', 'RETRYING') AND next_run_at <= now()
+        ORDER BY next_run_at LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ), """,
+)
+
+
+async def promote_due(conn: AsyncConnection, *, limit: int = 500) -> list[JobChange]:
+    """SCHEDULED/RETRYING jobs whose time has come become QUEUED (to be dispatched)."""
+    result = await conn.execute(_PROMOTE, {"limit": limit})
+    return [rows.change(r) for r in result.mappings()]
+
+
+async def undispatched(
+    conn: AsyncConnection, *, older_than_seconds: float, limit: int = 1000
+) -> list[tuple[uuid.UUID, str, int]]:
+    """QUEUED jobs whose message was never confirmed sent: (id, queue, priority)."""
+    result = await conn.execute(
+        text(
+            """
+            SELECT id, queue, priority FROM jobs
+            WHERE status = 'QUEUED' AND dispatched_at IS NULL
+              AND updated_at < now() - make_interval(secs => :age)
+            ORDER BY created_at LIMIT :limit
+            """
+        ),
+        {"age": older_than_seconds, "limit": limit},
+    )
+    return [(r.id, r.queue, r.priority) for r in result]
+
+
+async def forget_dispatches(conn: AsyncConnection) -> int:
+    """Redis lost its data: every QUEUED job must be sent again."""
+    result = await conn.execute(
+        text(
+            "UPDATE jobs SET dispatched_at = NULL "
+            "WHERE status = 'QUEUED' AND dispatched_at IS NOT NULL"
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def register_worker(
+    conn: AsyncConnection,
+    *,
+    worker_id: str,
+    host: str,
+    pid: int,
+    queues: Sequence[str],
+    concurrency: int,
+) -> None:
+    await conn.execute(
+        text(
+            """
+            INSERT INTO workers (id, host, pid, queues, concurrency, started_at, last_heartbeat_at)
+            VALUES (:id, :host, :pid, :queues, :concurrency, now(), now())
+            ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+                queues = excluded.queues, concurrency = excluded.concurrency,
+                started_at = now(), last_heartbeat_at = now(), stopped_at = NULL
+            """
+        ),
+        {
+            "id": worker_id,
+            "host": host,
+            "pid": pid,
+            "queues": list(queues),
+            "concurrency": concurrency,
+        },
+    )
+
+
+async def stop_worker(conn: AsyncConnection, *, worker_id: str) -> None:
+    await conn.execute(
+        text("UPDATE workers SET stopped_at = now() WHERE id = :id"), {"id": worker_id}
+    )
+
+
+async def prune_finished(
+    conn: AsyncConnection, *, older_than_days: float, limit: int = 1000
+) -> int:
+    """Delete a batch of finished jobs (attempts and events cascade). Short, bounded locks."""
+    result = await conn.execute(
+        text(
+            """
+            DELETE FROM jobs WHERE id IN (
+                SELECT id FROM jobs
+                WHERE finished_at < now() - make_interval(days => 0, secs => :age)
+                ORDER BY finished_at LIMIT :limit
+                FOR UPDATE SKIP LOCKED
+            )
+            """
+        ),
+        {"age": older_than_days * 86400.0, "limit": limit},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,51 @@
+"""Building blocks for guarded job statements that append an event in the same round trip."""
+
+from __future__ import annotations
+
+from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from app.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
+
+
+def with_event(
+    job_cte: str,
+    event_type: str,
+    *,
+    progress: str = "NULL",
+    message: str = "NULL",
+    data: str = "NULL",
+    before: str = "",
+    extra_ctes: str = "",
+    json_params: tuple[str, ...] = (),
+) -> TextClause:
+    """Wrap `job_cte` (a job UPDATE/INSERT ... RETURNING the job columns, aliased `j`) so that
+    every job row it touched gets one event with `seq = j.last_seq`, and return job + event rows.
+
+    The job statement must increment `last_seq` itself: the row lock it takes is what keeps
+    `seq` gapless and ordered per job. If the guard in its WHERE clause matches nothing, nothing
+    is written and nothing is returned: the caller reads that as "stale or duplicate".
+    `before` holds CTEs the job statement reads from (ending with a comma); `extra_ctes` holds
+    CTEs that read `j` (starting with a comma).
+    """
+    sql = f"""
+    WITH {before}j AS ({job_cte} RETURNING {JOB_COLUMNS_QUALIFIED}){extra_ctes},
+    e AS (
+        INSERT INTO job_events (job_id, seq, type, status, progress, message, data, at)
+        SELECT j.id, j.last_seq, {event_type}, j.status, {progress}, {message}, {data}, now()
+        FROM j
+        RETURNING *
+    )
+    SELECT j.*, {EVENT_COLUMNS} FROM j JOIN e ON e.job_id = j.id
+    """
+    return typed(sql, json_params)
+
+
+def typed(sql: str, json_params: tuple[str, ...] = ()) -> TextClause:
+    clause = text(sql)
+    if json_params:
+        # Python None must be SQL NULL, not the JSON literal `null`.
+        clause = clause.bindparams(
+            *(bindparam(p, type_=JSONB(none_as_null=True)) for p in json_params)
+        )
+    return clause

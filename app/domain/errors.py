@@ -1,0 +1,101 @@
+"""The one error hierarchy of Conveyor. Nothing below `api/` raises HTTP or GraphQL errors.
+
+ConveyorError
+├── UserError                   expected, shown to the caller as data (GraphQL unions)
+│   ├── InvalidInput            payload or arguments fail validation (field errors)
+│   ├── UnknownJobKind          no job kind by that name
+│   ├── NotFound                no such job visible to the caller
+│   ├── InvalidState            the job's status does not allow the action
+│   └── Conflict                idempotency key reused with a different payload
+├── Unauthenticated             missing, unknown, revoked or expired API key
+├── ServiceUnavailable          PostgreSQL or Redis cannot be reached right now
+└── JobError                    raised by handlers
+    └── PermanentError          do not retry: fail the job at once
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class ConveyorError(Exception):
+    code = "INTERNAL"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: tuple[str, ...]
+    message: str
+
+
+class UserError(ConveyorError):
+    code = "USER_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(UserError):
+    code = "INVALID_INPUT"
+
+    def __init__(self, message: str, field_errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.field_errors = field_errors or []
+
+
+class UnknownJobKind(UserError):
+    code = "UNKNOWN_JOB_KIND"
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"unknown job kind {kind!r}")
+        self.kind = kind
+
+
+class NotFound(UserError):
+    code = "NOT_FOUND"
+
+    def __init__(self, id: str) -> None:
+        super().__init__(f"no job {id!r}")
+        self.id = id
+
+
+class InvalidState(UserError):
+    code = "INVALID_STATE"
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Conflict(UserError):
+    code = "CONFLICT"
+
+    def __init__(self, message: str, existing_job_id: str) -> None:
+        super().__init__(message)
+        self.existing_job_id = existing_job_id
+
+
+class Unauthenticated(ConveyorError):
+    code = "UNAUTHENTICATED"
+
+
+class ServiceUnavailable(ConveyorError):
+    code = "SERVICE_UNAVAILABLE"
+
+
+class JobError(ConveyorError):
+    """Base for errors a handler raises on purpose; retried like any other failure."""
+
+    code = "JOB_ERROR"
+
+
+@dataclass
+class PermanentError(JobError):
+    """Raise from a handler to fail the job now, without further attempts."""
+
+    message: str
+    details: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)

@@ -1,0 +1,96 @@
+"""Domain values: what a job, an attempt and an event are, independent of storage and API."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.domain.states import AttemptStatus, EventType, JobStatus, Priority
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: uuid.UUID
+    kind: str
+    queue: str
+    status: JobStatus
+    priority: Priority
+    payload: dict[str, Any]
+    result: Any
+    error: dict[str, Any] | None
+    progress: float
+    progress_message: str | None
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
+    owner_id: uuid.UUID
+    idempotency_key: str | None
+    last_seq: int
+    created_at: datetime
+    run_at: datetime | None
+    next_run_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested_at: datetime | None
+    #: True when submitJob returned an existing job for a reused idempotency key.
+    deduplicated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    job_id: uuid.UUID
+    number: int
+    status: AttemptStatus
+    worker_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    error: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    job_id: uuid.UUID
+    seq: int
+    type: EventType
+    status: JobStatus
+    progress: float | None
+    message: str | None
+    data: dict[str, Any] | None
+    at: datetime
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in TERMINAL_EVENTS
+
+
+TERMINAL_EVENTS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    id: uuid.UUID
+    name: str
+    is_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobChange:
+    """A stored event plus the job fields live subscribers filter on: what gets broadcast."""
+
+    event: Event
+    kind: str
+    queue: str
+    owner_id: uuid.UUID
+    attempt: int
+    #: The job's progress after this event (events other than PROGRESS carry none of their own).
+    progress: float
+    progress_message: str | None
+    priority: Priority = Priority.NORMAL
+
+    @property
+    def job_id(self) -> uuid.UUID:
+        return self.event.job_id

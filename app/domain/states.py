@@ -1,0 +1,97 @@
+"""Job and attempt states, and the only table of allowed job transitions.
+
+Every status change in the database is a guarded UPDATE whose WHERE clause names the expected
+current status; `can_transition` is the same table in Python, used to validate intent before
+SQL and by tests.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "QUEUED"  #: waiting in its queue for a worker
+    SCHEDULED = "SCHEDULED"  #: waiting for its `run_at` time
+    RUNNING = "RUNNING"  #: an attempt holds a lease on it
+    RETRYING = "RETRYING"  #: an attempt failed; waiting out the backoff until `next_run_at`
+    SUCCEEDED = "SUCCEEDED"  #: finished with a result
+    FAILED = "FAILED"  #: out of attempts or failed permanently: the dead-letter set
+    CANCELLED = "CANCELLED"  #: cancelled by a client
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def is_waiting(self) -> bool:
+        return self in WAITING
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+WAITING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RETRYING})
+
+_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.SCHEDULED: frozenset({JobStatus.QUEUED, JobStatus.CANCELLED}),
+    JobStatus.RETRYING: frozenset({JobStatus.QUEUED, JobStatus.CANCELLED}),
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset(
+        {
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.RETRYING,
+            JobStatus.CANCELLED,
+            JobStatus.QUEUED,  # released by a stopping worker, or recovered from a lost lease
+        }
+    ),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED}),  # retryJob: a fresh attempt budget
+    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED}),  # retryJob
+    JobStatus.SUCCEEDED: frozenset(),
+}
+
+#: States a client may cancel from. RUNNING is cancelled cooperatively by its worker.
+CANCELLABLE = frozenset({*WAITING, JobStatus.RUNNING})
+#: States `retryJob` accepts.
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def can_transition(current: JobStatus, target: JobStatus) -> bool:
+    return target in _TRANSITIONS[current]
+
+
+def sources_of(target: JobStatus) -> frozenset[JobStatus]:
+    """Every status from which `target` may be reached (for guarded UPDATEs)."""
+    return frozenset(s for s, targets in _TRANSITIONS.items() if target in targets)
+
+
+class AttemptStatus(enum.StrEnum):
+    RUNNING = "RUNNING"  #: holds a lease
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"  #: the handler raised
+    TIMED_OUT = "TIMED_OUT"  #: the handler overran its deadline and was cancelled
+    CANCELLED = "CANCELLED"  #: the job was cancelled while this attempt ran
+    LOST = "LOST"  #: the lease expired (worker died) or the worker released it on shutdown
+
+
+class EventType(enum.StrEnum):
+    SNAPSHOT = "SNAPSHOT"  #: synthetic: the job's current state (never stored)
+    SUBMITTED = "SUBMITTED"
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"  #: a scheduled or retrying job became due, or was released
+    STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
+    LOG = "LOG"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    RETRY_SCHEDULED = "RETRY_SCHEDULED"
+    TIMED_OUT = "TIMED_OUT"
+    LOST = "LOST"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED"
+    CANCELLED = "CANCELLED"
+    RETRIED = "RETRIED"  #: a client sent a failed or cancelled job again
+
+
+class Priority(enum.IntEnum):
+    HIGH = 0
+    NORMAL = 1
+    LOW = 2

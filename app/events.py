@@ -1,0 +1,237 @@
+"""Live job changes over Redis pub/sub: publish after commit, fan out in-process.
+
+Each process holds ONE pub/sub connection (the `Hub`), subscribed to one channel carrying every
+job change. Subscribers register in-process and get a bounded buffer. Redis pub/sub is lossy
+(reconnects, slow readers), so every message carries the job's `seq`: subscribers detect gaps,
+and on any loss the hub tells them to `resync` from PostgreSQL, which holds every event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from app.domain.models import Event, JobChange
+from app.domain.states import EventType, JobStatus, Priority
+
+log = logging.getLogger(__name__)
+
+
+def channel(prefix: str) -> str:
+    return f"{prefix}:events"
+
+
+def control_channel(prefix: str) -> str:
+    """Commands to workers (cancel a running job)."""
+    return f"{prefix}:control"
+
+
+def encode(change: JobChange) -> bytes:
+    e = change.event
+    return orjson.dumps(
+        {
+            "j": str(e.job_id),
+            "s": e.seq,
+            "t": e.type.value,
+            "st": e.status.value,
+            "p": e.progress,
+            "m": e.message,
+            "d": e.data,
+            "at": e.at.isoformat(),
+            "k": change.kind,
+            "q": change.queue,
+            "o": str(change.owner_id),
+            "a": change.attempt,
+            "jp": change.progress,
+            "jm": change.progress_message,
+            "pr": int(change.priority),
+        }
+    )
+
+
+def decode(raw: bytes | str) -> JobChange:
+    d: dict[str, Any] = orjson.loads(raw)
+    return JobChange(
+        event=Event(
+            job_id=uuid.UUID(d["j"]),
+            seq=d["s"],
+            type=EventType(d["t"]),
+            status=JobStatus(d["st"]),
+            progress=d["p"],
+            message=d["m"],
+            data=d["d"],
+            at=datetime.fromisoformat(d["at"]),
+        ),
+        kind=d["k"],
+        queue=d["q"],
+        owner_id=uuid.UUID(d["o"]),
+        attempt=d["a"],
+        progress=d["jp"],
+        progress_message=d["jm"],
+        priority=Priority(d.get("pr", 1)),
+    )
+
+
+async def publish(redis: Redis, prefix: str, changes: Iterable[JobChange]) -> None:
+    """Broadcast committed changes. Best effort: subscribers recover losses from PostgreSQL."""
+    batch = list(changes)
+    if not batch:
+        return
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for change in batch:
+                pipe.publish(channel(prefix), encode(change))
+            await pipe.execute()
+    except Exception as exc:
+        log.warning("publish failed; subscribers will resync", extra={"error": repr(exc)})
+
+
+#: Put in a subscriber's buffer when it may have missed changes: re-read PostgreSQL.
+RESYNC = object()
+
+
+class Subscription:
+    """One subscriber's bounded buffer. Overflow drops the buffer and asks for a resync, so a
+    slow reader costs bounded memory and never stalls the hub."""
+
+    def __init__(self, hub: Hub, job_id: uuid.UUID | None, maxlen: int) -> None:
+        self.hub = hub
+        self.job_id = job_id
+        self._buffer: deque[JobChange | object] = deque()
+        self._maxlen = maxlen
+        self._ready = asyncio.Event()
+        self.overflowed = 0
+
+    def push(self, item: JobChange | object) -> None:
+        if len(self._buffer) >= self._maxlen:
+            self._buffer.clear()
+            self.overflowed += 1
+            item = RESYNC
+        self._buffer.append(item)
+        self._ready.set()
+
+    async def get(self, timeout: float | None = None) -> JobChange | object | None:
+        """The next change, RESYNC, or None on timeout."""
+        if not self._buffer:
+            self._ready.clear()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
+            except TimeoutError:
+                return None
+        return self._buffer.popleft()
+
+    def close(self) -> None:
+        self.hub._remove(self)
+
+
+class Hub:
+    """The process's single pub/sub reader and its in-process subscribers."""
+
+    def __init__(self, redis: Redis, prefix: str, *, buffer: int = 1000) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._buffer = buffer
+        self._by_job: dict[uuid.UUID, set[Subscription]] = {}
+        self._firehose: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self.on_change: list[Callable[[JobChange], None]] = []
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._by_job.values()) + len(self._firehose)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="events-hub")
+        # Wait briefly for the first subscription so early publishers are not missed in tests;
+        # a Redis outage must not block start-up (subscribers resync once it connects).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self._connected.wait()
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def subscribe(self, job_id: uuid.UUID | None = None) -> Subscription:
+        """Changes of one job, or of every job when `job_id` is None."""
+        sub = Subscription(self, job_id, self._buffer)
+        if job_id is None:
+            self._firehose.add(sub)
+        else:
+            self._by_job.setdefault(job_id, set()).add(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub.job_id is None:
+            self._firehose.discard(sub)
+            return
+        subs = self._by_job.get(sub.job_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._by_job[sub.job_id]
+
+    def _dispatch(self, change: JobChange) -> None:
+        for sub in self._by_job.get(change.job_id, ()):
+            sub.push(change)
+        for sub in self._firehose:
+            sub.push(change)
+        for callback in self.on_change:
+            callback(change)
+
+    def _resync_all(self) -> None:
+        for subs in self._by_job.values():
+            for sub in subs:
+                sub.push(RESYNC)
+        for sub in self._firehose:
+            sub.push(RESYNC)
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        first = True
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel(self._prefix))
+                if not first:
+                    # Anything published while we were away is lost to pub/sub.
+                    self._resync_all()
+                first = False
+                self._connected.set()
+                backoff = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    try:
+                        change = decode(message["data"])
+                    except (ValueError, KeyError) as exc:
+                        log.warning("undecodable event", extra={"error": repr(exc)})
+                        continue
+                    self._dispatch(change)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._connected.clear()
+                log.warning(
+                    "event stream lost; reconnecting",
+                    extra={"error": repr(exc), "retry_in": backoff},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -1,0 +1,158 @@
+"""create_app(): the Starlette application (GraphQL over HTTP and WebSocket, health, dashboard)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import events, jobs
+from app.api.http import ConveyorGraphQL
+from app.db.engine import create_engine
+from app.services.auth import Authenticator
+from app.services.dispatch import Dispatcher
+from app.services.jobs import Deps
+from app.settings import Settings, get_settings
+
+FRONTEND = Path(__file__).resolve().parents[1] / "frontend" / "dist"
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before anything reads them whole."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> dict[str, object]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))  # type: ignore[arg-type]
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit)(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> Response:
+    return JSONResponse(
+        {
+            "errors": [
+                {
+                    "message": f"request body over {limit} bytes",
+                    "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                }
+            ]
+        },
+        status_code=413,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    registry = jobs.load()
+    state: dict[str, object] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        dispatcher = Dispatcher(redis, engine, settings.redis_prefix)
+        hub = events.Hub(redis, settings.redis_prefix)
+        deps = Deps(
+            engine=engine, redis=redis, dispatcher=dispatcher, registry=registry, settings=settings
+        )
+        graphql = ConveyorGraphQL(
+            deps,
+            hub,
+            Authenticator(engine, cache_seconds=settings.auth_cache_seconds),
+            allowed_origins=settings.origins,
+        )
+        state.update(engine=engine, redis=redis, graphql=graphql, hub=hub)
+        await dispatcher.start()
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await dispatcher.stop()
+            await redis.aclose()
+            await engine.dispose()
+
+    class GraphQLEndpoint:
+        """ASGI endpoint delegating to the GraphQL app the lifespan built."""
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await state["graphql"](scope, receive, send)  # type: ignore[operator]
+
+    graphql_endpoint = GraphQLEndpoint()
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            async with state["engine"].connect() as conn:  # type: ignore[attr-defined]
+                await conn.execute(text("SELECT 1"))
+            checks["postgresql"] = "ok"
+        except Exception as exc:
+            checks["postgresql"] = f"unavailable: {type(exc).__name__}"
+        try:
+            await state["redis"].ping()  # type: ignore[attr-defined]
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(checks, status_code=200 if ok else 503)
+
+    async def spa(request: Request) -> Response:
+        page = "graphiql.html" if request.url.path.rstrip("/") == "/graphiql" else "index.html"
+        path = FRONTEND / page
+        if not path.exists():
+            return PlainTextResponse(
+                "The dashboard is not built: run `make frontend` (or `conveyor dev`).",
+                status_code=404,
+            )
+        return FileResponse(path)
+
+    routes = [
+        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_endpoint),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if (FRONTEND / "assets").is_dir():
+        routes.append(Mount("/assets", StaticFiles(directory=FRONTEND / "assets")))
+    routes += [Route("/", spa), Route("/{path:path}", spa)]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,116 @@
+"""Handing QUEUED jobs to Redis Streams, and remembering in PostgreSQL that we did.
+
+A message carries only the job id (ADR-0011): the job itself is in PostgreSQL. Sending is
+at-least-once: a job is sent after its commit, marked `dispatched_at` in a batched UPDATE, and
+sent again by the maintenance loop if the mark never lands. Duplicates are harmless because the
+worker's claim is a guarded UPDATE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+
+import orjson
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import jobs as jobs_repo
+from app.db.engine import transaction
+from app.domain.states import Priority
+
+log = logging.getLogger(__name__)
+
+#: The one taskiq task every message names; it runs whatever kind the job row says.
+TASK_NAME = "conveyor.run_job"
+
+
+def stream_key(prefix: str, queue: str, priority: int) -> str:
+    """One stream per (queue, priority): `{prefix}:q:{queue}:{high|normal|low}` (ADR-0011)."""
+    return f"{prefix}:q:{queue}:{Priority(priority).name.lower()}"
+
+
+def message(job_id: uuid.UUID) -> bytes:
+    """A taskiq message (the format taskiq's JSON serializer reads) for one job."""
+    return orjson.dumps(
+        {
+            "task_id": uuid.uuid4().hex,
+            "task_name": TASK_NAME,
+            "labels": {},
+            "labels_types": {},
+            "args": [str(job_id)],
+            "kwargs": {},
+        }
+    )
+
+
+Target = tuple[uuid.UUID, str, int]  # job id, queue, priority
+
+
+class Dispatcher:
+    """Sends job messages (pipelined) and marks them dispatched in batches."""
+
+    def __init__(
+        self, redis: Redis, engine: AsyncEngine, prefix: str, *, mark_interval: float = 0.05
+    ) -> None:
+        self._redis = redis
+        self._engine = engine
+        self._prefix = prefix
+        self._mark_interval = mark_interval
+        self._to_mark: list[uuid.UUID] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._mark_loop(), name="dispatch-marker")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._flush_marks()
+
+    async def send(self, targets: Iterable[Target]) -> bool:
+        """XADD one message per job. False if Redis failed: the maintenance loop resends."""
+        batch = list(targets)
+        if not batch:
+            return True
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for job_id, queue, priority in batch:
+                    pipe.xadd(stream_key(self._prefix, queue, priority), {b"data": message(job_id)})
+                await pipe.execute()
+        except Exception as exc:
+            log.warning(
+                "dispatch failed; jobs stay QUEUED and will be resent",
+                extra={"jobs": len(batch), "error": repr(exc)},
+            )
+            return False
+        self._to_mark.extend(job_id for job_id, _, _ in batch)
+        self._wake.set()
+        return True
+
+    async def _mark_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self._mark_interval)
+            await self._flush_marks()
+
+    async def _flush_marks(self) -> None:
+        ids, self._to_mark = self._to_mark, []
+        if not ids:
+            return
+        try:
+            await mark(self._engine, ids)
+        except Exception as exc:
+            log.warning("could not mark jobs dispatched", extra={"error": repr(exc)})
+
+
+async def mark(engine: AsyncEngine, job_ids: Sequence[uuid.UUID]) -> None:
+    async with transaction(engine) as conn:
+        await jobs_repo.mark_dispatched(conn, job_ids=job_ids)

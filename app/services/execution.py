@@ -1,0 +1,143 @@
+"""Worker use cases: claim, report, finish, and the maintenance sweeps. Each owns one
+transaction and publishes after commit."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import events
+from app.db import execution as repo
+from app.db.engine import transaction
+from app.db.execution import Outcome, PendingEvent
+from app.domain.models import Job, JobChange
+from app.domain.states import JobStatus
+from app.services.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    engine: AsyncEngine
+    redis: Redis
+    dispatcher: Dispatcher
+    prefix: str
+    worker_id: str
+    lease_seconds: float
+
+
+async def claim(rt: Runtime, job_id: uuid.UUID) -> Job | None:
+    """QUEUED -> RUNNING under a new leased attempt; None if not claimable (duplicate, gone)."""
+    async with transaction(rt.engine) as conn:
+        claimed = await repo.claim(
+            conn, job_id=job_id, worker_id=rt.worker_id, lease_seconds=rt.lease_seconds
+        )
+    if claimed is None:
+        return None
+    job, change = claimed
+    await events.publish(rt.redis, rt.prefix, [change])
+    return job
+
+
+async def append(rt: Runtime, pending: Sequence[PendingEvent]) -> None:
+    async with transaction(rt.engine) as conn:
+        changes = await repo.append_events(conn, pending=pending)
+    await events.publish(rt.redis, rt.prefix, changes)
+
+
+async def finish(
+    rt: Runtime, job_id: uuid.UUID, attempt: int, outcome: Outcome
+) -> JobChange | None:
+    """Record how the attempt ended. None: fenced (lease lost, or cancel requested meanwhile
+    for a retry/fail outcome; the caller then records the cancellation)."""
+    async with transaction(rt.engine) as conn:
+        change = await repo.finish(conn, job_id=job_id, attempt=attempt, outcome=outcome)
+    if change is not None:
+        await events.publish(rt.redis, rt.prefix, [change])
+        if change.event.status is JobStatus.QUEUED:
+            await rt.dispatcher.send([(change.job_id, change.queue, int(change.priority))])
+    return change
+
+
+async def renew_leases(
+    rt: Runtime, held: Sequence[tuple[uuid.UUID, int]]
+) -> dict[tuple[uuid.UUID, int], bool]:
+    async with transaction(rt.engine) as conn:
+        return await repo.renew_leases(
+            conn, worker_id=rt.worker_id, held=held, lease_seconds=rt.lease_seconds
+        )
+
+
+async def _requeued(rt: Runtime, changes: list[JobChange]) -> None:
+    await events.publish(rt.redis, rt.prefix, changes)
+    await rt.dispatcher.send(
+        (c.job_id, c.queue, int(c.priority)) for c in changes if c.event.status is JobStatus.QUEUED
+    )
+
+
+async def promote_due(rt: Runtime) -> int:
+    async with transaction(rt.engine) as conn:
+        changes = await repo.promote_due(conn)
+    await _requeued(rt, changes)
+    return len(changes)
+
+
+async def recover_expired(rt: Runtime) -> int:
+    async with transaction(rt.engine) as conn:
+        changes = await repo.recover_expired(conn)
+    if changes:
+        log.warning("recovered jobs whose worker stopped responding", extra={"count": len(changes)})
+    await _requeued(rt, changes)
+    return len(changes)
+
+
+#: Advisory lock key: one worker at a time runs the non-idempotent sweeps.
+SWEEP_LOCK = 0x636F6E76  # "conv"
+
+
+async def sweep(
+    rt: Runtime, *, redispatch_after: float, redis_lost: bool, retention_days: float | None
+) -> None:
+    """Resend QUEUED jobs never confirmed sent (or all of them when Redis lost its data), and
+    prune old finished jobs. Skipped when another worker holds the sweep lock."""
+    async with transaction(rt.engine) as conn:
+        got = (
+            await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK})
+        ).scalar_one()
+        if not got:
+            return
+        if redis_lost:
+            forgotten = await repo.forget_dispatches(conn)
+            log.warning("Redis lost its data; resending queued jobs", extra={"jobs": forgotten})
+        targets = await repo.undispatched(
+            conn, older_than_seconds=0 if redis_lost else redispatch_after
+        )
+        pruned = 0
+        if retention_days:
+            pruned = await repo.prune_finished(conn, older_than_days=retention_days)
+    if targets:
+        log.info("resending queued jobs", extra={"jobs": len(targets)})
+        await rt.dispatcher.send(targets)
+    if pruned:
+        log.info("pruned finished jobs", extra={"jobs": pruned})
+
+
+async def register_worker(
+    rt: Runtime, *, host: str, pid: int, queues: list[str], concurrency: int
+) -> None:
+    async with transaction(rt.engine) as conn:
+        await repo.register_worker(
+            conn, worker_id=rt.worker_id, host=host, pid=pid, queues=queues, concurrency=concurrency
+        )
+
+
+async def stop_worker(rt: Runtime) -> None:
+    async with transaction(rt.engine) as conn:
+        await repo.stop_worker(conn, worker_id=rt.worker_id)

@@ -1,0 +1,244 @@
+"""The worker process: a taskiq Receiver on `ConveyorBroker`, plus the loops that keep jobs
+moving (lease heartbeat, cancellation listener, maintenance sweeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+
+from redis.asyncio import Redis
+from taskiq import Context, TaskiqDepends
+from taskiq.acks import AcknowledgeType
+from taskiq.receiver import Receiver
+
+from app import events
+from app.db.engine import create_engine
+from app.domain.errors import ServiceUnavailable
+from app.jobs.registry import Registry
+from app.services import execution
+from app.services.dispatch import TASK_NAME, Dispatcher
+from app.settings import Settings
+from app.worker.broker import ConveyorBroker
+from app.worker.events import EventWriter
+from app.worker.runner import JobRunner
+
+log = logging.getLogger(__name__)
+
+
+async def run_job(job_id: str, context: Context = TaskiqDepends()) -> None:  # noqa: B008
+    """The one taskiq task: run the Conveyor job whose id the message carries."""
+    runner: JobRunner = context.state.runner
+    try:
+        parsed = uuid.UUID(job_id)
+    except ValueError:
+        log.warning("message with an invalid job id dropped", extra={"job_id": job_id})
+        await context.ack()
+        return
+    await runner.run(parsed, context)
+
+
+class Worker:
+    def __init__(
+        self, settings: Settings, registry: Registry, *, queues: list[str], concurrency: int
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.queues = queues
+        self.concurrency = concurrency
+        self.host = socket.gethostname()
+        self.worker_id = f"{self.host}-{os.getpid()}"
+        self.stopping = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._redis_epoch: str | None = None
+
+    async def run(self) -> None:
+        s = self.settings
+        self.engine = create_engine(s.database_url, pool_size=max(4, min(self.concurrency, 20)))
+        self.redis = Redis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        self.dispatcher = Dispatcher(self.redis, self.engine, s.redis_prefix)
+        self.rt = execution.Runtime(
+            engine=self.engine,
+            redis=self.redis,
+            dispatcher=self.dispatcher,
+            prefix=s.redis_prefix,
+            worker_id=self.worker_id,
+            lease_seconds=s.lease_seconds,
+        )
+        self.writer = EventWriter(self.rt, interval=s.progress_interval_seconds)
+        processes = s.worker_processes or os.cpu_count() or 1
+        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        self.runner = JobRunner(self.rt, self.registry, self.writer, self.pool)
+        self.broker = ConveyorBroker(
+            s.redis_url,
+            prefix=s.redis_prefix,
+            queues=self.queues,
+            consumer_name=self.worker_id,
+            read_count=max(1, min(8, self.concurrency)),
+            reclaim_idle_seconds=s.reclaim_idle_seconds,
+        )
+        self.broker.register_task(run_job, task_name=TASK_NAME)
+        self.broker.state.runner = self.runner
+        self.broker.is_worker_process = True
+        try:
+            await self._start()
+            await self._receive()
+        finally:
+            await self._stop()
+
+    async def _start(self) -> None:
+        await self.broker.startup()
+        await execution.register_worker(
+            self.rt,
+            host=self.host,
+            pid=os.getpid(),
+            queues=self.queues,
+            concurrency=self.concurrency,
+        )
+        await self.dispatcher.start()
+        await self.writer.start()
+        await self._check_redis_epoch()
+        for loop, name in (
+            (self._heartbeat_loop, "heartbeat"),
+            (self._control_loop, "control"),
+            (self._maintenance_loop, "maintenance"),
+        ):
+            self._loops.append(asyncio.create_task(loop(), name=name))
+        log.info(
+            "worker started",
+            extra={
+                "worker_id": self.worker_id,
+                "queues": self.queues,
+                "concurrency": self.concurrency,
+            },
+        )
+
+    async def _receive(self) -> None:
+        s = self.settings
+        receiver = Receiver(
+            self.broker,
+            max_async_tasks=self.concurrency,
+            max_prefetch=0,
+            run_startup=False,
+            ack_type=AcknowledgeType.MANUAL,
+            wait_tasks_timeout=s.shutdown_grace_seconds,
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await receiver.listen(self.stopping)
+        # The grace period is over: release what still runs, so another worker takes it now.
+        running = list(self.runner.running.values())
+        if running:
+            log.warning("releasing jobs still running at shutdown", extra={"jobs": len(running)})
+            for r in running:
+                r.stop("shutdown")
+            async with asyncio.timeout(15):
+                while self.runner.running:  # noqa: ASYNC110 - a bounded poll at shutdown
+                    await asyncio.sleep(0.05)
+
+    async def _stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self.writer.stop()
+        with contextlib.suppress(Exception):
+            await self.dispatcher.stop()
+        with contextlib.suppress(Exception):
+            await execution.stop_worker(self.rt)
+        with contextlib.suppress(Exception):
+            await self.broker.shutdown()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        await self.redis.aclose()
+        await self.engine.dispose()
+        log.info("worker stopped", extra={"worker_id": self.worker_id})
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew leases; stop handlers whose lease is gone or whose job was asked to cancel."""
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            running_now = [(r.job_id, r.attempt) for r in self.runner.running.values()]
+            try:
+                held = await execution.renew_leases(self.rt, running_now)
+            except ServiceUnavailable:
+                log.warning("heartbeat failed: database unavailable")
+                continue
+            for job_id, running in list(self.runner.running.items()):
+                key = (job_id, running.attempt)
+                if key not in held:
+                    if not running.finishing:
+                        log.warning(
+                            "lease lost; stopping the attempt", extra={"job_id": str(job_id)}
+                        )
+                        running.stop("lost")
+                elif held[key]:
+                    running.stop("cancel")
+
+    async def _control_loop(self) -> None:
+        """Cancel requests arrive over pub/sub in milliseconds; the heartbeat is the fallback."""
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(events.control_channel(self.settings.redis_prefix))
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if not message:
+                        continue
+                    command, _, arg = message["data"].decode().partition(" ")
+                    if command == "cancel":
+                        with contextlib.suppress(ValueError):
+                            running = self.runner.running.get(uuid.UUID(arg))
+                            if running is not None:
+                                running.stop("cancel")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("control channel lost; reconnecting", extra={"error": repr(exc)})
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _check_redis_epoch(self) -> bool:
+        """True when Redis lost its data since we last looked (restart without persistence)."""
+        key = f"{self.settings.redis_prefix}:epoch"
+        await self.redis.set(key, uuid.uuid4().hex, nx=True)
+        current = (await self.redis.get(key) or b"").decode()
+        lost = self._redis_epoch is not None and current != self._redis_epoch
+        self._redis_epoch = current
+        if lost:
+            await self.broker.ensure_groups()
+        return lost
+
+    async def _maintenance_loop(self) -> None:
+        s = self.settings
+        ticks = 0
+        while True:
+            await asyncio.sleep(s.maintenance_interval_seconds)
+            ticks += 1
+            try:
+                await execution.promote_due(self.rt)
+                await execution.recover_expired(self.rt)
+                redis_lost = await self._check_redis_epoch()
+                if redis_lost or ticks % 4 == 0:
+                    prune = ticks % 120 == 0 and s.retention_days > 0
+                    await execution.sweep(
+                        self.rt,
+                        redispatch_after=s.redispatch_after_seconds,
+                        redis_lost=redis_lost,
+                        retention_days=s.retention_days if prune else None,
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("maintenance failed; will retry", extra={"error": repr(exc)})

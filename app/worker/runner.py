@@ -1,0 +1,239 @@
+"""Running one job: claim, ack, run the handler under its deadline, record the outcome.
+
+The taskiq message is acknowledged as soon as the claim is committed (or found impossible):
+from then on PostgreSQL owns the job, and a dead worker's job comes back through its lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from taskiq import Context
+
+from app.db.execution import Outcome, PendingEvent
+from app.domain.errors import PermanentError, ServiceUnavailable
+from app.domain.models import Job
+from app.domain.retry import backoff_seconds
+from app.domain.states import AttemptStatus, JobStatus
+from app.jobs.registry import Registry
+from app.services import execution
+from app.worker.events import EventWriter
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Running:
+    job_id: uuid.UUID
+    attempt: int
+    task: asyncio.Task[Any]
+    #: Why we cancelled the handler: "cancel" (client), "lost" (lease gone), "shutdown".
+    reason: str | None = None
+    finishing: bool = False
+
+    def stop(self, reason: str) -> None:
+        if self.reason is None and not self.finishing:
+            self.reason = reason
+            self.task.cancel()
+
+
+@dataclass
+class RunContext:
+    """The `JobContext` handlers receive."""
+
+    job_id: uuid.UUID
+    attempt: int
+    writer: EventWriter
+    pool: Executor
+
+    async def progress(self, fraction: float, message: str | None = None) -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"progress must be within [0, 1], got {fraction}")
+        self.writer.add(
+            PendingEvent(self.job_id, self.attempt, "PROGRESS", float(fraction), message, None)
+        )
+
+    async def log(self, message: str, level: str = "info") -> None:
+        self.writer.add(
+            PendingEvent(self.job_id, self.attempt, "LOG", None, message, {"level": level})
+        )
+
+    async def run_in_process(self, fn: Callable[..., T], /, *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+
+def _error(exc: BaseException, type_name: str | None = None) -> dict[str, Any]:
+    return {
+        "type": type_name or type(exc).__name__,
+        "message": str(exc) or type(exc).__name__,
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    return orjson.loads(orjson.dumps(value))  # raises TypeError when not JSON-serialisable
+
+
+@dataclass
+class JobRunner:
+    """Per-worker job runner (one per process)."""
+
+    rt: execution.Runtime
+    registry: Registry
+    writer: EventWriter
+    pool: Executor
+    running: dict[uuid.UUID, Running] = field(default_factory=dict)
+    #: How long to keep retrying to record an outcome while PostgreSQL is unreachable.
+    record_patience_seconds: float = 600.0
+
+    async def run(self, job_id: uuid.UUID, context: Context | None) -> None:
+        try:
+            job = await execution.claim(self.rt, job_id)
+        except ServiceUnavailable:
+            # Not acked: the message is re-claimed later, when PostgreSQL may be back.
+            log.warning("claim failed: database unavailable", extra={"job_id": str(job_id)})
+            return
+        if context is not None:
+            try:
+                await context.ack()
+            except Exception as exc:
+                log.warning("ack failed", extra={"job_id": str(job_id), "error": repr(exc)})
+        if job is None:
+            log.debug(
+                "not claimable (duplicate or no longer queued)", extra={"job_id": str(job_id)}
+            )
+            return
+        await self._execute(job)
+
+    async def _execute(self, job: Job) -> None:
+        extra = {"job_id": str(job.id), "attempt": job.attempt, "kind": job.kind}
+        log.info("attempt started", extra=extra)
+        kind = self.registry.get(job.kind)
+        if kind is None:
+            err = {"type": "UnknownJobKind", "message": f"no handler for {job.kind!r} here"}
+            await self._record(job, self._fail_or_retry(job, err, AttemptStatus.FAILED), extra)
+            return
+        try:
+            payload = kind.input_model.model_validate(job.payload)
+        except ValidationError as exc:
+            outcome = Outcome(
+                JobStatus.FAILED, AttemptStatus.FAILED, "FAILED", error=_error(exc, "InvalidInput")
+            )
+            await self._record(job, outcome, extra)
+            return
+        ctx = RunContext(job.id, job.attempt, self.writer, self.pool)
+        task = asyncio.create_task(kind.handler(ctx, payload), name=f"job-{job.id}")
+        running = Running(job.id, job.attempt, task)
+        self.running[job.id] = running
+        try:
+            outcome = await self._await_handler(job, running)
+        finally:
+            running.finishing = True
+        try:
+            if outcome is not None:
+                await self.writer.flush_job(job.id)
+                await self._record(job, outcome, extra)
+        finally:
+            self.running.pop(job.id, None)
+
+    async def _await_handler(self, job: Job, running: Running) -> Outcome | None:
+        try:
+            try:
+                async with asyncio.timeout(job.timeout_seconds):
+                    result = await asyncio.shield(running.task)
+            except TimeoutError:
+                running.reason = running.reason or "timeout"
+                running.task.cancel()
+                await asyncio.gather(running.task, return_exceptions=True)
+                err = {
+                    "type": "Timeout",
+                    "message": f"the attempt exceeded its {job.timeout_seconds:g} s deadline",
+                }
+                return self._fail_or_retry(job, err, AttemptStatus.TIMED_OUT)
+            try:
+                return Outcome(
+                    JobStatus.SUCCEEDED,
+                    AttemptStatus.SUCCEEDED,
+                    "SUCCEEDED",
+                    result=_to_json(result),
+                )
+            except (TypeError, ValueError) as exc:
+                return Outcome(
+                    JobStatus.FAILED,
+                    AttemptStatus.FAILED,
+                    "FAILED",
+                    error=_error(exc, "ResultNotSerializable"),
+                )
+        except asyncio.CancelledError:
+            if running.reason is None:
+                # Our own task was cancelled (process stopping) without going through stop().
+                running.reason = "shutdown"
+                running.task.cancel()
+            return self._on_stopped(job, running.reason)
+        except PermanentError as exc:
+            return Outcome(JobStatus.FAILED, AttemptStatus.FAILED, "FAILED", error=_error(exc))
+        except Exception as exc:
+            return self._fail_or_retry(job, _error(exc), AttemptStatus.FAILED)
+
+    def _on_stopped(self, job: Job, reason: str) -> Outcome | None:
+        if reason == "cancel":
+            return Outcome(JobStatus.CANCELLED, AttemptStatus.CANCELLED, "CANCELLED")
+        if reason == "shutdown":
+            err = {"type": "WorkerShutdown", "message": "released by a stopping worker"}
+            return Outcome(JobStatus.QUEUED, AttemptStatus.LOST, "LOST", error=err)
+        return None  # "lost": another worker owns the job now; write nothing
+
+    @staticmethod
+    def _fail_or_retry(job: Job, error: dict[str, Any], status: AttemptStatus) -> Outcome:
+        event = "TIMED_OUT" if status is AttemptStatus.TIMED_OUT else None
+        if job.attempt < job.max_attempts:
+            delay = backoff_seconds(job.attempt, job.backoff_base_seconds, job.backoff_cap_seconds)
+            return Outcome(
+                JobStatus.RETRYING,
+                status,
+                event or "RETRY_SCHEDULED",
+                error=error,
+                delay_seconds=delay,
+                unless_cancel_requested=True,
+            )
+        return Outcome(
+            JobStatus.FAILED, status, "FAILED", error=error, unless_cancel_requested=True
+        )
+
+    async def _record(self, job: Job, outcome: Outcome, extra: dict[str, Any]) -> None:
+        """Write the outcome, retrying through a database outage; fenced writes are dropped."""
+        delay = 0.2
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.record_patience_seconds
+        while True:
+            try:
+                change = await execution.finish(self.rt, job.id, job.attempt, outcome)
+                if change is None and outcome.unless_cancel_requested:
+                    # Asked to cancel while it ran: the cancellation wins over a retry.
+                    outcome = Outcome(JobStatus.CANCELLED, AttemptStatus.CANCELLED, "CANCELLED")
+                    change = await execution.finish(self.rt, job.id, job.attempt, outcome)
+                break
+            except ServiceUnavailable:
+                if loop.time() > give_up:
+                    log.error("could not record outcome; the lease will recover it", extra=extra)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        level = logging.INFO if change is not None else logging.WARNING
+        log.log(
+            level,
+            "attempt ended" if change is not None else "outcome fenced (job moved on)",
+            extra={**extra, "outcome": outcome.attempt_status.value},
+        )
