@@ -1,0 +1,41 @@
+"""Fixtures: a migrated template database per run, a fresh clone and Redis prefix per test."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.db import migrate
+from app.db.engine import ensure_database
+from tests import support
+
+_counter = itertools.count()
+TEMPLATE = f"cvtest_{support.RUN_ID}_tpl"
+
+
+@pytest.fixture(scope="session")
+async def template_db() -> AsyncIterator[str]:
+    await ensure_database(support.pg_url(TEMPLATE))
+    await migrate.upgrade(support.pg_url(TEMPLATE))
+    yield TEMPLATE
+    await support.drop_database(TEMPLATE)
+
+
+@pytest.fixture
+async def env(template_db: str) -> AsyncIterator[support.Env]:
+    n = next(_counter)
+    e = support.Env(database=f"cvtest_{support.RUN_ID}_{n}", prefix=f"cvtest-{support.RUN_ID}-{n}")
+    await support.clone_database(template_db, e.database)
+    yield e
+    await support.drop_database(e.database)
+    await support.delete_redis_prefix(e.prefix)
+
+
+@pytest.fixture
+def stack(env: support.Env, tmp_path: Path) -> Iterator[support.Stack]:
+    s = support.Stack(env, tmp_path)
+    yield s
+    s.stop_all()

@@ -1,0 +1,143 @@
+"""End to end: real `conveyor serve` and `conveyor worker` processes, a client over HTTP and a
+real WebSocket, PostgreSQL and Redis underneath."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from tests import support
+from tests.support import JOB, JOB_EVENTS, GraphQLClient, submit, wait_for_status, ws_connect
+
+
+async def _collect(ws: support.WSClient, job_id: str, after: int | None = None) -> list[dict]:
+    out = []
+    async for msg in ws.subscribe(JOB_EVENTS, {"id": job_id, "after": after}):
+        assert "errors" not in msg, msg
+        out.append(msg["data"]["jobEvents"])
+    return out
+
+
+async def test_submit_run_and_follow_a_job_live(stack: support.Stack, env: support.Env) -> None:
+    _, base = stack.serve()
+    stack.worker()
+    key = env.create_key("alice")
+    client = GraphQLClient(base, key)
+    job = await submit(client, "demo.sleep", {"steps": 20, "stepSeconds": 0.05})
+    async with ws_connect(base, key) as ws:
+        events = await _collect(ws, job["id"])
+    await client.aclose()
+
+    # First a snapshot carrying the latest stored seq, then every later event once, in order.
+    assert events[0]["type"] == "SNAPSHOT"
+    live = events[1:]
+    seqs = [e["seq"] for e in live]
+    assert seqs == list(range(events[0]["seq"] + 1, events[0]["seq"] + 1 + len(live)))
+    assert live[-1]["type"] == "SUCCEEDED" and live[-1]["status"] == "SUCCEEDED"
+    progress = [e["progress"] for e in live if e["type"] == "PROGRESS"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+    # PostgreSQL holds the job, its attempt and every event, gapless from 1.
+    rows = await env.sql("SELECT status, result, attempt FROM jobs WHERE id = $1::uuid", job["id"])
+    assert (rows[0]["status"], rows[0]["attempt"]) == ("SUCCEEDED", 1)
+    attempts = await env.sql(
+        "SELECT number, status, worker_id, finished_at FROM job_attempts WHERE job_id = $1::uuid",
+        job["id"],
+    )
+    assert [(a["number"], a["status"]) for a in attempts] == [(1, "SUCCEEDED")]
+    assert attempts[0]["worker_id"] and attempts[0]["finished_at"]
+    stored = await env.sql(
+        "SELECT seq, type FROM job_events WHERE job_id = $1::uuid ORDER BY seq", job["id"]
+    )
+    assert [s["seq"] for s in stored] == list(range(1, len(stored) + 1))
+    assert [s["type"] for s in stored][:2] == ["SUBMITTED", "STARTED"]
+    assert stored[-1]["type"] == "SUCCEEDED"
+    assert {s["seq"] for s in stored} >= set(seqs)
+
+
+async def test_subscribing_with_after_replays_exactly_the_missing_events(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    stack.worker()
+    key = env.create_key("alice")
+    client = GraphQLClient(base, key)
+    job = await submit(client, "demo.sleep", {"steps": 30, "stepSeconds": 0.1})
+    # Wait until the job is well under way, then pick a seq in the middle of what is stored.
+    while True:
+        stored = (await client(JOB, {"id": job["id"]}))["job"]["events"]
+        if len(stored) >= 8:
+            break
+        await asyncio.sleep(0.1)
+    after = stored[4]["seq"]
+    async with ws_connect(base, key) as ws:
+        events = await _collect(ws, job["id"], after=after)
+    final = (await client(JOB, {"id": job["id"]}))["job"]
+    await client.aclose()
+    assert final["status"] == "SUCCEEDED"
+    assert [e["seq"] for e in events] == [e["seq"] for e in final["events"] if e["seq"] > after]
+    assert events[-1]["type"] == "SUCCEEDED"
+
+
+async def test_cpu_bound_work_does_not_stall_other_jobs(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    stack.worker(WORKER_PROCESSES="1")
+    key = env.create_key("alice")
+    client = GraphQLClient(base, key)
+    primes = await submit(client, "compute.primes", {"limit": 50_000_000})
+    await wait_for_status(client, primes["id"], {"RUNNING", "SUCCEEDED"})
+    sleeper = await submit(client, "demo.sleep", {"steps": 400, "stepSeconds": 0.01})
+    done = await wait_for_status(client, primes["id"], {"SUCCEEDED"}, timeout=120)
+    assert done["result"] == {"limit": 50_000_000, "primes": 3_001_134}
+    await wait_for_status(client, sleeper["id"], {"SUCCEEDED"}, timeout=60)
+    sleeper_events = (await client(JOB, {"id": sleeper["id"]}))["job"]["events"]
+    await client.aclose()
+    started = next(e["at"] for e in done["events"] if e["type"] == "STARTED")
+    finished = next(e["at"] for e in done["events"] if e["type"] == "SUCCEEDED")
+    during = [
+        e
+        for e in sleeper_events
+        if e["type"] == "PROGRESS"
+        and datetime.fromisoformat(started)
+        < datetime.fromisoformat(e["at"])
+        < datetime.fromisoformat(finished)
+    ]
+    # The same worker kept running demo.sleep and publishing its progress while primes ran.
+    assert len(during) >= 3, (len(during), started, finished)
+
+
+async def test_websocket_requires_a_valid_key(stack: support.Stack, env: support.Env) -> None:
+    import json
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    _, base = stack.serve()
+    url = base.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
+        )
+        try:
+            await asyncio.wait_for(ws.recv(), timeout=10)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4403
+        else:
+            raise AssertionError("connection was not closed")
+
+
+async def test_another_principal_cannot_follow_a_job(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    alice, bob = env.create_key("alice"), env.create_key("bob")
+    client = GraphQLClient(base, alice)
+    job = await submit(client, "demo.sleep", {})
+    await client.aclose()
+    async with ws_connect(base, bob) as ws:
+        messages = [m async for m in ws.subscribe(JOB_EVENTS, {"id": job["id"]})]
+    assert len(messages) == 1
+    errors = messages[0].get("errors") or []
+    assert errors and errors[0]["extensions"]["code"] == "NOT_FOUND"

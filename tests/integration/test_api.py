@@ -1,0 +1,195 @@
+"""The GraphQL API over HTTP, in-process, on real PostgreSQL and Redis (no worker running)."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from app.services.dispatch import stream_key
+from tests import support
+from tests.integration.conftest import Api
+from tests.support import JOB, submit
+
+
+async def test_submit_stores_the_job_and_its_first_event_then_sends_it(
+    api: Api, env: support.Env
+) -> None:
+    client = api.client(await api.key("alice"))
+    job = await submit(client, "demo.sleep", {"steps": 2})
+    assert job["__typename"] == "Job"
+    assert (job["status"], job["queue"], job["attempt"], job["maxAttempts"]) == (
+        "QUEUED",
+        "default",
+        0,
+        3,
+    )
+
+    rows = await env.sql("SELECT status, payload FROM jobs WHERE id = $1::uuid", job["id"])
+    assert rows[0]["status"] == "QUEUED"
+    events = await env.sql("SELECT seq, type FROM job_events WHERE job_id = $1::uuid", job["id"])
+    assert [(e["seq"], e["type"]) for e in events] == [(1, "SUBMITTED")]
+    redis = Redis.from_url(support.REDIS_URL)
+    try:
+        assert await redis.xlen(stream_key(env.prefix, "default", 1)) == 1
+    finally:
+        await redis.aclose()
+    # The stored payload is the validated one, defaults included.
+    detail = (await client(JOB, {"id": job["id"]}))["job"]
+    assert detail["status"] == "QUEUED"
+
+
+async def test_invalid_payload_is_a_typed_error_and_stores_nothing(
+    api: Api, env: support.Env
+) -> None:
+    client = api.client(await api.key("alice"))
+    result = await submit(client, "demo.sleep", {"steps": 0, "stepSeconds": "soon", "extra": 1})
+    assert result["__typename"] == "InvalidInput"
+    assert result["code"] == "INVALID_INPUT"
+    paths = {tuple(e["path"]) for e in result["fieldErrors"]}
+    assert paths == {("payload", "steps"), ("payload", "stepSeconds"), ("payload", "extra")}
+    not_object = await submit(client, "demo.sleep", [1, 2])  # type: ignore[arg-type]
+    assert not_object["fieldErrors"] == [{"path": ["payload"], "message": "must be a JSON object"}]
+    bad_options = await submit(client, "demo.sleep", {}, maxAttempts=0, timeoutSeconds=-1)
+    assert {tuple(e["path"]) for e in bad_options["fieldErrors"]} == {
+        ("maxAttempts",),
+        ("timeoutSeconds",),
+    }
+    assert (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] == 0
+
+
+async def test_unknown_kind_is_a_typed_error_and_stores_nothing(api: Api, env: support.Env) -> None:
+    client = api.client(await api.key("alice"))
+    result = await submit(client, "reports.generate", {})
+    assert result == {
+        "__typename": "UnknownJobKind",
+        "message": "unknown job kind 'reports.generate'",
+        "code": "UNKNOWN_JOB_KIND",
+        "kind": "reports.generate",
+    }
+    assert (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] == 0
+
+
+async def test_requests_without_a_valid_key_get_401(api: Api) -> None:
+    good = await api.key("alice")
+    for key in (None, "nope", "cvk_0000000000000000_forged", good[:-2] + "xx"):
+        response = await api.client(key).raw("{ me { name } }")
+        assert response.status_code == 401
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    raw = api.client(None).http
+    response = await raw.post(
+        "/graphql", json={"query": "{ me { name } }"}, headers={"Authorization": "Basic abc"}
+    )
+    assert response.status_code == 401
+
+
+async def test_a_principal_sees_only_its_own_jobs_and_admins_see_all(api: Api) -> None:
+    alice = api.client(await api.key("alice"))
+    bob = api.client(await api.key("bob"))
+    admin = api.client(await api.key("root", admin=True))
+    job = await submit(alice, "demo.sleep", {})
+    assert (await bob(JOB, {"id": job["id"]}))["job"] is None
+    listing = "{ jobs { totalCount edges { node { id } } } }"
+    assert (await bob(listing))["jobs"] == {"totalCount": 0, "edges": []}
+    assert (await alice(listing))["jobs"]["totalCount"] == 1
+    assert (await admin(JOB, {"id": job["id"]}))["job"]["id"] == job["id"]
+    cancel = "mutation($id: ID!) { cancelJob(id: $id) { __typename ... on UserError { code } } }"
+    assert (await bob(cancel, {"id": job["id"]}))["cancelJob"] == {
+        "__typename": "NotFound",
+        "code": "NOT_FOUND",
+    }
+    assert (await alice(JOB, {"id": job["id"]}))["job"]["status"] == "QUEUED"
+    assert (await alice(JOB, {"id": "not-a-uuid"}))["job"] is None
+
+
+async def test_keyset_pagination_newest_first_with_filters(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    ids = [(await submit(client, "demo.sleep", {"steps": i + 1}))["id"] for i in range(7)]
+    flaky = (await submit(client, "demo.flaky", {"failTimes": 0}))["id"]
+    page_q = """query($after: String, $filter: JobFilter) {
+      jobs(first: 3, after: $after, filter: $filter) {
+        totalCount edges { cursor node { id kind } } pageInfo { hasNextPage endCursor } } }"""
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await client(page_q, {"after": after, "filter": {"kind": ["demo.sleep"]}}))["jobs"]
+        assert page["totalCount"] == 7
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == list(reversed(ids))
+    everything = (await client(page_q, {"filter": None}))["jobs"]
+    assert everything["edges"][0]["node"]["id"] == flaky
+    by_status = (await client(page_q, {"filter": {"status": "SUCCEEDED"}}))["jobs"]
+    assert by_status["totalCount"] == 0
+    bad = await client.raw(page_q, {"after": "garbage!", "filter": None})
+    assert bad.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    too_big = await client.raw("{ jobs(first: 100000) { totalCount } }")
+    assert too_big.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_idempotency_key_returns_the_same_job_or_a_conflict(
+    api: Api, env: support.Env
+) -> None:
+    client = api.client(await api.key("alice"))
+    first = await submit(client, "demo.sleep", {"steps": 3}, idempotencyKey="order-42")
+    again = await submit(client, "demo.sleep", {"steps": 3}, idempotencyKey="order-42")
+    assert again["id"] == first["id"] and again["deduplicated"] and not first["deduplicated"]
+    other = await submit(client, "demo.sleep", {"steps": 4}, idempotencyKey="order-42")
+    assert other["__typename"] == "Conflict" and other["existingJobId"] == first["id"]
+    # Keys are per principal.
+    bob = api.client(await api.key("bob"))
+    assert (await submit(bob, "demo.sleep", {"steps": 4}, idempotencyKey="order-42"))[
+        "id"
+    ] != first["id"]
+    assert (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] == 2
+
+
+async def test_cancel_a_queued_job_then_cancelling_again_is_a_typed_error(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    job = await submit(client, "demo.sleep", {})
+    cancel = """mutation($id: ID!) { cancelJob(id: $id) {
+        __typename ... on Job { status } ... on InvalidState { code status } } }"""
+    assert (await client(cancel, {"id": job["id"]}))["cancelJob"] == {
+        "__typename": "Job",
+        "status": "CANCELLED",
+    }
+    again = (await client(cancel, {"id": job["id"]}))["cancelJob"]
+    assert again == {"__typename": "InvalidState", "code": "INVALID_STATE", "status": "CANCELLED"}
+    events = (await client(JOB, {"id": job["id"]}))["job"]["events"]
+    assert [e["type"] for e in events] == ["SUBMITTED", "CANCELLED"]
+
+
+async def test_job_kinds_publish_their_input_schema(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    kinds = (await client("{ jobKinds { name queue description inputSchema maxAttempts } }"))[
+        "jobKinds"
+    ]
+    sleep = next(k for k in kinds if k["name"] == "demo.sleep")
+    assert sleep["queue"] == "default"
+    assert sleep["inputSchema"]["properties"]["steps"]["minimum"] == 1
+
+
+async def test_queries_over_get_work_and_mutations_over_get_do_not(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    ok = await client.http.get("/graphql", params={"query": "{ me { name isAdmin } }"})
+    assert ok.json()["data"]["me"] == {"name": "alice", "isAdmin": False}
+    mutation = 'mutation { submitJob(input: {kind: "demo.sleep", payload: {}}) { __typename } }'
+    refused = await client.http.get("/graphql", params={"query": mutation})
+    assert refused.status_code in (400, 405)
+
+
+async def test_graphql_syntax_errors_are_readable(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    body = (await client.raw("{ jobs { nope } }")).json()
+    assert "nope" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_oversized_bodies_are_refused_with_413(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    big = await client.http.post(
+        "/graphql",
+        content=b"x" * (api.settings.max_body_bytes + 1),
+        headers={"content-type": "application/json"},
+    )
+    assert big.status_code == 413

@@ -1,0 +1,21 @@
+"""schema.graphql is generated from the code and committed: fail on drift."""
+
+from app.api.schema import sdl
+from tests.support import ROOT
+
+
+def test_committed_schema_matches_the_code() -> None:
+    committed = (ROOT / "schema.graphql").read_text()
+    assert committed == sdl(), "schema.graphql is stale: run `conveyor export-schema`"
+
+
+def test_contract_names_other_clients_rely_on() -> None:
+    text = sdl()
+    for fragment in (
+        "submitJob(input: SubmitJobInput!): SubmitJobResult!",
+        "union SubmitJobResult = Job | InvalidInput | UnknownJobKind | Conflict",
+        "interface UserError",
+        "jobEvents(jobId: ID!, after: Int = null): JobEvent!",
+        "jobKinds: [JobKind!]!",
+    ):
+        assert fragment in text
