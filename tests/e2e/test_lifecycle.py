@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+import pytest
+
 from tests import support
 from tests.support import JOB, JOB_EVENTS, GraphQLClient, submit, wait_for_status, ws_connect
 
@@ -33,9 +35,11 @@ async def test_submit_run_and_follow_a_job_live(stack: support.Stack, env: suppo
     live = events[1:]
     seqs = [e["seq"] for e in live]
     assert seqs == list(range(events[0]["seq"] + 1, events[0]["seq"] + 1 + len(live)))
-    assert live[-1]["type"] == "SUCCEEDED" and live[-1]["status"] == "SUCCEEDED"
+    assert live[-1]["type"] == "SUCCEEDED"
+    assert live[-1]["status"] == "SUCCEEDED"
     progress = [e["progress"] for e in live if e["type"] == "PROGRESS"]
-    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert progress == sorted(progress)
+    assert progress[-1] == 1.0
 
     # PostgreSQL holds the job, its attempt and every event, gapless from 1.
     rows = await env.sql("SELECT status, result, attempt FROM jobs WHERE id = $1::uuid", job["id"])
@@ -45,7 +49,8 @@ async def test_submit_run_and_follow_a_job_live(stack: support.Stack, env: suppo
         job["id"],
     )
     assert [(a["number"], a["status"]) for a in attempts] == [(1, "SUCCEEDED")]
-    assert attempts[0]["worker_id"] and attempts[0]["finished_at"]
+    assert attempts[0]["worker_id"]
+    assert attempts[0]["finished_at"]
     stored = await env.sql(
         "SELECT seq, type FROM job_events WHERE job_id = $1::uuid ORDER BY seq", job["id"]
     )
@@ -120,12 +125,10 @@ async def test_websocket_requires_a_valid_key(stack: support.Stack, env: support
         await ws.send(
             json.dumps({"type": "connection_init", "payload": {"authorization": "Bearer nope"}})
         )
-        try:
+        with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), timeout=10)
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None and closed.rcvd.code == 4403
-        else:
-            raise AssertionError("connection was not closed")
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4403
 
 
 async def test_another_principal_cannot_follow_a_job(
@@ -140,4 +143,5 @@ async def test_another_principal_cannot_follow_a_job(
         messages = [m async for m in ws.subscribe(JOB_EVENTS, {"id": job["id"]})]
     assert len(messages) == 1
     errors = messages[0].get("errors") or []
-    assert errors and errors[0]["extensions"]["code"] == "NOT_FOUND"
+    assert errors
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"

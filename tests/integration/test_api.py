@@ -133,9 +133,12 @@ async def test_idempotency_key_returns_the_same_job_or_a_conflict(
     client = api.client(await api.key("alice"))
     first = await submit(client, "demo.sleep", {"steps": 3}, idempotencyKey="order-42")
     again = await submit(client, "demo.sleep", {"steps": 3}, idempotencyKey="order-42")
-    assert again["id"] == first["id"] and again["deduplicated"] and not first["deduplicated"]
+    assert again["id"] == first["id"]
+    assert again["deduplicated"]
+    assert not first["deduplicated"]
     other = await submit(client, "demo.sleep", {"steps": 4}, idempotencyKey="order-42")
-    assert other["__typename"] == "Conflict" and other["existingJobId"] == first["id"]
+    assert other["__typename"] == "Conflict"
+    assert other["existingJobId"] == first["id"]
     # Keys are per principal.
     bob = api.client(await api.key("bob"))
     assert (await submit(bob, "demo.sleep", {"steps": 4}, idempotencyKey="order-42"))[
