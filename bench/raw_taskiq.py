@@ -49,6 +49,7 @@ CONSUMER_GROUP = "bench"
 ENV_REDIS_URL = "BENCH_REDIS_URL"
 ENV_QUEUE = "BENCH_QUEUE"
 ENV_XREAD_COUNT = "BENCH_XREAD_COUNT"
+MODES = ("concurrent", "drain")
 
 
 async def noop() -> None:
@@ -138,6 +139,25 @@ def _start_worker(env: dict[str, str], max_async_tasks: int) -> subprocess.Popen
     return subprocess.Popen(argv, env=env, start_new_session=True)
 
 
+async def _wait_acked(
+    redis: Redis,
+    queue: str,
+    target: int,
+    proc: subprocess.Popen[bytes],
+    poll_ms: float,
+    deadline: float,
+) -> tuple[int, float]:
+    """Poll until ``target`` messages are acknowledged; return (acked, perf_counter at exit)."""
+    while True:
+        acked = await _acked(redis, queue)
+        if acked >= target:
+            return acked, time.perf_counter()
+        if time.monotonic() > deadline or proc.poll() is not None:
+            log(f"stopped waiting: {acked}/{target} acknowledged, worker rc={proc.poll()}")
+            return acked, time.perf_counter()
+        await asyncio.sleep(poll_ms / 1000.0)
+
+
 async def run_raw_taskiq(
     jobs: int = 20_000,
     senders: int = 32,
@@ -146,8 +166,18 @@ async def run_raw_taskiq(
     redis_url: str = DEFAULT_REDIS_URL,
     poll_ms: float = 10.0,
     timeout_s: float | None = None,
+    mode: str = "concurrent",
 ) -> tuple[Metrics, dict[str, Any]]:
-    """Run the baseline once; return (metrics, config). Never raises on slowness."""
+    """Run the baseline once; return (metrics, config). Never raises on slowness.
+
+    ``mode="concurrent"``: the worker is up (one warm-up job acknowledged) and consumes while
+    the producer sends; the clock runs from the first send to the last ack, so producer and
+    worker share the CPU. ``mode="drain"``: every job is enqueued before the worker starts; the
+    clock runs from the first ack to the last (``jobs - 1`` completions), which excludes the
+    worker's start-up and measures its consumption rate alone.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
     require_loopback(redis_url)
     run_id = new_run_id("raw")
     queue = f"{run_id}:stream"
@@ -162,6 +192,7 @@ async def run_raw_taskiq(
     worker: subprocess.Popen[bytes] | None = None
     config: dict[str, Any] = {
         "jobs": jobs,
+        "mode": mode,
         "senders": senders,
         "worker_processes": 1,
         "max_async_tasks": max_async_tasks,
@@ -170,15 +201,10 @@ async def run_raw_taskiq(
         "consumer_id": "0",
         "poll_ms": poll_ms,
     }
-    try:
-        await broker.startup()  # creates the group at id 0 before anything is sent
-        worker = _start_worker(env, max_async_tasks)
-        await _warm_up(redis, queue, task.kiq, worker)
-        cpu_worker0 = tree_cpu_seconds([worker.pid])
-        cpu_self0 = time.process_time()
 
+    async def send_all() -> tuple[float, float, float]:
+        """Kick every job from ``senders`` coroutines; return (start, end, producer CPU s)."""
         next_index = 0
-        first_send = time.perf_counter()
 
         async def sender() -> None:
             nonlocal next_index
@@ -186,36 +212,48 @@ async def run_raw_taskiq(
                 next_index += 1
                 await task.kiq()
 
+        cpu0 = time.process_time()
+        start = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(max(1, senders))))
-        send_done = time.perf_counter()
-        cpu_self1 = time.process_time()
+        return start, time.perf_counter(), time.process_time() - cpu0
 
-        deadline = time.monotonic() + timeout_s
-        acked = 0
-        while True:
-            acked = await _acked(redis, queue) - 1  # minus the warm-up job
-            if acked >= jobs:
-                break
-            if time.monotonic() > deadline or worker.poll() is not None:
-                log(f"stopped waiting: {acked}/{jobs} acknowledged, worker rc={worker.poll()}")
-                break
-            await asyncio.sleep(poll_ms / 1000.0)
-        done = time.perf_counter()
+    try:
+        await broker.startup()  # creates the group at id 0 before anything is sent
+        if mode == "concurrent":
+            worker = _start_worker(env, max_async_tasks)
+            await _warm_up(redis, queue, task.kiq, worker)
+            cpu_worker0 = tree_cpu_seconds([worker.pid])
+            send_start, send_end, producer_cpu = await send_all()
+            acked, done = await _wait_acked(
+                redis, queue, jobs + 1, worker, poll_ms, time.monotonic() + timeout_s
+            )
+            acked -= 1  # the warm-up job
+            first_acked = 0
+            clock_start = send_start
+        else:
+            send_start, send_end, producer_cpu = await send_all()
+            worker = _start_worker(env, max_async_tasks)
+            deadline = time.monotonic() + timeout_s
+            _, clock_start = await _wait_acked(redis, queue, 1, worker, 1.0, deadline)
+            cpu_worker0 = tree_cpu_seconds([worker.pid])  # start-up excluded
+            first_acked = await _acked(redis, queue)
+            acked, done = await _wait_acked(redis, queue, jobs, worker, poll_ms, deadline)
+            acked -= first_acked  # completions inside the clock window
         cpu_worker = tree_cpu_seconds([worker.pid]) - cpu_worker0
 
-        send_s = send_done - first_send
-        e2e_s = done - first_send
+        send_s = send_end - send_start
+        e2e_s = done - clock_start
         metrics: Metrics = {
-            "jobs_completed": float(acked),
+            "jobs_completed": float(acked + first_acked),
             "jobs_per_s": acked / e2e_s if e2e_s > 0 else 0.0,
             "e2e_s": e2e_s,
             "send_s": send_s,
             "send_per_s": jobs / send_s if send_s > 0 else 0.0,
-            "drain_after_send_s": done - send_done,
+            "drain_after_send_s": done - send_end if mode == "concurrent" else e2e_s,
             "worker_cpu_s": cpu_worker,
             "worker_cpu_pct": 100.0 * cpu_worker / e2e_s if e2e_s > 0 else 0.0,
-            "worker_cpu_ms_per_1k_jobs": 1000.0 * cpu_worker / max(acked, 1) * 1000.0,
-            "producer_cpu_s": cpu_self1 - cpu_self0,
+            "worker_cpu_ms_per_1k_jobs": cpu_worker * 1e6 / max(acked, 1),
+            "producer_cpu_s": producer_cpu,
         }
         return metrics, config
     finally:
@@ -237,6 +275,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--poll-ms", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=None, help="max seconds to drain")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="concurrent",
+        help="concurrent: worker running, clock from first send to last ack; drain: all jobs "
+        "enqueued before the worker starts, clock from first to last ack",
+    )
     args = parser.parse_args(argv)
     metrics, config = run_async(
         run_raw_taskiq(
@@ -247,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
             redis_url=args.redis_url,
             poll_ms=args.poll_ms,
             timeout_s=args.timeout,
+            mode=args.mode,
         )
     )
     emit_result("raw_taskiq", metrics, config)

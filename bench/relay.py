@@ -25,7 +25,6 @@ import contextlib
 import json
 import signal
 import sys
-import time
 from collections import defaultdict
 from http import HTTPStatus
 
@@ -54,6 +53,7 @@ class Relay:
         self.relayed = 0
         self.frames = 0
         self.subscribed = False
+        self.ready = asyncio.Event()
 
     def stats(self) -> dict[str, int | bool]:
         return {
@@ -93,6 +93,7 @@ class Relay:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.psubscribe(self.channel_prefix + "*")
         self.subscribed = True
+        self.ready.set()
         try:
             while not stop.is_set():
                 # get_message(timeout=...) rather than listen(): bounded waits, so the loop
@@ -133,11 +134,13 @@ async def run_relay(
         backlog=4096,
     ) as server:
         pump = asyncio.create_task(relay.pump(redis, stop))
-        started = time.monotonic()
-        while not relay.subscribed and not pump.done() and time.monotonic() - started < 10:
-            await asyncio.sleep(0.01)
+        ready = asyncio.create_task(relay.ready.wait())
+        await asyncio.wait({pump, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
         if pump.done():
             await pump  # surface the Redis error
+        if not relay.subscribed:
+            raise TimeoutError("Redis subscription not active within 10 s")
         bound_port = next(iter(server.sockets)).getsockname()[1]
         print(json.dumps({"event": "listening", "port": bound_port}), flush=True)
         with contextlib.suppress(TimeoutError):

@@ -80,6 +80,9 @@ def _runs_note(side: dict[str, Any]) -> str:
     ok = sum(1 for r in runs if r.get("ok"))
     failed = [r.get("error", "failed") for r in runs if not r.get("ok")]
     note = f"{ok} of {len(runs)} runs succeeded"
+    loads = [r["load_1m_before"] for r in runs if "load_1m_before" in r]
+    if loads:
+        note += f", 1-min load average before runs {min(loads):.1f}{DASH}{max(loads):.1f}"
     if failed:
         note += f" (failures: {'; '.join(failed)})"
     return note
@@ -134,7 +137,7 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
             else:
                 lines.append(f"- {side['label']}: {NOT_MEASURED}")
         lines.append("")
-        if bench["key"] == "throughput" and "throughput.png" in plot_names:
+        if bench["key"] == "throughput_drain" and "throughput.png" in plot_names:
             lines += ["![Throughput](throughput.png)", ""]
     if "fanout_latency.png" in plot_names:
         lines += [
@@ -150,8 +153,9 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
         "",
         (
             "- Throughput: completion is read from Redis (`XINFO GROUPS` entries-read minus "
-            "pending, polled every 10 ms) after one warm-up job; CPU is psutil user+system time "
-            "of the worker process tree."
+            "pending, polled every 10 ms); the concurrent run starts after one warm-up job, the "
+            "drain run's clock starts at the first acknowledgement. CPU is psutil user+system "
+            "time of the worker process tree."
         ),
         (
             "- Fan-out: latency is receipt `time.time()` minus the publisher's `time.time()` in "
@@ -179,28 +183,44 @@ def render_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
     written: list[Path] = []
     colors = {"baseline": "#4c72b0", "conveyor": "#dd8452"}
 
-    throughput = next((b for b in results["benchmarks"] if b["key"] == "throughput"), None)
-    if throughput is not None:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for x, side in enumerate(("baseline", "conveyor")):
-            summary = _summary(throughput, side, "jobs_per_s")
-            if summary is None:
-                ax.bar(x, 0, color=colors[side])
-                ax.text(x, 0, NOT_MEASURED, ha="center", va="bottom", fontsize=9)
-            else:
+    throughputs = [b for b in results["benchmarks"] if b.get("group") == "throughput"]
+    if throughputs:
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        width = 0.38
+        for offset, side in ((-width / 2, "baseline"), (width / 2, "conveyor")):
+            label = throughputs[0]["sides"][side]["label"]
+            if throughputs[0]["sides"][side]["status"] == NOT_MEASURED:
+                label = f"{label}: {NOT_MEASURED}"
+            for x, bench in enumerate(throughputs):
+                summary = _summary(bench, side, "jobs_per_s")
+                if summary is None:
+                    ax.bar(
+                        x + offset, 0, width, color=colors[side], label=label if x == 0 else None
+                    )
+                    continue
                 err = [[summary["median"] - summary["min"]], [summary["max"] - summary["median"]]]
-                ax.bar(x, summary["median"], yerr=err, capsize=6, color=colors[side])
-                ax.text(
-                    x,
+                ax.bar(
+                    x + offset,
                     summary["median"],
+                    width,
+                    yerr=err,
+                    capsize=5,
+                    color=colors[side],
+                    label=label if x == 0 else None,
+                )
+                ax.annotate(
                     f"{summary['median']:,.0f}",
+                    (x + offset, summary["max"]),
                     ha="center",
                     va="bottom",
-                    fontsize=9,
+                    fontsize=8,
+                    xytext=(0, 2),
+                    textcoords="offset points",
                 )
-        ax.set_xticks([0, 1], [throughput["sides"][s]["label"] for s in ("baseline", "conveyor")])
+        ax.set_xticks(range(len(throughputs)), [b["title"].split(":")[0] for b in throughputs])
         ax.set_ylabel(f"jobs/s (median, min{DASH}max)")
-        ax.set_title(throughput["title"], fontsize=10)
+        ax.set_title(f"{throughputs[0]['params']['jobs']:,.0f} no-op jobs, one worker", fontsize=10)
+        ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / "throughput.png"
         fig.savefig(path, dpi=120)

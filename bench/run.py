@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fnmatch
 import json
 import os
 import shlex
@@ -132,16 +133,17 @@ FANOUT_METRICS = (
 # ----------------------------------------------------------------------------------------------
 
 
-def conveyor_throughput_side(scale: Scale) -> Side | None:
-    """Conveyor's side of the throughput benchmark (not yet measured).
+def conveyor_throughput_side(scale: Scale, mode: str) -> Side | None:
+    """Conveyor's side of the throughput benchmarks (not yet measured).
 
-    Expected: a command that pushes ``scale.jobs`` no-op jobs through Conveyor (API/submit path,
+    Expected: a command that pushes ``scale.jobs`` no-op jobs through Conveyor (its submit path,
     PostgreSQL lifecycle, one worker process) and prints a result line with at least the keys of
-    ``THROUGHPUT_METRICS``, e.g.
-    ``Side("Conveyor", (PYTHON, "-m", "bench.conveyor_throughput", "--jobs", str(scale.jobs)),
-    timeout_s=...)``.
+    ``THROUGHPUT_METRICS``. ``mode`` has the meaning of ``bench.raw_taskiq --mode``:
+    ``concurrent`` (worker running, clock from first submit to last completion) or ``drain``
+    (all jobs submitted before the worker starts, clock from first to last completion). E.g.
+    ``throughput_side("Conveyor", scale, mode, module="bench.conveyor_throughput")``.
     """
-    del scale
+    del scale, mode
     return None
 
 
@@ -159,11 +161,11 @@ def conveyor_fanout_side(scale: Scale, subscribers: int) -> Side | None:
 # ----------------------------------------------------------------------------------------------
 
 
-def throughput_side(label: str, scale: Scale, module: str = "bench.raw_taskiq") -> Side:
+def throughput_side(label: str, scale: Scale, mode: str, module: str = "bench.raw_taskiq") -> Side:
     return Side(
         label=label,
-        argv=(PYTHON, "-m", module, "--jobs", str(scale.jobs)),
-        timeout_s=120.0 + scale.jobs / 100.0,
+        argv=(PYTHON, "-m", module, "--jobs", str(scale.jobs), "--mode", mode),
+        timeout_s=120.0 + scale.jobs / 50.0,
     )
 
 
@@ -196,20 +198,37 @@ def fanout_side(
 
 
 def benchmarks(scale: Scale) -> list[Benchmark]:
+    raw = (
+        "Baseline: raw taskiq with taskiq-redis `RedisStreamBroker`, a no-op task, no database, "
+        "one `taskiq worker` process (default max-async-tasks 100, xread_count 100)."
+    )
     items = [
         Benchmark(
             key="throughput",
-            title=f"Throughput: {scale.jobs:,} no-op jobs, one worker process",
+            title=f"Throughput: {scale.jobs:,} no-op jobs, producer and one worker together",
             what=(
-                "Jobs per second from the first enqueue to the last acknowledgement. Baseline: "
-                "raw taskiq with taskiq-redis `RedisStreamBroker`, a no-op task, no database, "
-                "one `taskiq worker` process (default max-async-tasks 100, xread_count 100)."
+                "Jobs per second from the first enqueue to the last acknowledgement while the "
+                f"worker consumes during enqueueing (producer and worker share the cores). {raw}"
             ),
             metrics=THROUGHPUT_METRICS,
-            baseline=throughput_side("Raw taskiq (RedisStreamBroker)", scale),
-            conveyor=conveyor_throughput_side(scale),
+            baseline=throughput_side("Raw taskiq (RedisStreamBroker)", scale, "concurrent"),
+            conveyor=conveyor_throughput_side(scale, "concurrent"),
+            group="throughput",
             params={"jobs": float(scale.jobs)},
-        )
+        ),
+        Benchmark(
+            key="throughput_drain",
+            title=f"Drain: {scale.jobs:,} queued no-op jobs, one worker alone",
+            what=(
+                "All jobs are enqueued before the worker starts; jobs per second from the first "
+                f"acknowledgement to the last (worker start-up excluded). {raw}"
+            ),
+            metrics=THROUGHPUT_METRICS,
+            baseline=throughput_side("Raw taskiq (RedisStreamBroker)", scale, "drain"),
+            conveyor=conveyor_throughput_side(scale, "drain"),
+            group="throughput",
+            params={"jobs": float(scale.jobs)},
+        ),
     ]
     for n in scale.subscribers:
         items.append(
@@ -243,6 +262,7 @@ def display_command(argv: tuple[str, ...]) -> str:
 def run_side(side: Side) -> dict[str, Any]:
     """Run one command once (bounded by its timeout); return its parsed result or an error."""
     log(f"running: {display_command(side.argv)}")
+    load_before = os.getloadavg()[0]  # the machine is shared: record how busy it was
     started = time.monotonic()
     proc = subprocess.Popen(
         side.argv,
@@ -268,22 +288,29 @@ def run_side(side: Side) -> dict[str, Any]:
             "timed_out": True,
             "error": f"timed out after {side.timeout_s:.0f}s",
             "wall_s": time.monotonic() - started,
+            "load_1m_before": load_before,
         }
     finally:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # nothing of this run may outlive it
     wall = time.monotonic() - started
     if proc.returncode != 0:
-        return {"ok": False, "error": f"exit code {proc.returncode}", "wall_s": wall}
+        return {
+            "ok": False,
+            "error": f"exit code {proc.returncode}",
+            "wall_s": wall,
+            "load_1m_before": load_before,
+        }
     try:
         parsed = parse_result_line(stdout)
     except ValueError as exc:
-        return {"ok": False, "error": str(exc), "wall_s": wall}
+        return {"ok": False, "error": str(exc), "wall_s": wall, "load_1m_before": load_before}
     return {
         "ok": True,
         "metrics": parsed["metrics"],
         "config": parsed.get("config", {}),
         "wall_s": wall,
+        "load_1m_before": load_before,
     }
 
 
@@ -365,7 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts, for smoke tests")
     parser.add_argument("--runs", type=int, default=None, help="runs per side (default 3, quick 1)")
-    parser.add_argument("--only", default="", help="comma-separated benchmark keys or prefixes")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated benchmark keys or globs, e.g. throughput,fanout_*",
+    )
     parser.add_argument("--jobs", type=int, help="override the throughput job count")
     parser.add_argument("--subscribers", help="override fan-out sizes, e.g. 1000,10000")
     parser.add_argument("--events", type=int, help="override events per fan-out run")
@@ -395,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     items = benchmarks(scale)
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-        items = [b for b in items if any(b.key.startswith(w) for w in wanted)]
+        items = [b for b in items if any(fnmatch.fnmatchcase(b.key, w) for w in wanted)]
         if not items:
             parser.error(f"--only {args.only!r} matches no benchmark")
 
