@@ -25,6 +25,7 @@ import fnmatch
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -405,6 +406,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cooldown", type=float, default=2.0, help="seconds between runs")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-report", action="store_true", help="skip markdown and plots")
+    parser.add_argument(
+        "--publish-dir",
+        type=Path,
+        default=None,
+        help="also copy benchmarks.md and its PNGs there (e.g. docs/)",
+    )
     args = parser.parse_args(argv)
 
     scale = QUICK if args.quick else FULL
@@ -446,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in write_report(results, args.output_dir):
             log(f"wrote {path}")
+            if args.publish_dir is not None:
+                args.publish_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, args.publish_dir / path.name)
+                log(f"published {args.publish_dir / path.name}")
     crashed = [
         f"{b['key']}/{name}"
         for b in results["benchmarks"]
