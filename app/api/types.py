@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -82,7 +82,7 @@ class JobEvent:
             status=e.status,
             progress=e.progress,
             message=e.message,
-            data=e.data,
+            data=cast(JSON, e.data),
             at=e.at,
             job_id=e.job_id,
         )
@@ -137,8 +137,8 @@ class Job:
             queue=j.queue,
             status=j.status,
             priority=j.priority,
-            payload=j.payload,
-            result=j.result,
+            payload=cast(JSON, j.payload),
+            result=cast(JSON, j.result),
             error=JobError.from_dict(j.error),
             progress=j.progress,
             progress_message=j.progress_message,
@@ -193,7 +193,7 @@ class JobKind:
             name=k.name,
             queue=k.queue,
             description=k.description,
-            input_schema=k.json_schema(),
+            input_schema=cast(JSON, k.json_schema()),
             max_attempts=k.max_attempts,
             timeout_seconds=k.timeout_seconds,
         )

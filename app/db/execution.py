@@ -352,7 +352,7 @@ async def forget_dispatches(conn: AsyncConnection) -> int:
             "WHERE status = 'QUEUED' AND dispatched_at IS NOT NULL"
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)
 
 
 async def register_worker(
@@ -407,4 +407,4 @@ async def prune_finished(
         ),
         {"age": older_than_days * 86400.0, "limit": limit},
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)

@@ -17,7 +17,7 @@ JOB_COLUMNS = (
 )
 
 
-def job(row: Mapping[str, Any], *, deduplicated: bool = False) -> Job:
+def job(row: Mapping[Any, Any], *, deduplicated: bool = False) -> Job:
     return Job(
         id=row["id"],
         kind=row["kind"],
@@ -47,7 +47,7 @@ def job(row: Mapping[str, Any], *, deduplicated: bool = False) -> Job:
     )
 
 
-def attempt(row: Mapping[str, Any]) -> Attempt:
+def attempt(row: Mapping[Any, Any]) -> Attempt:
     return Attempt(
         job_id=row["job_id"],
         number=row["number"],
@@ -59,7 +59,7 @@ def attempt(row: Mapping[str, Any]) -> Attempt:
     )
 
 
-def event(row: Mapping[str, Any]) -> Event:
+def event(row: Mapping[Any, Any]) -> Event:
     return Event(
         job_id=row["job_id"],
         seq=row["seq"],
@@ -82,7 +82,7 @@ EVENT_COLUMNS = (
 )
 
 
-def change(row: Mapping[str, Any]) -> JobChange:
+def change(row: Mapping[Any, Any]) -> JobChange:
     """A job row joined with one of its events (`ev_*` columns): what gets broadcast."""
     return JobChange(
         event=Event(

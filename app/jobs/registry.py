@@ -13,7 +13,7 @@ async def resize(ctx: JobContext, input: Resize) -> dict[str, int]:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 #: Queue names: lowercase word, may contain dashes (ADR-0011).
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
-Handler = Callable[["JobContext", Any], Awaitable[Any]]
+Handler = Callable[["JobContext", Any], Coroutine[Any, Any, Any]]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -96,7 +97,7 @@ class ConveyorBroker(RedisStreamBroker):
         return ack
 
     async def _read(self, streams: list[str], block: int | None) -> list[tuple[str, str, bytes]]:
-        fetched = await self.client.xreadgroup(
+        fetched: Any = await self.client.xreadgroup(
             GROUP, self.consumer_name, dict.fromkeys(streams, ">"), count=self.count, block=block
         )
         out: list[tuple[str, str, bytes]] = []
@@ -118,10 +119,10 @@ class ConveyorBroker(RedisStreamBroker):
     async def _reclaim(self) -> list[tuple[str, str, bytes]]:
         out: list[tuple[str, str, bytes]] = []
         for stream in self.streams:
-            _, claimed, _deleted = await self.client.xautoclaim(
+            reply: Any = await self.client.xautoclaim(
                 stream, GROUP, self.consumer_name, min_idle_time=self.idle_timeout, count=self.count
             )
-            for msg_id, fields in claimed:
+            for msg_id, fields in reply[1]:
                 if fields:  # entries deleted meanwhile come back empty
                     out.append((stream, msg_id, fields[b"data"]))
         if out:
@@ -130,7 +131,8 @@ class ConveyorBroker(RedisStreamBroker):
 
     async def _cleanup_consumers(self) -> None:
         for stream in self.streams:
-            for consumer in await self.client.xinfo_consumers(stream, GROUP):
+            consumers: Any = await self.client.xinfo_consumers(stream, GROUP)
+            for consumer in consumers:
                 name = consumer["name"]
                 name = name.decode() if isinstance(name, bytes) else name
                 if (

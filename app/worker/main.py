@@ -12,6 +12,7 @@ import signal
 import socket
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 from redis.asyncio import Redis
 from taskiq import Context, TaskiqDepends
@@ -194,7 +195,9 @@ class Worker:
                     message = await pubsub.get_message(timeout=1.0)
                     if not message:
                         continue
-                    command, _, arg = message["data"].decode().partition(" ")
+                    data = message["data"]
+                    text = data.decode() if isinstance(data, bytes) else str(data)
+                    command, _, arg = text.partition(" ")
                     if command == "cancel":
                         with contextlib.suppress(ValueError):
                             running = self.runner.running.get(uuid.UUID(arg))
@@ -207,13 +210,14 @@ class Worker:
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _check_redis_epoch(self) -> bool:
         """True when Redis lost its data since we last looked (restart without persistence)."""
         key = f"{self.settings.redis_prefix}:epoch"
         await self.redis.set(key, uuid.uuid4().hex, nx=True)
-        current = (await self.redis.get(key) or b"").decode()
+        raw: Any = await self.redis.get(key)
+        current = raw.decode() if isinstance(raw, bytes) else str(raw or "")
         lost = self._redis_epoch is not None and current != self._redis_epoch
         self._redis_epoch = current
         if lost:

@@ -138,13 +138,13 @@ class JobRunner:
         running = Running(job.id, job.attempt, task)
         self.running[job.id] = running
         try:
-            outcome = await self._await_handler(job, running)
+            final = await self._await_handler(job, running)
         finally:
             running.finishing = True
         try:
-            if outcome is not None:
+            if final is not None:
                 await self.writer.flush_job(job.id)
-                await self._record(job, outcome, extra)
+                await self._record(job, final, extra)
         finally:
             self.running.pop(job.id, None)
 

@@ -1,0 +1,50 @@
+# One target per habit. `make run` and `make test` are the README's two commands.
+UV ?= uv
+PY := .venv/bin/python
+
+.PHONY: setup run test check fmt pytest chaos frontend frontend-test bench schema clean
+
+setup: ## Create .venv from uv.lock (pinned) and build the dashboard.
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv==0.13.8
+	$(UV) sync --frozen --all-groups
+	$(MAKE) frontend
+
+frontend: ## Install the dashboard's npm packages from its lockfile and build it.
+	@if [ -f frontend/package-lock.json ]; then \
+		cd frontend && npm ci --no-audit --no-fund && npm run build; \
+	else echo "no frontend/package-lock.json: dashboard not built"; fi
+
+run: setup ## Migrate, then run API + worker + dashboard; prints an admin key.
+	$(PY) -m app dev
+
+test: setup check pytest frontend-test ## Everything CI runs.
+
+check: ## Lint, format check, layer contract, schema drift, types.
+	.venv/bin/ruff check app tests bench migrations
+	.venv/bin/ruff format --check app tests bench migrations
+	.venv/bin/lint-imports
+	$(PY) -m app export-schema --check
+	.venv/bin/mypy app
+
+pytest: ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
+	$(PY) -m pytest -q
+
+chaos: ## Only the fault-injection tests (kill -9, Redis/PostgreSQL restarts).
+	$(PY) -m pytest -q -m chaos
+
+frontend-test: ## Dashboard unit tests and the schema-drift check of its generated client.
+	@if [ -f frontend/package.json ]; then cd frontend && npm run codegen:check && npm test; fi
+
+fmt:
+	.venv/bin/ruff format app tests bench migrations
+	.venv/bin/ruff check --fix app tests bench migrations
+
+schema: ## Regenerate schema.graphql (and the frontend's typed operations).
+	$(PY) -m app export-schema
+	@if [ -f frontend/package.json ]; then cd frontend && npm run codegen; fi
+
+bench: ## The benchmark suite; writes docs/benchmarks.md.
+	$(PY) -m bench.run
+
+clean:
+	rm -rf .venv frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache
