@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 
@@ -9,10 +10,10 @@ import strawberry
 
 from app.api import types as t
 from app.api.context import Context
-from app.domain import errors
+from app.domain import errors, models
 from app.domain import states as st
 from app.services import jobs as jobs_service
-from app.services import live
+from app.services import live, ops
 
 Info = strawberry.Info[Context, None]
 
@@ -24,14 +25,31 @@ def _uuid(value: str, field: str = "id") -> uuid.UUID | None:
         return None
 
 
-def _filter_args(flt: t.JobFilter | None) -> dict[str, object]:
+def _filter_args(flt: t.JobFilter | None) -> jobs_service.JobFilterArgs:
     if flt is None:
-        return {}
-    return {
-        "statuses": tuple(flt.status or ()),
-        "kinds": tuple(flt.kind or ()),
-        "queue": flt.queue,
-    }
+        return jobs_service.JobFilterArgs()
+    return jobs_service.JobFilterArgs(
+        statuses=tuple(flt.status or ()), kinds=tuple(flt.kind or ()), queue=flt.queue
+    )
+
+
+def _request(input: t.SubmitJobInput) -> jobs_service.SubmitRequest:
+    return jobs_service.SubmitRequest(
+        kind=input.kind,
+        payload=input.payload,
+        idempotency_key=input.idempotency_key,
+        run_at=input.run_at,
+        priority=input.priority if input.priority is not None else st.Priority.NORMAL,
+        max_attempts=input.max_attempts,
+        timeout_seconds=input.timeout_seconds,
+    )
+
+
+def _submit_result(result: object) -> t.SubmitJobResult:
+    if isinstance(result, errors.UserError):
+        return t.user_error(result)  # type: ignore[return-value]
+    assert isinstance(result, models.Job)
+    return t.Job.from_domain(result)
 
 
 @strawberry.type
@@ -57,12 +75,15 @@ class Query:
         first: int = 50,
         after: str | None = None,
     ) -> t.JobConnection:
+        args = _filter_args(filter)
         found, has_next, flt = await jobs_service.page(
             info.context.deps,
             info.context.principal,
+            statuses=args.statuses,
+            kinds=args.kinds,
+            queue=args.queue,
             first=first,
             after=after,
-            **_filter_args(filter),  # type: ignore[arg-type]
         )
         edges = [
             t.JobEdge(cursor=jobs_service.encode_cursor(j), node=t.Job.from_domain(j))
@@ -81,25 +102,39 @@ class Query:
         _ = info.context.principal
         return [t.JobKind.from_domain(k) for k in info.context.deps.registry.all()]
 
+    @strawberry.field(description="Per queue: waiting, scheduled, running, failed, throughput.")
+    async def queues(self, info: Info) -> list[t.QueueStats]:
+        found = await ops.queue_stats(info.context.deps, info.context.principal)
+        return [t.QueueStats.from_domain(q) for q in found]
+
+    @strawberry.field(description="Live workers (stopped or silent ones drop out).")
+    async def workers(self, info: Info) -> list[t.Worker]:
+        _ = info.context.principal
+        return [t.Worker.from_domain(w) for w in await ops.workers(info.context.deps)]
+
 
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Validate and enqueue a job.")
     async def submit_job(self, info: Info, input: t.SubmitJobInput) -> t.SubmitJobResult:
-        req = jobs_service.SubmitRequest(
-            kind=input.kind,
-            payload=input.payload,
-            idempotency_key=input.idempotency_key,
-            run_at=input.run_at,
-            priority=input.priority if input.priority is not None else st.Priority.NORMAL,
-            max_attempts=input.max_attempts,
-            timeout_seconds=input.timeout_seconds,
+        results = await jobs_service.submit_many(
+            info.context.deps, info.context.principal, [_request(input)]
         )
-        try:
-            job = await jobs_service.submit(info.context.deps, info.context.principal, req)
-        except (errors.InvalidInput, errors.UnknownJobKind, errors.Conflict) as exc:
-            return t.user_error(exc)  # type: ignore[return-value]
-        return t.Job.from_domain(job)
+        return _submit_result(results[0])
+
+    @strawberry.mutation(
+        description=(
+            f"Submit up to {jobs_service.MAX_BATCH} jobs in one round trip: a result per input, "
+            "in order. Invalid inputs are reported and stored nowhere."
+        )
+    )
+    async def submit_jobs(
+        self, info: Info, inputs: list[t.SubmitJobInput]
+    ) -> list[t.SubmitJobResult]:
+        results = await jobs_service.submit_many(
+            info.context.deps, info.context.principal, [_request(i) for i in inputs]
+        )
+        return [_submit_result(r) for r in results]
 
     @strawberry.mutation(description="Cancel a waiting job now, or stop a running one.")
     async def cancel_job(self, info: Info, id: strawberry.ID) -> t.CancelJobResult:
@@ -125,6 +160,22 @@ class Mutation:
             return t.user_error(exc)  # type: ignore[return-value]
         return t.Job.from_domain(job)
 
+    @strawberry.mutation(description="Cancel every visible job matching the filter.")
+    async def cancel_jobs(self, info: Info, filter: t.JobFilter) -> t.BulkResult:
+        count = await jobs_service.cancel_matching(
+            info.context.deps, info.context.principal, _filter_args(filter)
+        )
+        return t.BulkResult(count=count)
+
+    @strawberry.mutation(
+        description="Retry every visible FAILED or CANCELLED job matching the filter."
+    )
+    async def retry_jobs(self, info: Info, filter: t.JobFilter) -> t.BulkResult:
+        count = await jobs_service.retry_matching(
+            info.context.deps, info.context.principal, _filter_args(filter)
+        )
+        return t.BulkResult(count=count)
+
 
 @strawberry.type
 class Subscription:
@@ -145,3 +196,35 @@ class Subscription:
         ctx = info.context
         async for event in live.follow_job(ctx.deps, ctx.hub, ctx.principal, parsed, after):
             yield t.JobEvent.from_domain(event)
+
+    @strawberry.subscription(
+        description=(
+            "Every change of every visible job matching the filter (status matched against the "
+            "status after the change). Progress is coalesced per job (latest within 100 ms); "
+            "other changes are never dropped."
+        )
+    )
+    async def job_updates(
+        self,
+        info: Info,
+        filter: t.JobFilter | None = None,
+    ) -> AsyncGenerator[t.JobUpdate, None]:
+        ctx = info.context
+        async for change in live.follow_updates(
+            ctx.deps, ctx.hub, ctx.principal, _filter_args(filter)
+        ):
+            yield t.JobUpdate.from_domain(change)
+
+    @strawberry.subscription(description="Queue statistics every `interval` seconds (0.5 to 60).")
+    async def queue_stats(
+        self, info: Info, interval: float = 2.0
+    ) -> AsyncGenerator[list[t.QueueStats], None]:
+        if not 0.5 <= interval <= 60:
+            raise errors.InvalidInput(
+                "invalid interval", [errors.FieldError(("interval",), "must be between 0.5 and 60")]
+            )
+        ctx = info.context
+        while True:
+            found = await ops.queue_stats(ctx.deps, ctx.principal)
+            yield [t.QueueStats.from_domain(q) for q in found]
+            await asyncio.sleep(interval)

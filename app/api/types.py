@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from app.db import stats as db_stats
 from app.domain import errors, models
 from app.domain import states as st
 from app.jobs.registry import JobKind as DomainJobKind
@@ -294,3 +295,87 @@ class SubmitJobInput:
     priority: st.Priority | None = None
     max_attempts: int | None = None
     timeout_seconds: float | None = None
+
+
+@strawberry.type
+class QueueStats:
+    queue: str
+    waiting: int
+    scheduled: int = strawberry.field(description="SCHEDULED and RETRYING jobs.")
+    running: int
+    failed: int
+    oldest_waiting_seconds: float | None
+    completed_per_minute: int
+    failed_per_minute: int
+
+    @classmethod
+    def from_domain(cls, s: db_stats.QueueStats) -> QueueStats:
+        return cls(
+            queue=s.queue,
+            waiting=s.waiting,
+            scheduled=s.scheduled,
+            running=s.running,
+            failed=s.failed,
+            oldest_waiting_seconds=s.oldest_waiting_seconds,
+            completed_per_minute=s.completed_per_minute,
+            failed_per_minute=s.failed_per_minute,
+        )
+
+
+@strawberry.type
+class Worker:
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    started_at: datetime
+    last_heartbeat_at: datetime
+    running_jobs: int
+
+    @classmethod
+    def from_domain(cls, w: db_stats.WorkerInfo) -> Worker:
+        return cls(
+            id=w.id,
+            host=w.host,
+            pid=w.pid,
+            queues=w.queues,
+            concurrency=w.concurrency,
+            started_at=w.started_at,
+            last_heartbeat_at=w.last_heartbeat_at,
+            running_jobs=w.running_jobs,
+        )
+
+
+@strawberry.type
+class BulkResult:
+    count: int = strawberry.field(description="How many jobs the operation changed.")
+
+
+@strawberry.type(description="One live change to a job, flat so dashboards need no extra reads.")
+class JobUpdate:
+    job_id: strawberry.ID
+    seq: int
+    type: st.EventType
+    kind: str
+    queue: str
+    status: st.JobStatus
+    progress: float
+    progress_message: str | None
+    attempt: int
+    at: datetime
+
+    @classmethod
+    def from_domain(cls, c: models.JobChange) -> JobUpdate:
+        return cls(
+            job_id=strawberry.ID(str(c.job_id)),
+            seq=c.event.seq,
+            type=c.event.type,
+            kind=c.kind,
+            queue=c.queue,
+            status=c.event.status,
+            progress=c.progress,
+            progress_message=c.progress_message,
+            attempt=c.attempt,
+            at=c.event.at,
+        )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,6 +48,7 @@ class JobFilter:
     queue: str | None = None
     #: None: every job (an admin); otherwise only this principal's jobs.
     owner_id: uuid.UUID | None = None
+    updated_since: datetime | None = None
 
 
 _INSERT = with_event(
@@ -54,36 +56,49 @@ _INSERT = with_event(
     INSERT INTO jobs (id, kind, queue, priority, status, payload, max_attempts, timeout_seconds,
                       backoff_base_seconds, backoff_cap_seconds, owner_id, idempotency_key,
                       last_seq, run_at, next_run_at, created_at, updated_at)
-    VALUES (:id, :kind, :queue, :priority, :status, :payload, :max_attempts, :timeout_seconds,
-            :backoff_base_seconds, :backoff_cap_seconds, :owner_id, :idempotency_key,
-            1, :run_at, :run_at, now(), now())
+    SELECT v.id, v.kind, v.queue, v.priority, v.status, v.payload, v.max_attempts, v.timeout,
+           v.backoff_base, v.backoff_cap, v.owner_id, v.idempotency_key, 1, v.run_at, v.run_at,
+           now(), now()
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:queues AS text[]),
+                CAST(:priorities AS smallint[]), CAST(:statuses AS text[]),
+                CAST(:payloads AS jsonb[]), CAST(:max_attempts AS int[]),
+                CAST(:timeouts AS float8[]), CAST(:backoff_bases AS float8[]),
+                CAST(:backoff_caps AS float8[]), CAST(:owners AS uuid[]),
+                CAST(:keys AS text[]), CAST(:run_ats AS timestamptz[]))
+        AS v(id, kind, queue, priority, status, payload, max_attempts, timeout, backoff_base,
+             backoff_cap, owner_id, idempotency_key, run_at)
     ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     """,
     "CASE WHEN j.status = 'SCHEDULED' THEN 'SCHEDULED' ELSE 'SUBMITTED' END",
-    json_params=("payload",),
 )
 
 
-async def insert(conn: AsyncConnection, *, new: NewJob) -> JobChange | None:
-    """Insert a job and its first event. None when the idempotency key is already taken."""
-    scheduled = new.run_at is not None
+async def insert(
+    conn: AsyncConnection, *, new: Sequence[NewJob]
+) -> list[tuple[Job, JobChange] | None]:
+    """Insert jobs and their first events in one statement. Per input, in order: the job and
+    its change, or None when its idempotency key is already taken."""
+    ids = [uuid.uuid4() for _ in new]
     params = {
-        "id": uuid.uuid4(),
-        "kind": new.kind,
-        "queue": new.queue,
-        "priority": new.priority,
-        "status": JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED,
-        "payload": new.payload,
-        "max_attempts": new.max_attempts,
-        "timeout_seconds": new.timeout_seconds,
-        "backoff_base_seconds": new.backoff_base_seconds,
-        "backoff_cap_seconds": new.backoff_cap_seconds,
-        "owner_id": new.owner_id,
-        "idempotency_key": new.idempotency_key,
-        "run_at": new.run_at,
+        "ids": ids,
+        "kinds": [n.kind for n in new],
+        "queues": [n.queue for n in new],
+        "priorities": [n.priority for n in new],
+        "statuses": [
+            (JobStatus.SCHEDULED if n.run_at is not None else JobStatus.QUEUED).value for n in new
+        ],
+        "payloads": [orjson.dumps(n.payload).decode() for n in new],
+        "max_attempts": [n.max_attempts for n in new],
+        "timeouts": [n.timeout_seconds for n in new],
+        "backoff_bases": [n.backoff_base_seconds for n in new],
+        "backoff_caps": [n.backoff_cap_seconds for n in new],
+        "owners": [n.owner_id for n in new],
+        "keys": [n.idempotency_key for n in new],
+        "run_ats": [n.run_at for n in new],
     }
-    row = (await conn.execute(_INSERT, params)).mappings().first()
-    return rows.change(row) if row else None
+    result = await conn.execute(_INSERT, params)
+    by_id = {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}
+    return [by_id.get(i) for i in ids]
 
 
 async def get_by_idempotency_key(
@@ -140,6 +155,9 @@ def _where(flt: JobFilter) -> tuple[list[str], dict[str, Any]]:
     if flt.queue is not None:
         clauses.append("queue = :queue")
         params["queue"] = flt.queue
+    if flt.updated_since is not None:
+        clauses.append("updated_at >= :updated_since")
+        params["updated_since"] = flt.updated_since
     return clauses, params
 
 
@@ -200,7 +218,7 @@ _CANCEL_WAITING = with_event(
     f"""
     UPDATE jobs SET status = 'CANCELLED', cancel_requested_at = now(), finished_at = now(),
                     next_run_at = NULL, last_seq = last_seq + 1, updated_at = now()
-    WHERE id = :id AND status IN ({_in(WAITING)})
+    WHERE id = ANY(:ids) AND status IN ({_in(WAITING)})
     """,
     "'CANCELLED'",
     data="jsonb_build_object('by', CAST(:by AS text))",
@@ -209,23 +227,25 @@ _CANCEL_WAITING = with_event(
 _REQUEST_CANCEL = with_event(
     """
     UPDATE jobs SET cancel_requested_at = now(), last_seq = last_seq + 1, updated_at = now()
-    WHERE id = :id AND status = 'RUNNING' AND cancel_requested_at IS NULL
+    WHERE id = ANY(:ids) AND status = 'RUNNING' AND cancel_requested_at IS NULL
     """,
     "'CANCEL_REQUESTED'",
     data="jsonb_build_object('by', CAST(:by AS text))",
 )
 
 
-async def cancel(conn: AsyncConnection, *, job_id: uuid.UUID, by: str) -> JobChange | None:
-    """Cancel a waiting job now, or ask a running job's worker to stop it.
+async def cancel(
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], by: str
+) -> list[JobChange]:
+    """Cancel waiting jobs now, and ask running jobs' workers to stop them (CANCEL_REQUESTED).
 
-    None when the job is in no cancellable state (or was already asked to stop).
+    Jobs in no cancellable state (or already asked to stop) are left alone and not returned.
     """
+    changes: list[JobChange] = []
     for statement in (_CANCEL_WAITING, _REQUEST_CANCEL):
-        row = (await conn.execute(statement, {"id": job_id, "by": by})).mappings().first()
-        if row:
-            return rows.change(row)
-    return None
+        result = await conn.execute(statement, {"ids": list(job_ids), "by": by})
+        changes += [rows.change(r) for r in result.mappings()]
+    return changes
 
 
 _RETRY = with_event(
@@ -234,7 +254,7 @@ _RETRY = with_event(
                     result = NULL, progress = 0, progress_message = NULL, finished_at = NULL,
                     cancel_requested_at = NULL, dispatched_at = NULL, next_run_at = NULL,
                     last_seq = last_seq + 1, updated_at = now()
-    WHERE id = :id AND status IN ({_in(RETRYABLE)})
+    WHERE id = ANY(:ids) AND status IN ({_in(RETRYABLE)})
     """,
     "'RETRIED'",
     data="jsonb_build_object('by', CAST(:by AS text), 'budget', CAST(:budget AS int))",
@@ -242,13 +262,30 @@ _RETRY = with_event(
 
 
 async def retry(
-    conn: AsyncConnection, *, job_id: uuid.UUID, budget: int, by: str
-) -> JobChange | None:
-    """Send a failed or cancelled job again with `budget` more attempts. None: not retryable."""
-    row = (
-        (await conn.execute(_RETRY, {"id": job_id, "budget": budget, "by": by})).mappings().first()
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], budget: int, by: str
+) -> list[JobChange]:
+    """Send failed or cancelled jobs again with `budget` more attempts each; others are left."""
+    result = await conn.execute(_RETRY, {"ids": list(job_ids), "budget": budget, "by": by})
+    return [rows.change(r) for r in result.mappings()]
+
+
+async def ids_matching(
+    conn: AsyncConnection, *, flt: JobFilter, statuses: frozenset[JobStatus], limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    """Ids (and kinds) of jobs matching `flt` whose status is in `statuses`, locked for update
+    (skipping rows another transaction holds), oldest first."""
+    clauses, params = _where(flt)
+    clauses.append("status = ANY(:wanted)")
+    params["wanted"] = [s.value for s in statuses]
+    params["limit"] = limit
+    result = await conn.execute(
+        text(
+            f"SELECT id, kind FROM jobs WHERE {' AND '.join(clauses)} "
+            "ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+        ),
+        params,
     )
-    return rows.change(row) if row else None
+    return [(r.id, r.kind) for r in result]
 
 
 async def mark_dispatched(conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID]) -> None:

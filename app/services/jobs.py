@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import events
 from app.db import jobs as jobs_repo
@@ -23,9 +23,10 @@ from app.domain.errors import (
     InvalidState,
     NotFound,
     UnknownJobKind,
+    UserError,
 )
 from app.domain.models import Attempt, Event, Job, JobChange, Principal
-from app.domain.states import CANCELLABLE, RETRYABLE, JobStatus, Priority
+from app.domain.states import CANCELLABLE, RETRYABLE, EventType, JobStatus, Priority
 from app.jobs.registry import Registry
 from app.services.dispatch import Dispatcher
 from app.settings import Settings
@@ -44,6 +45,8 @@ class Deps:
     dispatcher: Dispatcher
     registry: Registry
     settings: Settings
+    #: Short-lived per-process caches (see services.ops).
+    cache: dict[object, tuple[float, object]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,38 +119,72 @@ def _validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo
     )
 
 
+#: Largest `submitJobs` batch.
+MAX_BATCH = 1000
+#: Largest number of jobs one bulk cancel/retry changes.
+MAX_BULK = 100_000
+
+
 async def submit(deps: Deps, principal: Principal, req: SubmitRequest) -> Job:
     """Validate, store (job + first event, one transaction), publish, then send to Redis.
 
     Nothing is stored for an unknown kind or an invalid payload. A reused idempotency key
     returns the existing job (`deduplicated`) when kind and payload match, else `Conflict`.
     """
-    new = _validate(deps, req, principal)
-    async with transaction(deps.engine) as conn:
-        change = await jobs_repo.insert(conn, new=new)
-        if change is None:
-            assert new.idempotency_key is not None
-            existing = await jobs_repo.get_by_idempotency_key(
-                conn, owner_id=principal.id, key=new.idempotency_key
-            )
-        else:
-            job = await jobs_repo.get(conn, job_id=change.job_id, owner_id=None)
-    if change is None:
-        if existing is None:  # pragma: no cover - the conflicting row was deleted meanwhile
-            raise Conflict("the idempotency key was just released; submit again", "")
-        if existing.kind != new.kind or existing.payload != new.payload:
-            raise Conflict(
-                "this idempotency key was already used with a different kind or payload",
-                str(existing.id),
-            )
-        return _dedup(existing)
-    assert job is not None
-    await _after_commit(deps, [change])
-    return job
+    result = (await submit_many(deps, principal, [req]))[0]
+    if isinstance(result, UserError):
+        raise result
+    return result
 
 
-def _dedup(job: Job) -> Job:
-    return replace(job, deduplicated=True)
+async def submit_many(
+    deps: Deps, principal: Principal, reqs: list[SubmitRequest]
+) -> list[Job | UserError]:
+    """Submit a batch in one transaction and one round trip; a result per item, in order.
+
+    Invalid items are reported and stored nowhere; the valid ones are stored together.
+    """
+    if len(reqs) > MAX_BATCH:
+        raise InvalidInput(
+            "batch too large", [FieldError(("inputs",), f"at most {MAX_BATCH} jobs per call")]
+        )
+    results: list[Job | UserError | None] = []
+    valid: list[tuple[int, jobs_repo.NewJob]] = []
+    for i, req in enumerate(reqs):
+        try:
+            valid.append((i, _validate(deps, req, principal)))
+            results.append(None)
+        except UserError as exc:
+            results.append(exc)
+    changes: list[JobChange] = []
+    if valid:
+        async with transaction(deps.engine) as conn:
+            inserted = await jobs_repo.insert(conn, new=[n for _, n in valid])
+            for (i, new), row in zip(valid, inserted, strict=True):
+                if row is not None:
+                    results[i] = row[0]
+                    changes.append(row[1])
+                else:
+                    results[i] = await _existing(conn, principal, new)
+    await _after_commit(deps, changes)
+    return [r for r in results if r is not None]
+
+
+async def _existing(
+    conn: AsyncConnection, principal: Principal, new: jobs_repo.NewJob
+) -> Job | UserError:
+    assert new.idempotency_key is not None
+    existing = await jobs_repo.get_by_idempotency_key(
+        conn, owner_id=principal.id, key=new.idempotency_key
+    )
+    if existing is None:  # pragma: no cover - the conflicting row was deleted meanwhile
+        return Conflict("the idempotency key was just released; submit again", "")
+    if existing.kind != new.kind or existing.payload != new.payload:
+        return Conflict(
+            "this idempotency key was already used with a different kind or payload",
+            str(existing.id),
+        )
+    return replace(existing, deduplicated=True)
 
 
 async def _after_commit(deps: Deps, changes: list[JobChange]) -> None:
@@ -155,6 +192,13 @@ async def _after_commit(deps: Deps, changes: list[JobChange]) -> None:
     await deps.dispatcher.send(
         (c.job_id, c.queue, int(c.priority)) for c in changes if c.event.status is JobStatus.QUEUED
     )
+    cancels = [c for c in changes if c.event.type is EventType.CANCEL_REQUESTED]
+    if cancels:
+        channel = events.control_channel(deps.settings.redis_prefix)
+        async with deps.redis.pipeline(transaction=False) as pipe:
+            for c in cancels:
+                pipe.publish(channel, f"cancel {c.job_id}")
+            await pipe.execute()
 
 
 def _owner_scope(principal: Principal) -> uuid.UUID | None:
@@ -168,25 +212,18 @@ async def get(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job | None
 
 async def cancel(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
     async with transaction(deps.engine) as conn:
-        job = await jobs_repo.get(conn, job_id=job_id, owner_id=_owner_scope(principal))
-        if job is None:
+        if await jobs_repo.get(conn, job_id=job_id, owner_id=_owner_scope(principal)) is None:
             raise NotFound(str(job_id))
-        change = await jobs_repo.cancel(conn, job_id=job_id, by=principal.name)
+        changes = await jobs_repo.cancel(conn, job_ids=[job_id], by=principal.name)
         current = await jobs_repo.get(conn, job_id=job_id, owner_id=None)
     assert current is not None
-    if change is None:
-        if current.status is JobStatus.RUNNING:  # already asked to stop
-            return current
+    if not changes and current.status is not JobStatus.RUNNING:  # RUNNING: already asked
         raise InvalidState(
             f"a {current.status.value} job cannot be cancelled "
             f"(cancellable: {', '.join(sorted(s.value for s in CANCELLABLE))})",
             current.status.value,
         )
-    await events.publish(deps.redis, deps.settings.redis_prefix, [change])
-    if change.event.type.value == "CANCEL_REQUESTED":
-        await deps.redis.publish(
-            events.control_channel(deps.settings.redis_prefix), f"cancel {job_id}"
-        )
+    await _after_commit(deps, changes)
     return current
 
 
@@ -195,20 +232,80 @@ async def retry(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
         job = await jobs_repo.get(conn, job_id=job_id, owner_id=_owner_scope(principal))
         if job is None:
             raise NotFound(str(job_id))
-        kind = deps.registry.get(job.kind)
-        budget = kind.max_attempts if kind else job.max_attempts
-        change = await jobs_repo.retry(conn, job_id=job_id, budget=budget, by=principal.name)
+        changes = await jobs_repo.retry(
+            conn,
+            job_ids=[job_id],
+            budget=_budget(deps, job.kind, job.max_attempts),
+            by=principal.name,
+        )
         current = await jobs_repo.get(conn, job_id=job_id, owner_id=None)
     assert current is not None
-    if change is None:
+    if not changes:
         raise InvalidState(
             f"a {current.status.value} job cannot be retried "
             f"(retryable: {', '.join(sorted(s.value for s in RETRYABLE))})",
             current.status.value,
         )
-    await events.publish(deps.redis, deps.settings.redis_prefix, [change])
-    await deps.dispatcher.send([(current.id, current.queue, int(current.priority))])
+    await _after_commit(deps, changes)
     return current
+
+
+def _budget(deps: Deps, kind_name: str, fallback: int) -> int:
+    kind = deps.registry.get(kind_name)
+    return kind.max_attempts if kind else fallback
+
+
+def _filter(principal: Principal, flt: JobFilterArgs) -> jobs_repo.JobFilter:
+    return jobs_repo.JobFilter(
+        statuses=flt.statuses, kinds=flt.kinds, queue=flt.queue, owner_id=_owner_scope(principal)
+    )
+
+
+@dataclass(frozen=True)
+class JobFilterArgs:
+    statuses: tuple[JobStatus, ...] = ()
+    kinds: tuple[str, ...] = ()
+    queue: str | None = None
+
+
+async def cancel_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) -> int:
+    """Cancel every visible job matching the filter (in batches). Returns how many changed."""
+    total = 0
+    while total < MAX_BULK:
+        async with transaction(deps.engine) as conn:
+            found = await jobs_repo.ids_matching(
+                conn, flt=_filter(principal, flt), statuses=CANCELLABLE, limit=1000
+            )
+            changes = await jobs_repo.cancel(conn, job_ids=[i for i, _ in found], by=principal.name)
+        await _after_commit(deps, changes)
+        total += len(changes)
+        if len(found) < 1000 or not changes:
+            return total
+    return total
+
+
+async def retry_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) -> int:
+    """Retry every visible FAILED/CANCELLED job matching the filter. Returns how many changed."""
+    total = 0
+    while total < MAX_BULK:
+        async with transaction(deps.engine) as conn:
+            found = await jobs_repo.ids_matching(
+                conn, flt=_filter(principal, flt), statuses=RETRYABLE, limit=1000
+            )
+            by_kind: dict[str, list[uuid.UUID]] = {}
+            for job_id, kind in found:
+                by_kind.setdefault(kind, []).append(job_id)
+            changes: list[JobChange] = []
+            for kind, ids in by_kind.items():
+                budget = _budget(deps, kind, 1)
+                changes += await jobs_repo.retry(
+                    conn, job_ids=ids, budget=budget, by=principal.name
+                )
+        await _after_commit(deps, changes)
+        total += len(changes)
+        if len(found) < 1000 or not changes:
+            return total
+    return total
 
 
 def encode_cursor(job: Job) -> str:
@@ -239,13 +336,14 @@ async def page(
     queue: str | None = None,
     first: int = 50,
     after: str | None = None,
+    updated_since: datetime | None = None,
 ) -> tuple[list[Job], bool, jobs_repo.JobFilter]:
     if not 0 <= first <= MAX_PAGE:
         raise InvalidInput(
             "invalid page size", [FieldError(("first",), f"must be between 0 and {MAX_PAGE}")]
         )
-    flt = jobs_repo.JobFilter(
-        statuses=statuses, kinds=kinds, queue=queue, owner_id=_owner_scope(principal)
+    flt = replace(
+        _filter(principal, JobFilterArgs(statuses, kinds, queue)), updated_since=updated_since
     )
     cursor = decode_cursor(after) if after else None
     async with transaction(deps.engine) as conn:

@@ -8,17 +8,18 @@ re-read of PostgreSQL from the last seq sent.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app import events
-from app.domain.errors import NotFound
+from app.domain.errors import NotFound, ServiceUnavailable
 from app.domain.models import Event, Job, JobChange, Principal
 from app.domain.states import EventType
 from app.services import jobs as jobs_service
-from app.services.jobs import Deps
+from app.services.jobs import Deps, JobFilterArgs
 
 #: Silence after which a follower re-checks PostgreSQL (covers a publish that never happened).
 IDLE_RECHECK_SECONDS = 15.0
@@ -88,3 +89,96 @@ async def _stored(deps: Deps, job_id: uuid.UUID, after: int) -> AsyncIterator[Ev
         if len(batch) < _PAGE:
             return
         after = batch[-1].seq
+
+
+def _matches(change: JobChange, scope: uuid.UUID | None, flt: JobFilterArgs) -> bool:
+    if scope is not None and change.owner_id != scope:
+        return False
+    if flt.statuses and change.event.status not in flt.statuses:
+        return False
+    if flt.kinds and change.kind not in flt.kinds:
+        return False
+    return not (flt.queue is not None and change.queue != flt.queue)
+
+
+class SlowConsumer(ServiceUnavailable):
+    """The subscriber did not keep up with the stream of changes."""
+
+    code = "SLOW_CONSUMER"
+
+
+async def follow_updates(
+    deps: Deps,
+    hub: events.Hub,
+    principal: Principal,
+    flt: JobFilterArgs,
+    *,
+    window: float = 0.1,
+) -> AsyncIterator[JobChange]:
+    """Every change of every visible job matching `flt`, for dashboards.
+
+    Progress is coalesced per job (latest wins within `window` seconds); any other change is
+    sent at once, after which that job's older pending progress is dropped. After a pub/sub
+    reconnect, jobs changed meanwhile are sent again as SNAPSHOT updates from PostgreSQL. A
+    subscriber that lets its buffer overflow is ended with a SLOW_CONSUMER error.
+    """
+    scope = None if principal.is_admin else principal.id
+    sub = hub.subscribe(None)
+    pending: dict[uuid.UUID, JobChange] = {}
+    flush_at: float | None = None
+    last_seen = datetime.now(UTC)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            timeout = None if flush_at is None else max(0.0, flush_at - loop.time())
+            item = await sub.get(timeout=timeout)
+            if item is None:  # the coalescing window closed
+                for change in pending.values():
+                    yield change
+                pending.clear()
+                flush_at = None
+                continue
+            if item is events.RESYNC:
+                if sub.overflowed:
+                    raise SlowConsumer("this subscription fell too far behind and was closed")
+                async for change in _changed_since(deps, principal, flt, last_seen):
+                    yield change
+                continue
+            assert isinstance(item, JobChange)
+            last_seen = item.event.at
+            if not _matches(item, scope, flt):
+                continue
+            if item.event.type is EventType.PROGRESS:
+                pending[item.job_id] = item
+                if flush_at is None:
+                    flush_at = loop.time() + window
+                continue
+            pending.pop(item.job_id, None)
+            yield item
+    finally:
+        sub.close()
+
+
+async def _changed_since(
+    deps: Deps, principal: Principal, flt: JobFilterArgs, since: datetime
+) -> AsyncIterator[JobChange]:
+    found, _, _ = await jobs_service.page(
+        deps,
+        principal,
+        statuses=flt.statuses,
+        kinds=flt.kinds,
+        queue=flt.queue,
+        first=jobs_service.MAX_PAGE,
+        updated_since=since - timedelta(seconds=1),
+    )
+    for job in found:
+        yield JobChange(
+            event=snapshot(job),
+            kind=job.kind,
+            queue=job.queue,
+            owner_id=job.owner_id,
+            attempt=job.attempt,
+            progress=job.progress,
+            progress_message=job.progress_message,
+            priority=job.priority,
+        )
