@@ -9,7 +9,8 @@ long the last subscriber waits for an event. This drives a server ("target") wit
 Timeline of one run:
   1. start the target; after 1 s read its RSS (``rss_empty``);
   2. open N subscribers over several client processes; wait until all are open;
-  3. settle 2 s, then measure an idle window: server CPU with N idle subscribers, and RSS
+  3. settle 2 s, then measure an idle window (default 20 s, one keepalive period of the
+     ``websockets`` server): server CPU with N idle subscribers, and RSS
      (``rss_per_sub_kib = (rss_connected - rss_empty) / connected``);
   4. publish ``--events`` events at a fixed rate (one every ``--interval`` s), each stamped with
      the publisher's ``time.time()``; wait (bounded) until every subscriber has all of them;
@@ -171,7 +172,7 @@ async def run_fanout(
     events: int = 10,
     interval: float = 2.0,
     client_processes: int = 4,
-    idle_window: float = 3.0,
+    idle_window: float = 20.0,
 ) -> tuple[Metrics, dict[str, Any]]:
     """One fan-out run against ``target``; return (metrics, details). Never raises on slowness."""
     connect_timeout = 60.0 + subscribers / 50.0
@@ -254,7 +255,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=10)
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between events")
     parser.add_argument("--client-processes", type=int, default=4)
-    parser.add_argument("--idle-window", type=float, default=3.0)
+    parser.add_argument(
+        "--idle-window",
+        type=float,
+        default=20.0,
+        help="seconds of idle CPU measurement; >= the server's keepalive interval (websockets: 20)",
+    )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
     options = dict(opt.split("=", 1) for opt in args.target_option)
@@ -275,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         "subscribers": args.subscribers,
         "events": args.events,
         "interval_s": args.interval,
+        "idle_window_s": args.idle_window,
         "client_processes": args.client_processes,
         **details,
     }

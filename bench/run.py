@@ -58,13 +58,26 @@ class Scale:
     events: int
     interval: float
     client_processes: int
+    idle_window: float
 
 
 FULL = Scale(
-    "full", jobs=20_000, subscribers=(1_000, 10_000), events=10, interval=2.0, client_processes=4
+    "full",
+    jobs=20_000,
+    subscribers=(1_000, 10_000),
+    events=10,
+    interval=2.0,
+    client_processes=4,
+    idle_window=20.0,
 )
 QUICK = Scale(
-    "quick", jobs=1_000, subscribers=(50, 200), events=3, interval=0.5, client_processes=2
+    "quick",
+    jobs=1_000,
+    subscribers=(50, 200),
+    events=3,
+    interval=0.5,
+    client_processes=2,
+    idle_window=2.0,
 )
 
 
@@ -191,10 +204,12 @@ def fanout_side(
         str(scale.interval),
         "--client-processes",
         str(scale.client_processes),
+        "--idle-window",
+        str(scale.idle_window),
     ]
     for key, value in (target_options or {}).items():
         argv += ["--target-option", f"{key}={value}"]
-    budget = 240.0 + subscribers / 25.0 + scale.events * scale.interval
+    budget = 240.0 + subscribers / 25.0 + scale.events * scale.interval + scale.idle_window
     return Side(label=label, argv=tuple(argv), timeout_s=budget)
 
 
@@ -403,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, help="override events per fan-out run")
     parser.add_argument("--interval", type=float, help="override seconds between events")
     parser.add_argument("--client-processes", type=int, help="override fan-out client processes")
+    parser.add_argument("--idle-window", type=float, help="override fan-out idle CPU window (s)")
     parser.add_argument("--cooldown", type=float, default=2.0, help="seconds between runs")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-report", action="store_true", help="skip markdown and plots")
@@ -426,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["interval"] = args.interval
     if args.client_processes is not None:
         overrides["client_processes"] = args.client_processes
+    if args.idle_window is not None:
+        overrides["idle_window"] = args.idle_window
     if overrides:
         scale = replace(scale, name=f"{scale.name} (overridden)", **overrides)
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
