@@ -115,8 +115,8 @@ class Benchmark:
 
 
 THROUGHPUT_METRICS = (
-    Metric("jobs_per_s", "Throughput, first send to last ack", "jobs/s", True),
-    Metric("e2e_s", "Wall time for all jobs", "s", False, 2),
+    Metric("jobs_per_s", "Throughput over the measured interval", "jobs/s", True),
+    Metric("e2e_s", "Measured interval", "s", False, 2),
     Metric("send_per_s", "Enqueue rate", "jobs/s", True),
     Metric("worker_cpu_ms_per_1k_jobs", "Worker CPU per 1,000 jobs", "ms", False),
     Metric("worker_cpu_pct", "Worker CPU while running", "% of a core", False),
