@@ -52,7 +52,7 @@ describe('<SchemaFields>', () => {
     expect(steps.max).toBe('50');
     expect(screen.getByText(/Number of steps · 1 – 50 · Default: 5/)).toBeInTheDocument();
     expect((screen.getByLabelText(/^Mode/) as HTMLSelectElement).tagName).toBe('SELECT');
-    expect((screen.getByLabelText(/^Dry run/) as HTMLInputElement).type).toBe('checkbox');
+    expect((screen.getByLabelText(/^Dry run/i) as HTMLInputElement).type).toBe('checkbox');
     expect(screen.getByLabelText(/^Note/)).toHaveAttribute('aria-required', 'true');
   });
 
@@ -72,7 +72,7 @@ describe('<SchemaFields>', () => {
   it('validates on blur', async () => {
     const user = userEvent.setup();
     render(<Harness onSubmit={() => {}} />);
-    const secs = screen.getByLabelText(/^Step seconds/);
+    const secs = screen.getByLabelText(/^Step seconds/i);
     await user.clear(secs);
     await user.type(secs, '0');
     await user.tab();
@@ -85,7 +85,7 @@ describe('<SchemaFields>', () => {
     render(<Harness onSubmit={(p) => (got = p)} />);
     await user.type(screen.getByLabelText(/^Note/), 'hello');
     await user.selectOptions(screen.getByLabelText(/^Mode/), 'slow');
-    await user.click(screen.getByLabelText(/^Dry run/));
+    await user.click(screen.getByLabelText(/^Dry run/i));
     await user.click(screen.getByRole('button', { name: 'Go' }));
     expect(got).toEqual({ steps: 5, stepSeconds: 0.5, mode: 'slow', dryRun: true, note: 'hello' });
   });

@@ -26,7 +26,7 @@ function headerValue(headers: Record<string, unknown> | undefined, name: string)
  * subscriptions go over graphql-ws (graphql-transport-ws) and pass the editor's
  * Authorization header in connection_init. One socket per distinct Authorization value.
  */
-export function createConveyorFetcher(opts: { url: string; wsUrl: string }): Fetcher {
+export function createConveyorFetcher(opts: { url: string; wsUrl: string; defaultAuthorization?: string | undefined }): Fetcher {
   const sockets = new Map<string, Client>();
   const wsFor = (authorization: string | undefined): Client => {
     const k = authorization ?? '';
@@ -44,7 +44,10 @@ export function createConveyorFetcher(opts: { url: string; wsUrl: string }): Fet
   };
 
   return (params: FetcherParams, fetcherOpts?: FetcherOpts) => {
-    const headers = (fetcherOpts?.headers ?? {}) as Record<string, unknown>;
+    // GraphiQL's own requests (schema introspection on load) may come before the header
+    // editor is ready: fall back to the dashboard's key then.
+    const headers = { ...((fetcherOpts?.headers ?? {}) as Record<string, unknown>) };
+    if (!headerValue(headers, 'authorization') && opts.defaultAuthorization) headers.Authorization = opts.defaultAuthorization;
     if (isSubscription(params.query, params.operationName)) {
       const client = wsFor(headerValue(headers, 'authorization'));
       return client.iterate({

@@ -1,7 +1,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
-import 'graphiql/setup-workers/vite';
+import './workers';
 import 'graphiql/style.css';
 import './graphiql.css';
 import { getApiKey, bearer } from '../lib/auth';
@@ -32,7 +32,7 @@ const params = new URLSearchParams(window.location.search);
 const initialQuery = params.get('query') ?? undefined;
 const initialVariables = params.get('variables') ?? undefined;
 
-const fetcher = createConveyorFetcher({ url: GRAPHQL_PATH, wsUrl: wsUrl() });
+const fetcher = createConveyorFetcher({ url: GRAPHQL_PATH, wsUrl: wsUrl(), defaultAuthorization: key ? bearer(key) : undefined });
 
 function Explorer() {
   return (

@@ -102,10 +102,10 @@ export const JobDetailQuery = graphql(`
 `);
 
 export const JobEventsHistoryQuery = graphql(`
-  query JobEventsHistory($id: ID!, $after: Int) {
+  query JobEventsHistory($id: ID!, $after: Int!, $first: Int!) {
     job(id: $id) {
       id
-      events(after: $after) {
+      events(after: $after, first: $first) {
         ...JobEventFields
       }
     }

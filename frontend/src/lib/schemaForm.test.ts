@@ -52,6 +52,9 @@ describe('parseSchema', () => {
   it('derives labels from field names when there is no useful title', () => {
     const [f] = parseSchema({ properties: { stepSeconds: { type: 'number' } } });
     expect(f!.label).toBe('Step Seconds');
+    const [g, h] = parseSchema({ properties: { failTimes: { type: 'integer', title: 'Failtimes' }, n: { type: 'integer', title: 'How many' } } });
+    expect(g!.label).toBe('Fail Times');
+    expect(h!.label).toBe('How many');
   });
 
   it('returns no fields for non-object input', () => {

@@ -74,6 +74,16 @@ function titleCase(name: string): string {
   return spaced.charAt(0).toUpperCase() + spaced.slice(1);
 }
 
+/**
+ * pydantic titles camelCase aliases as "Stepseconds"; when the title is just the
+ * field name re-cased, derive a readable label from the name instead.
+ */
+function labelFor(name: string, title: unknown): string {
+  if (typeof title !== 'string' || !title.trim()) return titleCase(name);
+  const squash = (x: string) => x.replace(/[\s_-]+/g, '').toLowerCase();
+  return squash(title) === squash(name) ? titleCase(name) : title;
+}
+
 function fieldFromSchema(root: Json, name: string, rawProp: Json, required: boolean): FieldSpec {
   let prop = deref(root, rawProp);
   let nullable = false;
@@ -96,7 +106,7 @@ function fieldFromSchema(root: Json, name: string, rawProp: Json, required: bool
 
   const spec: FieldSpec = {
     name,
-    label: typeof prop.title === 'string' && prop.title ? prop.title : titleCase(name),
+    label: labelFor(name, prop.title),
     kind: 'json',
     required,
     nullable,

@@ -17,6 +17,8 @@
 export type TimelineEventType =
   | 'SNAPSHOT'
   | 'SUBMITTED'
+  | 'SCHEDULED'
+  | 'QUEUED'
   | 'STARTED'
   | 'PROGRESS'
   | 'LOG'

@@ -16,6 +16,9 @@ import {
   type TimelineState,
 } from './timeline';
 
+/** Events per history request; a full page means there may be more. */
+const HISTORY_PAGE = 500;
+
 export type LiveStatus = 'connecting' | 'live' | 'ended' | 'error';
 
 const SUBSCRIPTION_TEXT = print(JobEventsSubscription);
@@ -65,7 +68,7 @@ export function useJobTimeline(jobId: string) {
       }
       inFlight.current = true;
       const res = await urql
-        .query(JobEventsHistoryQuery, { id: jobId, after: after > 0 ? after : null }, { requestPolicy: 'network-only' })
+        .query(JobEventsHistoryQuery, { id: jobId, after, first: HISTORY_PAGE }, { requestPolicy: 'network-only' })
         .toPromise();
       inFlight.current = false;
       if (!alive.current) return;
@@ -86,7 +89,11 @@ export function useJobTimeline(jobId: string) {
       stateRef.current = merged.state;
       setState(merged.state);
       const s = stateRef.current;
-      if ((progressed || pendingGap.current) && s.maxSeq > s.knownThrough) {
+      const newest = events.reduce((m, e) => Math.max(m, e.seq), after);
+      if (events.length >= HISTORY_PAGE && newest > after) {
+        // Full page: fetch the next one straight away.
+        void fetchHistory(newest, upTo);
+      } else if ((progressed || pendingGap.current) && s.maxSeq > s.knownThrough) {
         pendingGap.current = false;
         void fetchHistory(s.knownThrough, s.maxSeq);
       }

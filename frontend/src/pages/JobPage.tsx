@@ -256,6 +256,8 @@ function LiveBadge({ status, error, finished }: { status: LiveStatus; error: str
 
 const EVENT_LABEL: Record<string, string> = {
   SUBMITTED: 'Submitted',
+  SCHEDULED: 'Scheduled',
+  QUEUED: 'Queued',
   STARTED: 'Started',
   PROGRESS: 'Progress',
   LOG: 'Log',

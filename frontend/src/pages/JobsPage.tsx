@@ -16,6 +16,7 @@ import { CANCELLABLE, EmptyState, ErrorState, JOB_STATUSES, LoadingState, PageHe
 import { useToast } from '../components/Toasts';
 
 const PAGE_SIZE = 100;
+const FALLBACK_POLL_MS = 4000;
 
 function useFilter(): [JobFilter, (f: { status: JobStatus[]; kind: string | null }) => void, JobStatus[], string | null] {
   const [params, setParams] = useSearchParams();
@@ -140,6 +141,14 @@ export function JobsPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [urql, filterKey]);
 
+  // Degraded mode: if this API has no jobUpdates subscription, refresh the first page
+  // every few seconds instead (and say so in the header).
+  useEffect(() => {
+    if (!liveError) return;
+    const t = setInterval(() => void loadFirst('merge'), FALLBACK_POLL_MS);
+    return () => clearInterval(t);
+  }, [liveError, loadFirst]);
+
   const toggleStatus = (s: JobStatus) => {
     const next = statuses.includes(s) ? statuses.filter((x) => x !== s) : [...statuses, s];
     setFilter({ status: next, kind });
@@ -176,8 +185,8 @@ export function JobsPage() {
             {statuses.length || kind ? ' matching filters' : ''}
             {' · '}
             {liveError ? (
-              <span className="text-warn" title={liveError}>
-                live updates unavailable
+              <span className="text-warn" title={liveError} data-testid="live-fallback">
+                live updates unavailable: refreshing every {FALLBACK_POLL_MS / 1000}s
               </span>
             ) : (
               <span className="text-live">live</span>

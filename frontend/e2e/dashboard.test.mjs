@@ -1,0 +1,303 @@
+// End-to-end tests of the dashboard and explorer against a running Conveyor stack.
+//
+//   BASE_URL=http://127.0.0.1:8123 API_KEY=cvk_... npm run test:e2e
+//
+// Needs: the API serving frontend/dist (run `npm run build` first), a worker, and
+// Debian's chromium at /usr/bin/chromium (or CHROMIUM_PATH). No browser is downloaded.
+// Screenshots go to frontend/test-results/screenshots/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BASE_URL = (process.env.BASE_URL ?? '').replace(/\/$/, '');
+const API_KEY = process.env.API_KEY ?? '';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = join(here, '..', 'test-results', 'screenshots');
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const T = 30_000;
+
+const missing = !BASE_URL || !API_KEY ? 'set BASE_URL and API_KEY to run the e2e tests' : !existsSync(CHROMIUM) ? `no browser at ${CHROMIUM}` : false;
+
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** @type {import('playwright-core').BrowserContext} */
+let context;
+/** @type {import('playwright-core').Page} */
+let page;
+const consoleErrors = [];
+const externalRequests = [];
+
+async function api(query, variables = {}) {
+  const res = await fetch(`${BASE_URL}/graphql`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await res.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+async function submitViaApi(kind, payload, extra = {}) {
+  const d = await api(
+    `mutation($input: SubmitJobInput!) { submitJob(input: $input) { __typename ... on Job { id } ... on UserError { message } } }`,
+    { input: { kind, payload, ...extra } },
+  );
+  assert.equal(d.submitJob.__typename, 'Job', JSON.stringify(d.submitJob));
+  return d.submitJob.id;
+}
+
+async function shot(name, p = page) {
+  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+async function expectNoSeriousA11yViolations(name, p = page, exclude = []) {
+  let builder = new AxeBuilder({ page: p }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']);
+  for (const sel of exclude) builder = builder.exclude(sel);
+  const results = await builder.analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const summary = bad.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).slice(0, 4).join(' | ')})`);
+  assert.deepEqual(summary, [], `axe on ${name}`);
+}
+
+function nav(p, name) {
+  return p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+}
+
+describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(T);
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    context.on('request', (r) => {
+      const u = new URL(r.url());
+      if ((u.protocol === 'http:' || u.protocol === 'https:' || u.protocol === 'ws:' || u.protocol === 'wss:') && u.origin !== new URL(BASE_URL).origin) {
+        externalRequests.push(r.url());
+      }
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('sign in (a bad key is refused, a good one shows who you are)', async () => {
+    await page.goto(`${BASE_URL}/`);
+    await page.waitForURL(/\/signin/);
+    await page.getByLabel('API key').fill('cvk_not_a_real_key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('That key was not accepted').waitFor();
+    await expectNoSeriousA11yViolations('sign in');
+    await shot('01-signin');
+
+    await page.getByLabel('API key').fill(API_KEY);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/jobs/);
+    await page.getByTestId('me-name').waitFor();
+    await page.locator('[data-connection="live"]').waitFor();
+    const stored = await page.evaluate(() => sessionStorage.getItem('conveyor.apiKey'));
+    assert.equal(stored, API_KEY);
+  });
+
+  test('submit demo.sleep from the generated form and watch it reach 100% without reload', async () => {
+    await nav(page, 'Submit').click();
+    await page.getByRole('radio', { name: /demo\.sleep/ }).check();
+    const steps = page.locator('[data-field="steps"]');
+    const secs = page.locator('[data-field="stepSeconds"]');
+    await steps.fill('6');
+    await secs.fill('0.4');
+    await expectNoSeriousA11yViolations('submit');
+    await shot('03-submit');
+    let navigations = 0;
+    page.on('framenavigated', (f) => {
+      if (f === page.mainFrame()) navigations++;
+    });
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    const id = page.url().split('/').pop();
+    // Progress moves while running...
+    await page.locator('.job-meta-line .badge[data-status="RUNNING"]').waitFor();
+    await page.waitForFunction(() => {
+      const t = document.querySelector('[data-testid="job-progress-pct"]')?.textContent ?? '';
+      const n = parseInt(t, 10);
+      return n > 0 && n < 100;
+    });
+    await shot('04-job-running');
+    // ...and reaches 100% / SUCCEEDED live.
+    await page.locator('.job-meta-line .badge[data-status="SUCCEEDED"]').waitFor();
+    await page.getByTestId('job-progress-pct').filter({ hasText: '100%' }).waitFor();
+    await page.locator('[role="progressbar"][aria-label="Job progress"][aria-valuenow="100"]').waitFor();
+    await page.locator('.tl-succeeded').waitFor();
+    // Timeline: seq numbers strictly increasing, no duplicates.
+    const seqs = await page.locator('.timeline .tl-item').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    assert.equal(new Set(seqs).size, seqs.length);
+    assert.ok((await page.locator('[data-testid="job-progress-message"]').textContent()).includes('step 6/6'));
+    // Only client-side (pushState) navigations: no reload.
+    const navType = await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.type);
+    assert.notEqual(navType, 'reload');
+    assert.ok(navigations <= 2, `unexpected navigations: ${navigations}`);
+    await page.getByText('"steps": 6').first().waitFor(); // result JSON
+    await expectNoSeriousA11yViolations('job detail');
+    await shot('05-job-succeeded');
+    assert.ok(id);
+  });
+
+  test('the jobs table updates live and shows the new job', async () => {
+    await nav(page, 'Jobs').click();
+    await page.locator('.jt-data-row').first().waitFor();
+    const id = await submitViaApi('demo.sleep', { steps: 3, stepSeconds: 0.3 });
+    const row = page.locator(`.jt-data-row[data-job-id="${id}"]`);
+    await row.waitFor(); // arrived through jobUpdates (no reload, no polling)
+    await page.locator(`.jt-data-row[data-job-id="${id}"][data-status="SUCCEEDED"]`).waitFor();
+    await expectNoSeriousA11yViolations('jobs');
+    await shot('02-jobs');
+  });
+
+  test('cancel a running job (detail page) and several from the table', async () => {
+    const id = await submitViaApi('demo.sleep', { steps: 200, stepSeconds: 0.25 });
+    await page.goto(`${BASE_URL}/jobs/${id}`);
+    await page.locator('.job-meta-line .badge[data-status="RUNNING"]').waitFor();
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.locator('.job-meta-line .badge[data-status="CANCELLED"]').waitFor();
+    await page.locator('.tl-cancelled').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Cancel job' }).count(), 0);
+    await page.getByRole('button', { name: 'Retry job' }).waitFor();
+    await shot('06-job-cancelled');
+
+    const a = await submitViaApi('demo.sleep', { steps: 200, stepSeconds: 0.25 });
+    const b = await submitViaApi('demo.sleep', { steps: 200, stepSeconds: 0.25 });
+    await nav(page, 'Jobs').click();
+    for (const j of [a, b]) {
+      await page.locator(`.jt-data-row[data-job-id="${j}"]`).waitFor();
+      await page.locator(`.jt-data-row[data-job-id="${j}"] input[type="checkbox"]`).check();
+    }
+    await page.getByRole('button', { name: 'Cancel 2' }).click();
+    for (const j of [a, b]) await page.locator(`.jt-data-row[data-job-id="${j}"][data-status="CANCELLED"]`).waitFor();
+  });
+
+  test('a FAILED job shows in dead letter and can be retried', async () => {
+    await page.goto(`${BASE_URL}/submit?kind=demo.flaky`);
+    await page.locator('[data-field="failTimes"]').fill('5');
+    await page.getByText('Options').click();
+    await page.getByLabel('Max attempts').fill('2');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.waitForURL(/\/jobs\/[^/]+$/);
+    const id = page.url().split('/').pop();
+    await page.locator('.job-meta-line .badge[data-status="FAILED"]').waitFor();
+    await page.locator('.attempt-error').first().waitFor();
+    await page.getByText('FlakyError').first().waitFor();
+
+    await nav(page, 'Dead letter').click();
+    const jobRow = page.locator(`.dl-job[data-job-id="${id}"]`);
+    await page.getByRole('heading', { name: /demo\.flaky/ }).waitFor();
+    await page.locator('.dl-jobs summary').first().click();
+    await jobRow.waitFor();
+    await expectNoSeriousA11yViolations('dead letter');
+    await shot('07-dead-letter');
+    await jobRow.getByRole('button', { name: /Retry job/ }).click();
+    await jobRow.waitFor({ state: 'detached' });
+
+    await page.goto(`${BASE_URL}/jobs/${id}`);
+    await page.locator('.tl-retried').waitFor();
+    // The retry ran at least one more attempt.
+    await page.waitForFunction(() => document.querySelectorAll('.attempts .attempt').length >= 3);
+  });
+
+  test('validation errors appear beside their field (browser and API)', async () => {
+    await page.goto(`${BASE_URL}/submit?kind=demo.sleep`);
+    const steps = page.locator('[data-field="steps"]');
+    await steps.fill('0');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    const err = page.locator('[data-field-wrapper="steps"] [data-field-error="steps"]');
+    await err.waitFor();
+    assert.match(await err.textContent(), /at least 1/);
+    assert.equal(await steps.getAttribute('aria-invalid'), 'true');
+
+    // Now let the API validate: InvalidInput.fieldErrors lands beside the same field.
+    await page.getByText('Options').click();
+    await page.getByLabel('Validate in the browser').uncheck();
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.locator('.form-error').waitFor();
+    await err.waitFor();
+    const apiMessage = await err.textContent();
+    assert.ok(apiMessage && apiMessage.length > 0);
+    assert.ok(page.url().includes('/submit'));
+    await shot('08-validation-error');
+  });
+
+  test('queues & workers page renders (live stats or a clear error state)', async () => {
+    await nav(page, 'Queues & workers').click();
+    await page.getByRole('heading', { name: 'Queues', exact: true }).waitFor();
+    await page.waitForSelector('.queue-card, .state-error, .state-empty');
+    await page.waitForSelector('.workers-table, #workers-h ~ .state');
+    await expectNoSeriousA11yViolations('queues');
+    await shot('09-queues');
+  });
+
+  test('phone width layout', async () => {
+    // Same tab: the API key lives in this tab's sessionStorage.
+    const phone = page;
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.goto(`${BASE_URL}/jobs`);
+    await phone.locator('.jt-data-row').first().waitFor();
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 1, `horizontal overflow ${overflow}px`);
+    await expectNoSeriousA11yViolations('jobs (phone)', phone);
+    await shot('10-jobs-phone', phone);
+    await phone.goto(`${BASE_URL}/submit?kind=demo.sleep`);
+    await phone.locator('[data-field="steps"]').waitFor();
+    await shot('11-submit-phone', phone);
+    await phone.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  test('GraphiQL explorer runs a query and a subscription with the pre-filled key', async () => {
+    const id = await submitViaApi('demo.sleep', { steps: 1, stepSeconds: 0.05 });
+    // Same tab as the dashboard, so the explorer pre-fills the key from sessionStorage.
+    const g = page;
+    const query = '{ me { name isAdmin } jobKinds { name } }';
+    await g.goto(`${BASE_URL}/graphiql?query=${encodeURIComponent(query)}`);
+    const run = g.locator('.graphiql-execute-button');
+    await run.waitFor();
+    await g.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('jobKinds'));
+    await run.click();
+    await g.waitForFunction(() => /"isAdmin"/.test(document.querySelector('.result-window')?.textContent ?? ''));
+    const result = await g.locator('.result-window').textContent();
+    assert.match(result, /demo\.sleep/);
+    await shot('12-graphiql-query', g);
+
+    const sub = `subscription { jobEvents(jobId: "${id}") { seq type status progress } }`;
+    await g.goto(`${BASE_URL}/graphiql?query=${encodeURIComponent(sub)}`);
+    await run.waitFor();
+    await g.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('jobEvents'));
+    await run.click();
+    await g.waitForFunction(() => /SNAPSHOT|SUCCEEDED/.test(document.querySelector('.result-window')?.textContent ?? ''));
+    await shot('13-graphiql-subscription', g);
+    // Back to the dashboard via the explorer's link.
+    await g.getByRole('link', { name: /Dashboard/ }).click();
+    await g.waitForURL(/\/jobs/);
+  });
+
+  test('nothing was loaded from outside the app', () => {
+    assert.deepEqual(externalRequests, []);
+  });
+});
