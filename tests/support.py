@@ -102,14 +102,21 @@ class Env:
         finally:
             await conn.close()
 
-    def create_key(self, name: str, admin: bool = False) -> str:
-        cmd = [sys.executable, "-m", "app", "create-api-key", "--name", name]
-        if admin:
-            cmd.append("--admin")
+    def cli(self, *args: str, **extra_env: str) -> str:
+        """Run `conveyor ARGS` against this environment; its stdout."""
         out = subprocess.run(
-            cmd, env=self.environ(), cwd=ROOT, capture_output=True, text=True, check=True
+            [sys.executable, "-m", "app", *args],
+            env=self.environ(**extra_env),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
-        return out.stdout.strip().splitlines()[-1]
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def create_key(self, name: str, admin: bool = False, **extra_env: str) -> str:
+        args = ["create-api-key", "--name", name, *(["--admin"] if admin else [])]
+        return self.cli(*args, **extra_env).strip().splitlines()[-1]
 
 
 @dataclass

@@ -168,18 +168,23 @@ class Worker:
         interval = self.settings.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
-            running_now = [(r.job_id, r.attempt) for r in self.runner.running.values()]
+            # Judge only the attempts this heartbeat asked about: one that starts while the
+            # query is in flight is not in its answer, and is not lost.
+            snapshot = list(self.runner.running.values())
             try:
-                held = await execution.renew_leases(self.rt, running_now)
+                held = await execution.renew_leases(
+                    self.rt, [(r.job_id, r.attempt) for r in snapshot]
+                )
             except ServiceUnavailable:
                 log.warning("heartbeat failed: database unavailable")
                 continue
-            for job_id, running in list(self.runner.running.items()):
-                key = (job_id, running.attempt)
+            for running in snapshot:
+                key = (running.job_id, running.attempt)
                 if key not in held:
                     if not running.finishing:
                         log.warning(
-                            "lease lost; stopping the attempt", extra={"job_id": str(job_id)}
+                            "lease lost; stopping the attempt",
+                            extra={"job_id": str(running.job_id), "attempt": running.attempt},
                         )
                         running.stop("lost")
                 elif held[key]:

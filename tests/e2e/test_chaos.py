@@ -1,0 +1,148 @@
+"""Fault tests: SIGKILLed workers, Redis restarted empty, PostgreSQL restarted, under load.
+
+Run alone with `make chaos`. They use private Redis and PostgreSQL servers (tests/servers.py)
+where they restart one, so nothing else on the machine is disturbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import support
+from tests.servers import PrivatePostgres, PrivateRedis
+from tests.support import GraphQLClient
+
+pytestmark = pytest.mark.chaos
+
+FAST = {
+    "LEASE_SECONDS": "3",
+    "MAINTENANCE_INTERVAL_SECONDS": "0.2",
+    "RECLAIM_IDLE_SECONDS": "3",
+    "REDISPATCH_AFTER_SECONDS": "2",
+}
+SUBMIT_MANY = """mutation($inputs: [SubmitJobInput!]!) {
+  submitJobs(inputs: $inputs) { __typename ... on Job { id } } }"""
+STATUSES = "{ jobs(first: 500) { edges { node { id status attempts { status workerId } } } } }"
+
+
+async def _submit_sleepers(client: GraphQLClient, n: int, lo: float, hi: float) -> list[str]:
+    rng = random.Random(n)
+    inputs = [
+        {
+            "kind": "demo.sleep",
+            "payload": {"steps": 4, "stepSeconds": round(rng.uniform(lo, hi) / 4, 3)},
+        }
+        for _ in range(n)
+    ]
+    results = (await client(SUBMIT_MANY, {"inputs": inputs}))["submitJobs"]
+    assert all(r["__typename"] == "Job" for r in results)
+    return [r["id"] for r in results]
+
+
+async def _wait_all(client: GraphQLClient, ids: list[str], timeout: float) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            nodes = [e["node"] for e in (await client(STATUSES))["jobs"]["edges"]]
+        except (AssertionError, httpx.HTTPError):
+            nodes = []  # the API may answer 503 while a dependency restarts
+        mine = [n for n in nodes if n["id"] in set(ids)]
+        if len(mine) == len(ids) and all(
+            n["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") for n in mine
+        ):
+            return mine
+        if time.monotonic() > deadline:
+            pending = [(n["id"], n["status"]) for n in mine if n["status"] != "SUCCEEDED"]
+            raise AssertionError(f"{len(pending)} jobs unfinished after {timeout}s: {pending[:10]}")
+        await asyncio.sleep(0.5)
+
+
+async def test_sigkill_a_worker_mid_run_loses_nothing(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    victim = stack.worker("w1", **FAST)
+    stack.worker("w2", **FAST)
+    client = GraphQLClient(base, env.create_key("alice", admin=True))
+    ids = await _submit_sleepers(client, 200, 1.0, 3.0)
+    await asyncio.sleep(3)
+    victim.kill()
+    jobs = await _wait_all(client, ids, timeout=120)
+    await client.aclose()
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+    for job in jobs:
+        assert [a["status"] for a in job["attempts"]].count("SUCCEEDED") == 1
+    victim_id = f"{__import__('socket').gethostname()}-{victim.popen.pid}"
+    lost = [a for j in jobs for a in j["attempts"] if a["status"] == "LOST"]
+    assert lost, "the killed worker was running jobs"
+    assert {a["workerId"] for a in lost} == {victim_id}
+    rows = await env.sql(
+        "SELECT count(*) AS n FROM job_attempts WHERE worker_id = $1 AND status = 'RUNNING'",
+        victim_id,
+    )
+    assert rows[0]["n"] == 0
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    r = PrivateRedis.create(tmp_path)
+    yield r
+    r.stop()
+
+
+async def test_redis_restarted_empty_loses_no_job(
+    stack: support.Stack, env: support.Env, private_redis: PrivateRedis
+) -> None:
+    _, base = stack.serve(REDIS_URL=private_redis.url)
+    stack.worker("worker", "--concurrency", "4", REDIS_URL=private_redis.url, **FAST)
+    client = GraphQLClient(base, env.create_key("alice"))
+    ids = await _submit_sleepers(client, 40, 0.2, 0.6)
+    await asyncio.sleep(1.0)
+    private_redis.stop()
+    await asyncio.sleep(1.0)
+    private_redis.start()  # a new, empty instance on the same port
+    ids += await _submit_sleepers(client, 10, 0.2, 0.4)
+    jobs = await _wait_all(client, ids, timeout=120)
+    await client.aclose()
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+
+
+@pytest.fixture
+def private_pg(tmp_path: Path) -> Iterator[PrivatePostgres]:
+    pg = PrivatePostgres.create(tmp_path)
+    yield pg
+    pg.destroy()
+
+
+async def test_postgresql_restart_while_jobs_run(
+    stack: support.Stack, env: support.Env, private_pg: PrivatePostgres
+) -> None:
+    pg_env = {"DATABASE_URL": private_pg.url, "AUTH_CACHE_SECONDS": "0"}
+    await asyncio.to_thread(env.cli, "migrate", **pg_env)
+    key = await asyncio.to_thread(env.create_key, "alice", False, **pg_env)
+    _, base = stack.serve(**pg_env)
+    stack.worker("worker", **pg_env, **FAST)
+    client = GraphQLClient(base, key)
+    ids = await _submit_sleepers(client, 40, 0.5, 1.5)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(private_pg.stop)
+    # During the outage: a clear, quick error, not a hang.
+    started = time.monotonic()
+    response = await client.raw("{ jobs { totalCount } }")
+    assert time.monotonic() - started < 15
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    await asyncio.sleep(2.0)
+    await asyncio.to_thread(private_pg.start)
+    jobs = await _wait_all(client, ids, timeout=120)
+    await client.aclose()
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+    for job in jobs:
+        assert [a["status"] for a in job["attempts"]].count("SUCCEEDED") == 1

@@ -1,0 +1,152 @@
+"""Retries, timeouts, dead letter, cancellation, priority and graceful shutdown, with real
+worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests import support
+from tests.support import JOB, GraphQLClient, submit, wait_for_status
+
+FAST = {"LEASE_SECONDS": "3", "MAINTENANCE_INTERVAL_SECONDS": "0.2", "RECLAIM_IDLE_SECONDS": "3"}
+CANCEL = """mutation($id: ID!) { cancelJob(id: $id) {
+  __typename ... on Job { status } ... on UserError { code } } }"""
+RETRY = "mutation($id: ID!) { retryJob(id: $id) { __typename ... on Job { status maxAttempts } } }"
+
+
+async def test_retries_with_backoff_until_success_then_dead_letter_and_manual_retry(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    stack.worker(**FAST)
+    client = GraphQLClient(base, env.create_key("alice"))
+    ok = await submit(client, "demo.flaky", {"failTimes": 2}, maxAttempts=3)
+    dead = await submit(client, "demo.flaky", {"failTimes": 5}, maxAttempts=3)
+
+    job = await wait_for_status(client, ok["id"], {"SUCCEEDED", "FAILED"})
+    assert job["status"] == "SUCCEEDED"
+    assert [(a["number"], a["status"]) for a in job["attempts"]] == [
+        (1, "FAILED"),
+        (2, "FAILED"),
+        (3, "SUCCEEDED"),
+    ]
+    assert job["attempts"][0]["error"]["type"] == "FlakyError"
+    scheduled = [e for e in job["events"] if e["type"] == "RETRY_SCHEDULED"]
+    assert len(scheduled) == 2
+    for event, failed, next_attempt in zip(
+        scheduled, job["attempts"], job["attempts"][1:], strict=False
+    ):
+        delay = event["data"]["delaySeconds"]
+        assert 0 <= delay <= 2.0  # demo.flaky: base 0.2 s, cap 2 s, full jitter
+        assert next_attempt["startedAt"] >= failed["finishedAt"]
+
+    job = await wait_for_status(client, dead["id"], {"FAILED"})
+    assert [a["status"] for a in job["attempts"]] == ["FAILED"] * 3
+    assert job["error"]["type"] == "FlakyError"
+    assert "traceback" not in str(job["error"])
+    dead_letter = (await client("{ jobs(filter: {status: FAILED}) { edges { node { id } } } }"))[
+        "jobs"
+    ]
+    assert [e["node"]["id"] for e in dead_letter["edges"]] == [dead["id"]]
+
+    retried = (await client(RETRY, {"id": dead["id"]}))["retryJob"]
+    assert retried == {"__typename": "Job", "status": "QUEUED", "maxAttempts": 6}
+    job = await wait_for_status(client, dead["id"], {"SUCCEEDED", "FAILED"})
+    assert job["status"] == "SUCCEEDED"
+    assert job["attempt"] == 6
+    assert "RETRIED" in [e["type"] for e in job["events"]]
+    again = (await client(RETRY, {"id": dead["id"]}))["retryJob"]
+    assert again["__typename"] == "InvalidState"
+    await client.aclose()
+
+
+async def test_an_attempt_over_its_deadline_times_out_and_the_job_fails(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    stack.worker(**FAST)
+    client = GraphQLClient(base, env.create_key("alice"))
+    job = await submit(
+        client, "demo.sleep", {"steps": 10, "stepSeconds": 0.2}, timeoutSeconds=0.5, maxAttempts=2
+    )
+    done = await wait_for_status(client, job["id"], {"FAILED"})
+    assert [a["status"] for a in done["attempts"]] == ["TIMED_OUT", "TIMED_OUT"]
+    assert done["error"]["type"] == "Timeout"
+    assert [e["type"] for e in done["events"] if e["type"] in ("TIMED_OUT", "FAILED")] == [
+        "TIMED_OUT",
+        "FAILED",
+    ]
+    await client.aclose()
+
+
+async def test_cancel_a_running_job_within_seconds(stack: support.Stack, env: support.Env) -> None:
+    _, base = stack.serve()
+    stack.worker(**FAST)
+    client = GraphQLClient(base, env.create_key("alice"))
+    job = await submit(client, "demo.sleep", {"steps": 60, "stepSeconds": 1})
+    await wait_for_status(client, job["id"], {"RUNNING"})
+    started = time.monotonic()
+    assert (await client(CANCEL, {"id": job["id"]}))["cancelJob"]["status"] == "RUNNING"
+    done = await wait_for_status(client, job["id"], {"CANCELLED"}, timeout=10)
+    assert time.monotonic() - started < 3
+    assert [a["status"] for a in done["attempts"]] == ["CANCELLED"]
+    types = [e["type"] for e in done["events"]]
+    assert types.index("CANCEL_REQUESTED") < types.index("CANCELLED")
+    finished = (await client(CANCEL, {"id": job["id"]}))["cancelJob"]
+    assert finished == {"__typename": "InvalidState", "code": "INVALID_STATE"}
+    await client.aclose()
+
+
+async def test_high_priority_jobs_start_before_low_ones(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    client = GraphQLClient(base, env.create_key("alice"))
+    low = [
+        await submit(client, "demo.sleep", {"steps": 1, "stepSeconds": 0.05}, priority="LOW")
+        for _ in range(4)
+    ]
+    high = [
+        await submit(client, "demo.sleep", {"steps": 1, "stepSeconds": 0.05}, priority="HIGH")
+        for _ in range(4)
+    ]
+    stack.worker("worker", "--concurrency", "1", **FAST)
+    started = {}
+    for job in low + high:
+        done = await wait_for_status(client, job["id"], {"SUCCEEDED"})
+        started[job["id"]] = done["attempts"][0]["startedAt"]
+    assert max(started[j["id"]] for j in high) < min(started[j["id"]] for j in low)
+    await client.aclose()
+
+
+async def test_sigterm_lets_short_jobs_finish_and_releases_long_ones(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    first = stack.worker("w1", **FAST, SHUTDOWN_GRACE_SECONDS="1.5")
+    client = GraphQLClient(base, env.create_key("alice"))
+    short = await submit(client, "demo.sleep", {"steps": 2, "stepSeconds": 0.3})
+    long = await submit(client, "demo.sleep", {"steps": 30, "stepSeconds": 0.2})
+    await wait_for_status(client, short["id"], {"RUNNING"})
+    await wait_for_status(client, long["id"], {"RUNNING"})
+    assert await asyncio.to_thread(first.terminate, 30) == 0
+    assert (await client(JOB, {"id": short["id"]}))["job"]["status"] == "SUCCEEDED"
+    released = (await client(JOB, {"id": long["id"]}))["job"]
+    assert released["status"] == "QUEUED"
+    assert released["attempts"][0]["status"] == "LOST"
+    assert released["attempts"][0]["error"]["type"] == "WorkerShutdown"
+    workers = (await client("{ workers { id } }"))["workers"]
+    assert workers == []
+    stack.worker("w2", **FAST)
+    done = await wait_for_status(client, long["id"], {"SUCCEEDED"})
+    assert [a["status"] for a in done["attempts"]] == ["LOST", "SUCCEEDED"]
+    assert (
+        len(
+            (await client("{ workers { id host pid queues runningJobs lastHeartbeatAt } }"))[
+                "workers"
+            ]
+        )
+        == 1
+    )
+    await client.aclose()
