@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { useQuery } from 'urql';
-import { useClients } from '../lib/ApiProvider';
+import { useClients, useConnection } from '../lib/ApiProvider';
 import { describe } from '../lib/client';
 import { formatAge, formatClock, formatDuration, formatTime, jobDuration, pct, shortId } from '../lib/format';
 import { useDocumentTitle, useNow } from '../lib/hooks';
@@ -238,6 +238,9 @@ export function JobPage() {
 }
 
 function LiveBadge({ status, error, finished }: { status: LiveStatus; error: string | null; finished: boolean }) {
+  const conn = useConnection();
+  if (!finished && status !== 'ended' && conn.status !== 'live' && conn.status !== 'connecting')
+    return <span className="pill pill-warn">{conn.status === 'offline' ? 'offline' : 'reconnecting…'}</span>;
   if (status === 'error')
     return (
       <span className="pill pill-warn" title={error ?? undefined}>

@@ -16,6 +16,8 @@ import { CANCELLABLE, EmptyState, ErrorState, JOB_STATUSES, LoadingState, PageHe
 import { useToast } from '../components/Toasts';
 
 const PAGE_SIZE = 100;
+/** Later pages are bigger: scrolling deep into history should not take 100 round trips. */
+const MORE_PAGE_SIZE = 500;
 const FALLBACK_POLL_MS = 4000;
 
 function useFilter(): [JobFilter, (f: { status: JobStatus[]; kind: string | null }) => void, JobStatus[], string | null] {
@@ -95,7 +97,7 @@ export function JobsPage() {
     if (!s.hasNextPage || s.loadingMore || s.loading || !s.endCursor) return;
     const token = loadToken.current;
     dispatch({ type: 'loadingMore' });
-    const res = await urql.query(JobsQuery, { filter, first: PAGE_SIZE, after: s.endCursor }).toPromise();
+    const res = await urql.query(JobsQuery, { filter, first: MORE_PAGE_SIZE, after: s.endCursor }).toPromise();
     if (token !== loadToken.current) return;
     if (res.error || !res.data) {
       dispatch({ type: 'error', error: res.error ? describe(res.error) : 'No data' });
