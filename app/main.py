@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -15,9 +17,11 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import events, jobs
+from app import events, jobs, metrics
 from app.api.http import ConveyorGraphQL
 from app.db.engine import create_engine
+from app.domain.errors import ServiceUnavailable
+from app.services import ops
 from app.services.auth import Authenticator
 from app.services.dispatch import Dispatcher
 from app.services.jobs import Deps
@@ -76,10 +80,28 @@ def _too_large(limit: int) -> Response:
     )
 
 
+@dataclass
+class Runtime:
+    """What the lifespan builds once per process."""
+
+    deps: Deps
+    hub: events.Hub
+    graphql: ConveyorGraphQL
+
+
+class _Holder:
+    runtime: Runtime | None = None
+
+    def get(self) -> Runtime:
+        if self.runtime is None:
+            raise RuntimeError("the application is not started (lifespan did not run)")
+        return self.runtime
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     registry = jobs.load()
-    state: dict[str, object] = {}
+    holder = _Holder()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Authenticator(engine, cache_seconds=settings.auth_cache_seconds),
             allowed_origins=settings.origins,
         )
-        state.update(engine=engine, redis=redis, graphql=graphql, hub=hub)
+        holder.runtime = Runtime(deps=deps, hub=hub, graphql=graphql)
         await dispatcher.start()
         await hub.start()
         try:
@@ -111,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         """ASGI endpoint delegating to the GraphQL app the lifespan built."""
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            await state["graphql"](scope, receive, send)  # type: ignore[operator]
+            await holder.get().graphql(scope, receive, send)
 
     graphql_endpoint = GraphQLEndpoint()
 
@@ -119,20 +141,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return PlainTextResponse("ok")
 
     async def readyz(request: Request) -> Response:
+        deps = holder.get().deps
         checks: dict[str, str] = {}
         try:
-            async with state["engine"].connect() as conn:  # type: ignore[attr-defined]
+            async with deps.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
             checks["postgresql"] = "ok"
         except Exception as exc:
             checks["postgresql"] = f"unavailable: {type(exc).__name__}"
         try:
-            await state["redis"].ping()  # type: ignore[attr-defined]
+            await deps.redis.ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"unavailable: {type(exc).__name__}"
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(checks, status_code=200 if ok else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        rt = holder.get()
+        # On an outage, serve the last values; /readyz says what is down.
+        with contextlib.suppress(ServiceUnavailable):
+            await ops.refresh_metrics(rt.deps, rt.hub.subscriber_count)
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def spa(request: Request) -> Response:
         page = "graphiql.html" if request.url.path.rstrip("/") == "/graphiql" else "index.html"
@@ -149,6 +179,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql_endpoint),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
     ]
     if (FRONTEND / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=FRONTEND / "assets")))

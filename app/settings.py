@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     #: Seconds an authenticated API key is cached in-process before it is checked again.
     auth_cache_seconds: float = Field(default=2.0, ge=0.0, le=300.0)
 
+    #: Worker: serve Prometheus metrics on this port (0 = off) and address.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+
     log_level: str = "INFO"
     #: `json` for one JSON object per line (production), `text` for humans.
     log_format: str = Field(default="text", pattern="^(json|text)$")

@@ -115,3 +115,10 @@ async def workers(conn: AsyncConnection, *, stale_after_seconds: float) -> list[
         )
         for r in result
     ]
+
+
+async def job_counts(conn: AsyncConnection) -> list[tuple[str, str, int]]:
+    result = await conn.execute(
+        text("SELECT status, kind, count(*) AS n FROM jobs GROUP BY status, kind")
+    )
+    return [(r.status, r.kind, r.n) for r in result]

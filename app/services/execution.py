@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import events
+from app import events, metrics
 from app.db import execution as repo
 from app.db.engine import transaction
 from app.db.execution import Outcome, PendingEvent
@@ -93,6 +93,7 @@ async def recover_expired(rt: Runtime) -> int:
     async with transaction(rt.engine) as conn:
         changes = await repo.recover_expired(conn)
     if changes:
+        metrics.RECOVERED.inc(len(changes))
         log.warning("recovered jobs whose worker stopped responding", extra={"count": len(changes)})
     await _requeued(rt, changes)
     return len(changes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import cast
 
+from app import metrics
 from app.db import stats
 from app.db.engine import transaction
 from app.domain.models import Principal
@@ -34,3 +35,17 @@ async def workers(deps: Deps) -> list[stats.WorkerInfo]:
         return await stats.workers(
             conn, stale_after_seconds=max(60.0, deps.settings.lease_seconds * 4)
         )
+
+
+async def refresh_metrics(deps: Deps, subscriptions: int) -> None:
+    """Set the API's gauges from PostgreSQL (called when /metrics is scraped)."""
+    async with transaction(deps.engine) as conn:
+        counts = await stats.job_counts(conn)
+        queues = await stats.queues(conn, owner_id=None, known=deps.registry.queues())
+    metrics.JOBS.clear()
+    for status, kind, n in counts:
+        metrics.JOBS.labels(status, kind).set(n)
+    for q in queues:
+        metrics.QUEUE_WAITING.labels(q.queue).set(q.waiting)
+        metrics.QUEUE_LAG.labels(q.queue).set(q.oldest_waiting_seconds or 0.0)
+    metrics.SUBSCRIPTIONS.set(subscriptions)

@@ -14,12 +14,13 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 from taskiq import Context, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
-from app import events
+from app import events, metrics
 from app.db.engine import create_engine
 from app.domain.errors import ServiceUnavailable
 from app.jobs.registry import Registry
@@ -94,6 +95,10 @@ class Worker:
             await self._stop()
 
     async def _start(self) -> None:
+        if self.settings.metrics_port:
+            start_http_server(
+                self.settings.metrics_port, self.settings.metrics_host, registry=metrics.REGISTRY
+            )
         await self.broker.startup()
         await execution.register_worker(
             self.rt,

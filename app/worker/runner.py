@@ -19,6 +19,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from taskiq import Context
 
+from app import metrics
 from app.db.execution import Outcome, PendingEvent
 from app.domain.errors import PermanentError, ServiceUnavailable
 from app.domain.models import Job
@@ -120,10 +121,13 @@ class JobRunner:
     async def _execute(self, job: Job) -> None:
         extra = {"job_id": str(job.id), "attempt": job.attempt, "kind": job.kind}
         log.info("attempt started", extra=extra)
+        started = asyncio.get_running_loop().time()
         kind = self.registry.get(job.kind)
         if kind is None:
             err = {"type": "UnknownJobKind", "message": f"no handler for {job.kind!r} here"}
-            await self._record(job, self._fail_or_retry(job, err, AttemptStatus.FAILED), extra)
+            await self._record(
+                job, self._fail_or_retry(job, err, AttemptStatus.FAILED), extra, started
+            )
             return
         try:
             payload = kind.input_model.model_validate(job.payload)
@@ -131,12 +135,13 @@ class JobRunner:
             outcome = Outcome(
                 JobStatus.FAILED, AttemptStatus.FAILED, "FAILED", error=_error(exc, "InvalidInput")
             )
-            await self._record(job, outcome, extra)
+            await self._record(job, outcome, extra, started)
             return
         ctx = RunContext(job.id, job.attempt, self.writer, self.pool)
         task = asyncio.create_task(kind.handler(ctx, payload), name=f"job-{job.id}")
         running = Running(job.id, job.attempt, task)
         self.running[job.id] = running
+        metrics.RUNNING.inc()
         try:
             final = await self._await_handler(job, running)
         finally:
@@ -144,9 +149,10 @@ class JobRunner:
         try:
             if final is not None:
                 await self.writer.flush_job(job.id)
-                await self._record(job, final, extra)
+                await self._record(job, final, extra, started)
         finally:
             self.running.pop(job.id, None)
+            metrics.RUNNING.dec()
 
     async def _await_handler(self, job: Job, running: Running) -> Outcome | None:
         try:
@@ -212,7 +218,9 @@ class JobRunner:
             JobStatus.FAILED, status, "FAILED", error=error, unless_cancel_requested=True
         )
 
-    async def _record(self, job: Job, outcome: Outcome, extra: dict[str, Any]) -> None:
+    async def _record(
+        self, job: Job, outcome: Outcome, extra: dict[str, Any], started: float
+    ) -> None:
         """Write the outcome, retrying through a database outage; fenced writes are dropped."""
         delay = 0.2
         loop = asyncio.get_running_loop()
@@ -231,6 +239,14 @@ class JobRunner:
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        if change is not None:
+            metrics.ATTEMPT_SECONDS.labels(job.kind, outcome.attempt_status.value).observe(
+                loop.time() - started
+            )
+            if outcome.job_status is JobStatus.RETRYING:
+                metrics.RETRIES.labels(job.kind).inc()
+            elif outcome.job_status is JobStatus.FAILED:
+                metrics.DEAD_LETTERED.labels(job.kind).inc()
         level = logging.INFO if change is not None else logging.WARNING
         log.log(
             level,

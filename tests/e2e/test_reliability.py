@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
+
 from tests import support
 from tests.support import JOB, GraphQLClient, submit, wait_for_status
 
@@ -19,7 +21,8 @@ async def test_retries_with_backoff_until_success_then_dead_letter_and_manual_re
     stack: support.Stack, env: support.Env
 ) -> None:
     _, base = stack.serve()
-    stack.worker(**FAST)
+    metrics_port = support.free_port()
+    stack.worker(**FAST, METRICS_PORT=str(metrics_port))
     client = GraphQLClient(base, env.create_key("alice"))
     ok = await submit(client, "demo.flaky", {"failTimes": 2}, maxAttempts=3)
     dead = await submit(client, "demo.flaky", {"failTimes": 5}, maxAttempts=3)
@@ -59,6 +62,15 @@ async def test_retries_with_backoff_until_success_then_dead_letter_and_manual_re
     again = (await client(RETRY, {"id": dead["id"]}))["retryJob"]
     assert again["__typename"] == "InvalidState"
     await client.aclose()
+
+    async with httpx.AsyncClient() as http:
+        scraped = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    assert 'conveyor_retries_total{kind="demo.flaky"} 6.0' in scraped
+    assert 'conveyor_dead_lettered_total{kind="demo.flaky"} 1.0' in scraped
+    assert (
+        'conveyor_attempt_duration_seconds_count{kind="demo.flaky",outcome="SUCCEEDED"} 2.0'
+        in scraped
+    )
 
 
 async def test_an_attempt_over_its_deadline_times_out_and_the_job_fails(

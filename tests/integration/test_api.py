@@ -196,3 +196,16 @@ async def test_oversized_bodies_are_refused_with_413(api: Api) -> None:
         headers={"content-type": "application/json"},
     )
     assert big.status_code == 413
+
+
+async def test_health_readiness_and_metrics(api: Api) -> None:
+    client = api.client(None)
+    assert (await client.http.get("/healthz")).text == "ok"
+    ready = await client.http.get("/readyz")
+    assert ready.json() == {"postgresql": "ok", "redis": "ok"}
+    alice = api.client(await api.key("alice"))
+    await submit(alice, "demo.sleep", {})
+    text = (await client.http.get("/metrics")).text
+    assert 'conveyor_jobs{kind="demo.sleep",status="QUEUED"} 1.0' in text
+    assert 'conveyor_queue_waiting_jobs{queue="default"} 1.0' in text
+    assert "conveyor_open_subscriptions" in text
