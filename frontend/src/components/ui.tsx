@@ -217,6 +217,18 @@ export function Sparkline({
   );
 }
 
+/** Renders `backtick` spans of a description (docstrings) as inline code. */
+export function RichText({ text }: { text: string }) {
+  const parts = text.split(/(`[^`]+`)/g);
+  return (
+    <>
+      {parts.map((p, i) =>
+        p.length > 2 && p.startsWith('`') && p.endsWith('`') ? <code key={i}>{p.slice(1, -1)}</code> : p,
+      )}
+    </>
+  );
+}
+
 export function PageHeader({ title, subtitle, actions }: { title: string; subtitle?: ReactNode; actions?: ReactNode }) {
   return (
     <div className="page-header">

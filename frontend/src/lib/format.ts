@@ -5,11 +5,12 @@ export function formatDuration(ms: number | null | undefined): string {
   const s = ms / 1000;
   if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${Math.round(s % 60)}s`;
+  const sec = Math.floor(s % 60);
+  if (m < 60) return sec ? `${m}m ${sec}s` : `${m}m`;
   const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h ${m % 60}m`;
+  if (h < 24) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
   const d = Math.floor(h / 24);
-  return `${d}d ${h % 24}h`;
+  return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
 }
 
 export function ageMs(iso: string | null | undefined, now: number): number | null {

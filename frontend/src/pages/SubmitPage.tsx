@@ -7,7 +7,7 @@ import { useDocumentTitle } from '../lib/hooks';
 import { JobKindsQuery, SubmitJobMutation } from '../lib/operations';
 import { buildPayload, initialValues, mapApiFieldErrors, parseSchema, type FieldErrors, type RawValues } from '../lib/schemaForm';
 import { SchemaFields } from '../components/SchemaForm';
-import { EmptyState, ErrorState, LoadingState, PageHeader } from '../components/ui';
+import { EmptyState, ErrorState, LoadingState, PageHeader, RichText } from '../components/ui';
 import { useToast } from '../components/Toasts';
 import type { JobKindsQuery as JobKindsResult, Priority, SubmitJobInput } from '../gql/graphql';
 
@@ -48,7 +48,11 @@ export function SubmitPage() {
                     onChange={() => setParams({ kind: k.name }, { replace: true })}
                   />
                   <span className="kind-name mono">{k.name}</span>
-                  {k.description && <span className="kind-desc">{k.description}</span>}
+                  {k.description && (
+                    <span className="kind-desc">
+                      <RichText text={k.description} />
+                    </span>
+                  )}
                   <span className="kind-meta">
                     queue {k.queue} · {k.maxAttempts} attempt{k.maxAttempts === 1 ? '' : 's'} · timeout {formatDuration(k.timeoutSeconds * 1000)}
                   </span>
@@ -175,7 +179,11 @@ function SubmitForm({ kind }: { kind: Kind }) {
         </h2>
         <span className="muted small">queue {kind.queue}</span>
       </div>
-      {kind.description && <p className="muted">{kind.description}</p>}
+      {kind.description && (
+        <p className="muted">
+          <RichText text={kind.description} />
+        </p>
+      )}
 
       <SchemaFields
         fields={fields}

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { formatDuration, pct } from './format';
+
+describe('format', () => {
+  it('formats durations compactly', () => {
+    expect(formatDuration(450)).toBe('450ms');
+    expect(formatDuration(2400)).toBe('2.4s');
+    expect(formatDuration(300_000)).toBe('5m');
+    expect(formatDuration(125_000)).toBe('2m 5s');
+    expect(formatDuration(3_600_000)).toBe('1h');
+    expect(formatDuration(null)).toBe('—');
+  });
+  it('reads progress as a 0..1 fraction', () => {
+    expect(pct(0.5)).toBe(50);
+    expect(pct(1)).toBe(100);
+    expect(pct(null)).toBe(0);
+  });
+});
