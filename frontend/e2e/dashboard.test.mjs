@@ -195,6 +195,39 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     for (const j of [a, b]) await page.locator(`.jt-data-row[data-job-id="${j}"][data-status="CANCELLED"]`).waitFor();
   });
 
+  test('the job timeline resumes after the socket drops, with no gap or duplicate', async () => {
+    const id = await submitViaApi('demo.sleep', { steps: 40, stepSeconds: 0.15 });
+    /** @type {import('playwright-core').WebSocketRoute | null} */
+    let pageSide = null;
+    const subscribes = [];
+    await page.routeWebSocket(/\/graphql$/, (ws) => {
+      const server = ws.connectToServer();
+      pageSide = ws;
+      ws.onMessage((m) => {
+        const text = String(m);
+        if (text.includes('"subscribe"') && text.includes('jobEvents')) subscribes.push(JSON.parse(text).payload.variables);
+        server.send(m);
+      });
+      server.onMessage((m) => ws.send(m));
+    });
+    try {
+      await page.goto(`${BASE_URL}/jobs/${id}`);
+      await page.waitForFunction(() => parseInt(document.querySelector('[data-testid="job-progress-pct"]')?.textContent ?? '0', 10) >= 20);
+      // Drop the connection as a flaky network would; the client reconnects with backoff.
+      await pageSide.close({ code: 1012, reason: 'test drop' });
+      await page.locator('.job-meta-line .badge[data-status="SUCCEEDED"]').waitFor();
+      await page.locator('.tl-succeeded').waitFor();
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+    assert.ok(subscribes.length >= 2, `expected a resubscription, saw ${JSON.stringify(subscribes)}`);
+    assert.equal(subscribes[0].after ?? null, null); // first: SNAPSHOT
+    assert.ok(subscribes.at(-1).after > 0, `resubscribed with after=${subscribes.at(-1).after}`);
+    const d = await api('query($id: ID!) { job(id: $id) { events(after: 0, first: 500) { seq } } }', { id });
+    const expected = d.job.events.length;
+    await page.getByText(`${expected} events`).waitFor();
+  });
+
   test('a FAILED job shows in dead letter and can be retried', async () => {
     await page.goto(`${BASE_URL}/submit?kind=demo.flaky`);
     await page.locator('[data-field="failTimes"]').fill('5');
