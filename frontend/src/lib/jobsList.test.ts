@@ -88,6 +88,19 @@ describe('jobs list reducer', () => {
     expect(s.outside).toBe(1);
   });
 
+  it('keeps loaded rows live when they leave a status filter, and only counts jobs entering it', () => {
+    let s = loaded(['a']);
+    const statusFilter: ('RUNNING' | 'QUEUED')[] = ['RUNNING', 'QUEUED'];
+    s = jobsListReducer(s, { type: 'updates', updates: [upd('a', 8, { type: 'CANCELLED', status: 'CANCELLED' })], statusFilter });
+    expect(s.rows.get('a')!.status).toBe('CANCELLED');
+    s = jobsListReducer(s, { type: 'updates', updates: [upd('x', 3, { type: 'SUCCEEDED', status: 'SUCCEEDED' })], statusFilter });
+    expect(s.outside).toBe(0);
+    s = jobsListReducer(s, { type: 'updates', updates: [upd('y', 2, { type: 'STARTED', status: 'RUNNING' })], statusFilter });
+    expect(s.outside).toBe(1);
+    s = jobsListReducer(s, { type: 'updates', updates: [upd('z', 1, { type: 'SUBMITTED', status: 'SCHEDULED' })], statusFilter });
+    expect(s.ids).toEqual(['a']);
+  });
+
   it('merges a refreshed first page on top, keeping deeper pages', () => {
     let s = loaded(['b', 'a']);
     s = jobsListReducer(s, { type: 'page', mode: 'merge', nodes: [node('c'), node('b', { status: 'RUNNING' })], totalCount: 3, endCursor: 'x', hasNextPage: true });

@@ -49,7 +49,7 @@ export type JobsListAction =
       endCursor: string | null;
       hasNextPage: boolean;
     }
-  | { type: 'updates'; updates: JobUpdate[]; maxAttemptsByKind?: Record<string, number> }
+  | { type: 'updates'; updates: JobUpdate[]; maxAttemptsByKind?: Record<string, number>; statusFilter?: JobStatus[] }
   | { type: 'patch'; jobs: JobRowFragment[] };
 
 const TERMINAL = new Set<JobStatus>(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -156,6 +156,9 @@ export function jobsListReducer(state: JobsListState, action: JobsListAction): J
             finishedAt: terminal ? prev.finishedAt ?? u.at : restarted ? null : prev.finishedAt,
           });
           changed = true;
+        } else if (action.statusFilter?.length && !action.statusFilter.includes(u.status)) {
+          // Not loaded and not in the status filter: nothing to show.
+          continue;
         } else if (u.type === 'SUBMITTED') {
           rows.set(u.jobId, {
             id: u.jobId,

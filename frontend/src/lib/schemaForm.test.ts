@@ -79,6 +79,12 @@ describe('values and validation', () => {
     expect(initialValues(fields)).toMatchObject({ steps: '10', stepSeconds: '0.1', label: '', loud: false, color: '"red"', name: '' });
   });
 
+  it('prefills from an earlier payload (run again)', () => {
+    const v = initialValues(fields, { steps: 7, loud: true, color: 'green', name: 'again' });
+    expect(v).toMatchObject({ steps: '7', loud: true, color: '"green"', name: 'again', stepSeconds: '0.1' });
+    expect(buildPayload(fields, v).payload).toEqual({ steps: 7, stepSeconds: 0.1, loud: true, color: 'green', name: 'again' });
+  });
+
   it('validates integers, bounds and exclusive bounds', () => {
     expect(validateField(byName.steps!, '5')).toBeNull();
     expect(validateField(byName.steps!, '0')).toBe('Must be at least 1');

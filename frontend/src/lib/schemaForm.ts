@@ -168,10 +168,17 @@ function rawFromValue(field: FieldSpec, value: unknown): RawValue {
   return String(value);
 }
 
-/** Initial raw values: defaults where given, empty otherwise. */
-export function initialValues(fields: FieldSpec[]): RawValues {
+/**
+ * Initial raw values: from `payload` where it has the field (e.g. "run again"),
+ * else the schema default, else empty.
+ */
+export function initialValues(fields: FieldSpec[], payload?: unknown): RawValues {
+  const given = isObj(payload) ? payload : {};
   const out: RawValues = {};
-  for (const f of fields) out[f.name] = rawFromValue(f, f.hasDefault ? f.default : undefined);
+  for (const f of fields) {
+    const v = f.name in given ? given[f.name] : f.hasDefault ? f.default : undefined;
+    out[f.name] = rawFromValue(f, v);
+  }
   return out;
 }
 

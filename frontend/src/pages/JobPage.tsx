@@ -105,6 +105,13 @@ export function JobPage() {
             </div>
           </div>
           <div className="job-actions">
+            <Link
+              className="btn btn-ghost"
+              to={`/submit?kind=${encodeURIComponent(job.kind)}&payload=${encodeURIComponent(JSON.stringify(job.payload))}`}
+              title="Open the submit form with this job's payload"
+            >
+              Run again…
+            </Link>
             {CANCELLABLE.has(s) && (
               <button type="button" className="btn btn-danger" onClick={() => void act('cancel')} disabled={busy !== null}>
                 {busy === 'cancel' ? 'Cancelling…' : 'Cancel job'}

@@ -10,7 +10,7 @@ import { useDocumentTitle, useMediaQuery, useNow, useOnReconnect } from '../lib/
 import { initialJobsList, jobsListReducer, type JobRow, type JobUpdate } from '../lib/jobsList';
 import { runBulkJobAction, type JobAction } from '../lib/jobActions';
 import { summarize } from '../lib/bulk';
-import { JobKindsQuery, JobsQuery, JobUpdatesSubscription } from '../lib/operations';
+import { CancelJobsMutation, JobKindsQuery, JobsQuery, JobUpdatesSubscription, RetryJobsMutation } from '../lib/operations';
 import type { JobFilter, JobStatus } from '../gql/graphql';
 import { CANCELLABLE, EmptyState, ErrorState, JOB_STATUSES, LoadingState, PageHeader, ProgressBar, RETRYABLE, StatusBadge, statusLabel } from '../components/ui';
 import { useToast } from '../components/Toasts';
@@ -127,9 +127,12 @@ export function JobsPage() {
   useEffect(() => {
     setLiveError(null);
     const batcher = createFrameBatcher<JobUpdate>((updates) =>
-      dispatch({ type: 'updates', updates, maxAttemptsByKind: maxAttemptsRef.current }),
+      dispatch({ type: 'updates', updates, maxAttemptsByKind: maxAttemptsRef.current, statusFilter: filter.status ?? undefined }),
     );
-    const sub = urql.subscription(JobUpdatesSubscription, { filter }).subscribe((res) => {
+    // Subscribe without the status part of the filter: a loaded row that changes to a
+    // status outside the filter must still update (e.g. RUNNING -> CANCELLED).
+    const { status: _status, ...liveFilter } = filter;
+    const sub = urql.subscription(JobUpdatesSubscription, { filter: liveFilter }).subscribe((res) => {
       if (res.error) {
         setLiveError(describe(res.error));
         return;
@@ -172,6 +175,28 @@ export function JobsPage() {
       return next;
     });
     toast(summarize(action === 'cancel' ? 'Cancel requested for' : 'Retried', outcome), outcome.failed.length ? 'error' : 'success');
+  }
+
+  const filterActive = statuses.length > 0 || !!kind;
+  const [confirm, setConfirm] = useState<JobAction | null>(null);
+  useEffect(() => setConfirm(null), [filterKey]);
+
+  async function bulkByFilter(action: JobAction) {
+    setConfirm(null);
+    setBusy(action);
+    const res =
+      action === 'cancel'
+        ? await urql.mutation(CancelJobsMutation, { filter }).toPromise()
+        : await urql.mutation(RetryJobsMutation, { filter }).toPromise();
+    setBusy(null);
+    if (res.error) {
+      toast(`${action === 'cancel' ? 'Cancel' : 'Retry'} failed: ${describe(res.error)}`, 'error');
+      return;
+    }
+    const data = res.data as { cancelJobs?: { count: number }; retryJobs?: { count: number } } | undefined;
+    const n = (action === 'cancel' ? data?.cancelJobs?.count : data?.retryJobs?.count) ?? 0;
+    toast(`${action === 'cancel' ? 'Cancel requested for' : 'Retried'} ${n} matching job${n === 1 ? '' : 's'}`, 'success');
+    void loadFirst('merge');
   }
 
   const allSelected = state.ids.length > 0 && selected.size === state.ids.length;
@@ -235,10 +260,36 @@ export function JobsPage() {
             {kind && !kinds.data?.jobKinds.some((k) => k.name === kind) && <option value={kind}>{kind}</option>}
           </select>
         </div>
-        {(statuses.length > 0 || kind) && (
+        {filterActive && (
           <button type="button" className="btn btn-ghost btn-sm" onClick={() => setFilter({ status: [], kind: null })}>
             Clear filters
           </button>
+        )}
+        {filterActive && state.totalCount != null && state.totalCount > 0 && (
+          <div className="bulk-filter" role="group" aria-label="Act on every job matching the filters">
+            {confirm ? (
+              <>
+                <span className="bulk-confirm" role="alert">
+                  {confirm === 'cancel' ? 'Cancel' : 'Retry'} every job matching these filters ({state.totalCount.toLocaleString()})?
+                </span>
+                <button type="button" className={`btn btn-sm ${confirm === 'cancel' ? 'btn-danger' : 'btn-primary'}`} onClick={() => void bulkByFilter(confirm)}>
+                  Yes, {confirm} all
+                </button>
+                <button type="button" className="btn btn-ghost btn-sm" onClick={() => setConfirm(null)}>
+                  No
+                </button>
+              </>
+            ) : (
+              <>
+                <button type="button" className="btn btn-sm btn-danger" onClick={() => setConfirm('cancel')} disabled={busy !== null}>
+                  Cancel all matching…
+                </button>
+                <button type="button" className="btn btn-sm" onClick={() => setConfirm('retry')} disabled={busy !== null}>
+                  Retry all matching…
+                </button>
+              </>
+            )}
+          </div>
         )}
       </div>
 

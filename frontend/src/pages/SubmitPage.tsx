@@ -1,4 +1,4 @@
-import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
+import { useId, useMemo, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { useMutation, useQuery } from 'urql';
 import { describe } from '../lib/client';
@@ -60,7 +60,11 @@ export function SubmitPage() {
               ))}
             </div>
           </fieldset>
-          {kind ? <SubmitForm key={kind.name} kind={kind} /> : <EmptyState title={`Unknown kind “${selectedName}”`} />}
+          {kind ? (
+            <SubmitForm key={kind.name} kind={kind} prefill={params.get('kind') === kind.name ? parsePrefill(params.get('payload')) : undefined} />
+          ) : (
+            <EmptyState title={`Unknown kind “${selectedName}”`} />
+          )}
         </div>
       )}
     </div>
@@ -69,9 +73,19 @@ export function SubmitPage() {
 
 const PRIORITIES: Priority[] = ['HIGH', 'NORMAL', 'LOW'];
 
-function SubmitForm({ kind }: { kind: Kind }) {
+function parsePrefill(raw: string | null): Record<string, unknown> | undefined {
+  if (!raw) return undefined;
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function SubmitForm({ kind, prefill }: { kind: Kind; prefill?: Record<string, unknown> | undefined }) {
   const fields = useMemo(() => parseSchema(kind.inputSchema), [kind.inputSchema]);
-  const [values, setValues] = useState<RawValues>(() => initialValues(fields));
+  const [values, setValues] = useState<RawValues>(() => initialValues(fields, prefill));
   const [errors, setErrors] = useState<FieldErrors>({});
   const [formError, setFormError] = useState<React.ReactNode>(null);
   const [validate, setValidate] = useState(true);
@@ -86,10 +100,6 @@ function SubmitForm({ kind }: { kind: Kind }) {
   const toast = useToast();
   const base = useId();
 
-  useEffect(() => {
-    setValues(initialValues(fields));
-    setErrors({});
-  }, [fields]);
 
   const preview = useMemo(() => buildPayload(fields, values, { validate: false }).payload, [fields, values]);
 
