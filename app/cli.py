@@ -113,8 +113,8 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         host=host,
         port=port,
         log_config=None,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds,
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from app.domain.errors import TooManySubscriptions
 from app.domain.models import Event, JobChange
 from app.domain.states import EventType, JobStatus, Priority
 
@@ -97,18 +98,27 @@ async def publish(redis: Redis, prefix: str, changes: Iterable[JobChange]) -> No
 
 #: Put in a subscriber's buffer when it may have missed changes: re-read PostgreSQL.
 RESYNC = object()
+#: The hub yields to the event loop after this many consecutive messages.
+YIELD_EVERY = 64
 
 
 class Subscription:
     """One subscriber's bounded buffer. Overflow drops the buffer and asks for a resync, so a
     slow reader costs bounded memory and never stalls the hub."""
 
-    def __init__(self, hub: Hub, job_id: uuid.UUID | None, maxlen: int) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        job_id: uuid.UUID | None,
+        maxlen: int,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self.hub = hub
         self.job_id = job_id
         self._buffer: deque[JobChange | object] = deque()
         self._maxlen = maxlen
         self._ready = asyncio.Event()
+        self._on_overflow = on_overflow
         self.overflowed = 0
 
     def push(self, item: JobChange | object) -> None:
@@ -116,6 +126,9 @@ class Subscription:
             self._buffer.clear()
             self.overflowed += 1
             item = RESYNC
+            if self.overflowed == 1 and self._on_overflow is not None:
+                # The reader may be stuck sending to its client and never see RESYNC.
+                self._on_overflow()
         self._buffer.append(item)
         self._ready.set()
 
@@ -137,10 +150,13 @@ class Subscription:
 class Hub:
     """The process's single pub/sub reader and its in-process subscribers."""
 
-    def __init__(self, redis: Redis, prefix: str, *, buffer: int = 1000) -> None:
+    def __init__(
+        self, redis: Redis, prefix: str, *, buffer: int = 1000, max_subscribers: int = 20_000
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._buffer = buffer
+        self._max_subscribers = max_subscribers
         self._by_job: dict[uuid.UUID, set[Subscription]] = {}
         self._firehose: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
@@ -165,9 +181,16 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def subscribe(self, job_id: uuid.UUID | None = None) -> Subscription:
+    def subscribe(
+        self, job_id: uuid.UUID | None = None, on_overflow: Callable[[], None] | None = None
+    ) -> Subscription:
         """Changes of one job, or of every job when `job_id` is None."""
-        sub = Subscription(self, job_id, self._buffer)
+        if self.subscriber_count >= self._max_subscribers:
+            raise TooManySubscriptions(
+                f"this server holds its maximum of {self._max_subscribers} subscriptions; "
+                "try again later or another replica"
+            )
+        sub = Subscription(self, job_id, self._buffer, on_overflow)
         if job_id is None:
             self._firehose.add(sub)
         else:
@@ -212,10 +235,17 @@ class Hub:
                 first = False
                 self._connected.set()
                 backoff = 0.1
+                burst = 0
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":
+                        burst = 0
                         continue
+                    burst += 1
+                    if burst % YIELD_EVERY == 0:
+                        # A burst (a batch submit) may arrive already buffered: let the
+                        # subscribers drain before pushing more, so buffers measure slowness.
+                        await asyncio.sleep(0)
                     try:
                         change = decode(message["data"])
                     except (ValueError, KeyError) as exc:

@@ -108,7 +108,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(settings.database_url)
         redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
         dispatcher = Dispatcher(redis, engine, settings.redis_prefix)
-        hub = events.Hub(redis, settings.redis_prefix)
+        hub = events.Hub(
+            redis,
+            settings.redis_prefix,
+            buffer=settings.subscriber_buffer,
+            max_subscribers=settings.max_subscriptions_per_process,
+        )
         deps = Deps(
             engine=engine, redis=redis, dispatcher=dispatcher, registry=registry, settings=settings
         )

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     #: Browser origins allowed for CORS and WebSocket upgrades (comma separated).
     allowed_origins: str = ""
+    #: Live subscriptions one WebSocket connection may hold, and one API process in all.
+    max_subscriptions_per_connection: int = Field(default=100, ge=1, le=10_000)
+    max_subscriptions_per_process: int = Field(default=20_000, ge=1, le=1_000_000)
+    #: Per-subscriber buffer of pending live changes; a subscriber that falls this far behind
+    #: is resynchronised from PostgreSQL (jobEvents) or disconnected (jobUpdates).
+    subscriber_buffer: int = Field(default=1000, ge=10, le=100_000)
+    #: WebSocket keepalive: a client that does not answer a ping within the timeout (for
+    #: instance because it stopped reading) is disconnected.
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
+    ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
     #: Seconds an authenticated API key is cached in-process before it is checked again.
     auth_cache_seconds: float = Field(default=2.0, ge=0.0, le=300.0)
 

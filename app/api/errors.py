@@ -9,12 +9,18 @@ import uuid
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from app.domain.errors import ConveyorError, InvalidInput, Unauthenticated, UserError
+from app.domain.errors import (
+    InvalidInput,
+    ServiceUnavailable,
+    TooManySubscriptions,
+    Unauthenticated,
+    UserError,
+)
 
 log = logging.getLogger(__name__)
 
 #: Domain errors whose message is meant for the caller.
-_PUBLIC = (UserError, Unauthenticated)
+_PUBLIC = (UserError, Unauthenticated, ServiceUnavailable, TooManySubscriptions)
 
 
 class ErrorPolicy(MaskErrors):
@@ -49,8 +55,6 @@ class ErrorPolicy(MaskErrors):
                 error, original.message, {"code": original.code, "fieldErrors": details}
             )
         if isinstance(original, _PUBLIC):
-            return self._rebuild(error, str(original), {"code": original.code})
-        if isinstance(original, ConveyorError) and original.code == "SERVICE_UNAVAILABLE":
             return self._rebuild(error, str(original), {"code": original.code})
         request_id = uuid.uuid4().hex
         log.error(

@@ -43,7 +43,7 @@ class ConveyorGraphQL(GraphQL[Context, None]):
             keep_alive_interval=15,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=100,
+            max_subscriptions_per_connection=deps.settings.max_subscriptions_per_connection,
             allowed_origins=allowed_origins,
         )
         self.deps = deps

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import uuid
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import strawberry
 
@@ -16,6 +19,7 @@ from app.services import jobs as jobs_service
 from app.services import live, ops
 
 Info = strawberry.Info[Context, None]
+log = logging.getLogger(__name__)
 
 
 def _uuid(value: str, field: str = "id") -> uuid.UUID | None:
@@ -23,6 +27,20 @@ def _uuid(value: str, field: str = "id") -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_soon(websocket: Any, code: int, reason: str) -> None:
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(120):
+                await websocket.close(code=code, reason=reason)
+
+    task = asyncio.create_task(close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
 
 
 def _filter_args(flt: t.JobFilter | None) -> jobs_service.JobFilterArgs:
@@ -210,8 +228,14 @@ class Subscription:
         filter: t.JobFilter | None = None,
     ) -> AsyncGenerator[t.JobUpdate, None]:
         ctx = info.context
+
+        def too_slow() -> None:
+            # The close frame waits behind what the client has not read yet; do not wait here.
+            log.warning("closing a subscriber too slow to keep up", extra={"code": 4429})
+            _close_soon(ctx.request, 4429, "subscriber too slow")
+
         async for change in live.follow_updates(
-            ctx.deps, ctx.hub, ctx.principal, _filter_args(filter)
+            ctx.deps, ctx.hub, ctx.principal, _filter_args(filter), on_overflow=too_slow
         ):
             yield t.JobUpdate.from_domain(change)
 

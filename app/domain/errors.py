@@ -9,6 +9,8 @@ ConveyorError
 │   └── Conflict                idempotency key reused with a different payload
 ├── Unauthenticated             missing, unknown, revoked or expired API key
 ├── ServiceUnavailable          PostgreSQL or Redis cannot be reached right now
+│   └── SlowConsumer            a live subscriber fell too far behind
+├── TooManySubscriptions        the per-process subscription cap is reached
 └── JobError                    raised by handlers
     └── PermanentError          do not retry: fail the job at once
 """
@@ -82,6 +84,14 @@ class Unauthenticated(ConveyorError):
 
 class ServiceUnavailable(ConveyorError):
     code = "SERVICE_UNAVAILABLE"
+
+
+class SlowConsumer(ServiceUnavailable):
+    code = "SLOW_CONSUMER"
+
+
+class TooManySubscriptions(ConveyorError):
+    code = "TOO_MANY_SUBSCRIPTIONS"
 
 
 class JobError(ConveyorError):

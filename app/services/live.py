@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from app import events
-from app.domain.errors import NotFound, ServiceUnavailable
+from app.domain.errors import NotFound, SlowConsumer
 from app.domain.models import Event, Job, JobChange, Principal
 from app.domain.states import EventType
 from app.services import jobs as jobs_service
@@ -101,12 +101,6 @@ def _matches(change: JobChange, scope: uuid.UUID | None, flt: JobFilterArgs) -> 
     return not (flt.queue is not None and change.queue != flt.queue)
 
 
-class SlowConsumer(ServiceUnavailable):
-    """The subscriber did not keep up with the stream of changes."""
-
-    code = "SLOW_CONSUMER"
-
-
 async def follow_updates(
     deps: Deps,
     hub: events.Hub,
@@ -114,16 +108,18 @@ async def follow_updates(
     flt: JobFilterArgs,
     *,
     window: float = 0.1,
+    on_overflow: Callable[[], None] | None = None,
 ) -> AsyncIterator[JobChange]:
     """Every change of every visible job matching `flt`, for dashboards.
 
     Progress is coalesced per job (latest wins within `window` seconds); any other change is
     sent at once, after which that job's older pending progress is dropped. After a pub/sub
     reconnect, jobs changed meanwhile are sent again as SNAPSHOT updates from PostgreSQL. A
-    subscriber that lets its buffer overflow is ended with a SLOW_CONSUMER error.
+    subscriber that lets its buffer overflow is ended with a SLOW_CONSUMER error, and
+    `on_overflow` is called at once (the reader may be stuck sending to its client).
     """
     scope = None if principal.is_admin else principal.id
-    sub = hub.subscribe(None)
+    sub = hub.subscribe(None, on_overflow)
     pending: dict[uuid.UUID, JobChange] = {}
     flush_at: float | None = None
     last_seen = datetime.now(UTC)

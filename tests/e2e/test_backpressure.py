@@ -1,0 +1,121 @@
+"""Subscription caps, slow consumers, and stopping an API that holds live subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests import support
+from tests.support import GraphQLClient, ws_connect
+
+UPDATES = "subscription { jobUpdates { jobId seq type } }"
+BATCHES = 5
+SUBMIT_MANY = (
+    """mutation($inputs: [SubmitJobInput!]!) { submitJobs(inputs: $inputs) { __typename } }"""
+)
+
+
+async def _open(base: str, key: str, rcvbuf: int | None = None):  # type: ignore[no-untyped-def]
+    sock = None
+    if rcvbuf is not None:
+        # A small receive window, so that a client that stops reading pushes back at once
+        # instead of after megabytes of loopback buffering.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.connect(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+    ws = await connect(
+        base.replace("http://", "ws://") + "/graphql",
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        sock=sock,
+        ping_interval=None,  # a client that stops reading must not time itself out first
+    )
+    await ws.send(
+        json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}})
+    )
+    assert json.loads(await ws.recv())["type"] == "connection_ack"
+    return ws
+
+
+async def _subscribe(ws, op_id: str, query: str = UPDATES) -> None:  # type: ignore[no-untyped-def]
+    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
+
+
+async def test_subscription_caps_per_connection_and_per_process(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve(MAX_SUBSCRIPTIONS_PER_CONNECTION="2", MAX_SUBSCRIPTIONS_PER_PROCESS="3")
+    key = env.create_key("alice")
+    first = await _open(base, key)
+    for op in ("1", "2", "3"):
+        await _subscribe(first, op)
+    refused = json.loads(await asyncio.wait_for(first.recv(), 10))
+    assert refused["id"] == "3"
+    assert refused["type"] == "error"
+    assert "limit" in refused["payload"][0]["message"].lower()
+    second = await _open(base, key)
+    await _subscribe(second, "a")
+    await _subscribe(second, "b")
+    over = json.loads(await asyncio.wait_for(second.recv(), 10))
+    assert over["id"] == "b"
+    assert over["payload"]["errors"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
+    await first.close()
+    await second.close()
+
+
+async def test_a_stalled_subscriber_is_dropped_and_does_not_delay_others(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve(WS_PING_INTERVAL_SECONDS="1", WS_PING_TIMEOUT_SECONDS="2")
+    key = env.create_key("alice")
+    slow = await _open(base, key, rcvbuf=4096)
+    await _subscribe(slow, "1")  # and then never read
+    received = 0
+    client = GraphQLClient(base, key)
+    async with ws_connect(base, key) as fast:
+        updates = fast.subscribe(UPDATES)
+        collector = asyncio.create_task(_count(updates, BATCHES * 1000))
+        await asyncio.sleep(0.5)
+        for _ in range(BATCHES):
+            inputs = [{"kind": "demo.noop", "payload": {}}] * 1000
+            await client(SUBMIT_MANY, {"inputs": inputs})
+        received = await asyncio.wait_for(collector, 120)
+    await client.aclose()
+    assert received == BATCHES * 1000
+    # The server dropped the client that stopped reading (it could not answer keepalives).
+    with pytest.raises(ConnectionClosed):
+        await _drain(slow)
+
+
+async def _drain(ws) -> None:  # type: ignore[no-untyped-def]
+    while True:
+        await asyncio.wait_for(ws.recv(), 30)
+
+
+async def _count(updates, n: int) -> int:  # type: ignore[no-untyped-def]
+    seen = 0
+    async for _ in updates:
+        seen += 1
+        if seen == n:
+            return seen
+    return seen
+
+
+async def test_stopping_the_api_closes_live_subscriptions_cleanly(
+    stack: support.Stack, env: support.Env
+) -> None:
+    api, base = stack.serve()
+    key = env.create_key("alice")
+    ws = await _open(base, key)
+    await _subscribe(ws, "1")
+    await asyncio.sleep(0.3)
+    api.popen.terminate()
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 15)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code in (1001, 1012)  # going away / service restart
+    await asyncio.to_thread(api.popen.wait, 15)
