@@ -101,6 +101,16 @@ describe('jobs list reducer', () => {
     expect(s.ids).toEqual(['a']);
   });
 
+  it('does not let a mutation result overwrite a fresher live update', () => {
+    let s = loaded(['a', 'b']);
+    const ifSeq = new Map([['a', 0], ['b', 0]]);
+    // The CANCELLED update for a arrives before the cancelJob answer (status RUNNING).
+    s = jobsListReducer(s, { type: 'updates', updates: [upd('a', 6, { type: 'CANCELLED', status: 'CANCELLED' })] });
+    s = jobsListReducer(s, { type: 'patch', jobs: [node('a', { status: 'RUNNING' }), node('b', { status: 'CANCELLED' })], ifSeq });
+    expect(s.rows.get('a')!.status).toBe('CANCELLED');
+    expect(s.rows.get('b')!.status).toBe('CANCELLED');
+  });
+
   it('merges a refreshed first page on top, keeping deeper pages', () => {
     let s = loaded(['b', 'a']);
     s = jobsListReducer(s, { type: 'page', mode: 'merge', nodes: [node('c'), node('b', { status: 'RUNNING' })], totalCount: 3, endCursor: 'x', hasNextPage: true });

@@ -50,7 +50,11 @@ export type JobsListAction =
       hasNextPage: boolean;
     }
   | { type: 'updates'; updates: JobUpdate[]; maxAttemptsByKind?: Record<string, number>; statusFilter?: JobStatus[] }
-  | { type: 'patch'; jobs: JobRowFragment[] };
+  /**
+   * Mutation results. `ifSeq` holds each row's seq when the mutation was sent: a row
+   * that got a live update since then already has fresher data and is not patched.
+   */
+  | { type: 'patch'; jobs: JobRowFragment[]; ifSeq?: ReadonlyMap<string, number> };
 
 const TERMINAL = new Set<JobStatus>(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
@@ -128,6 +132,7 @@ export function jobsListReducer(state: JobsListState, action: JobsListAction): J
       for (const j of action.jobs) {
         const prev = rows.get(j.id);
         if (!prev) continue;
+        if (action.ifSeq && action.ifSeq.has(j.id) && action.ifSeq.get(j.id) !== prev.seq) continue;
         rows.set(j.id, { ...prev, ...j });
         changed = true;
       }

@@ -166,9 +166,10 @@ export function JobsPage() {
   async function bulk(action: JobAction, rows: JobRow[]) {
     if (!rows.length) return;
     setBusy(action);
+    const ifSeq = new Map(rows.map((r) => [r.id, stateRef.current.rows.get(r.id)?.seq ?? 0]));
     const outcome = await runBulkJobAction(urql, action, rows.map((r) => r.id));
     setBusy(null);
-    dispatch({ type: 'patch', jobs: outcome.ok });
+    dispatch({ type: 'patch', jobs: outcome.ok, ifSeq });
     setSelected((sel) => {
       const next = new Set(sel);
       outcome.ok.forEach((j) => next.delete(j.id));

@@ -1,4 +1,4 @@
-import { useId, useMemo, useState, type FormEvent } from 'react';
+import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { useMutation, useQuery } from 'urql';
 import { describe } from '../lib/client';
@@ -18,7 +18,12 @@ export function SubmitPage() {
   const [kinds, refetch] = useQuery({ query: JobKindsQuery });
   const [params, setParams] = useSearchParams();
   const list = kinds.data?.jobKinds ?? [];
-  const selectedName = params.get('kind') ?? list[0]?.name ?? '';
+  // Local state answers the click at once; the URL follows (router updates are transitions,
+  // which would briefly revert a controlled radio).
+  const urlKind = params.get('kind');
+  const [picked, setPicked] = useState<string | null>(urlKind);
+  useEffect(() => setPicked(urlKind), [urlKind]);
+  const selectedName = picked ?? list[0]?.name ?? '';
   const kind = list.find((k) => k.name === selectedName);
   const pickerId = useId();
 
@@ -45,7 +50,10 @@ export function SubmitPage() {
                     name="kind"
                     value={k.name}
                     checked={k.name === selectedName}
-                    onChange={() => setParams({ kind: k.name }, { replace: true })}
+                    onChange={() => {
+                      setPicked(k.name);
+                      setParams({ kind: k.name }, { replace: true });
+                    }}
                   />
                   <span className="kind-name mono">{k.name}</span>
                   {k.description && (
