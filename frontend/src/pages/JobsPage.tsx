@@ -19,6 +19,7 @@ const PAGE_SIZE = 100;
 /** Later pages are bigger: scrolling deep into history should not take 100 round trips. */
 const MORE_PAGE_SIZE = 500;
 const FALLBACK_POLL_MS = 4000;
+const LIVE_RETRY_MS = 15_000;
 
 function useFilter(): [JobFilter, (f: { status: JobStatus[]; kind: string | null }) => void, JobStatus[], string | null] {
   const [params, setParams] = useSearchParams();
@@ -56,6 +57,7 @@ export function JobsPage() {
   const [state, dispatch] = useReducer(jobsListReducer, initialJobsList);
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const [liveError, setLiveError] = useState<string | null>(null);
+  const [liveEpoch, setLiveEpoch] = useState(0);
   const [busy, setBusy] = useState<JobAction | null>(null);
   const [kinds] = useQuery({ query: JobKindsQuery });
   const maxAttemptsByKind = useMemo(
@@ -144,7 +146,15 @@ export function JobsPage() {
       sub.unsubscribe();
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [urql, filterKey]);
+  }, [urql, filterKey, liveEpoch]);
+
+  // A transient subscription error (e.g. a server cap): try live updates again later.
+  // A schema error (the API has no jobUpdates) stays in polling mode.
+  useEffect(() => {
+    if (!liveError || /Cannot query field|Unknown type/i.test(liveError)) return;
+    const t = setTimeout(() => setLiveEpoch((e) => e + 1), LIVE_RETRY_MS);
+    return () => clearTimeout(t);
+  }, [liveError]);
 
   // Degraded mode: if this API has no jobUpdates subscription, refresh the first page
   // every few seconds instead (and say so in the header).
