@@ -29,7 +29,8 @@ export function formatAge(iso: string | null | undefined, now: number): string {
 export function jobDuration(startedAt: string | null | undefined, finishedAt: string | null | undefined, now: number): string {
   if (!startedAt) return '—';
   const start = Date.parse(startedAt);
-  const end = finishedAt ? Date.parse(finishedAt) : now;
+  // `now` ticks once a second; never show a running job as younger than it is.
+  const end = finishedAt ? Date.parse(finishedAt) : Math.max(now, Date.now());
   return formatDuration(end - start);
 }
 

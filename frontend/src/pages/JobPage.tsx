@@ -106,7 +106,7 @@ export function JobPage() {
           </div>
           <div className="job-actions">
             <Link
-              className="btn btn-ghost"
+              className="btn"
               to={`/submit?kind=${encodeURIComponent(job.kind)}&payload=${encodeURIComponent(JSON.stringify(job.payload))}`}
               title="Open the submit form with this job's payload"
             >
