@@ -257,6 +257,24 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def _app_worktree() -> str:
+    """Whether the app code that ran is the commit's: benchmarks run the working tree."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "app", "migrations"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    changed = [line[3:] for line in out.stdout.splitlines() if line.strip()]
+    if not changed:
+        return "clean"
+    return f"{len(changed)} uncommitted change(s) under app/: {', '.join(changed)}"
+
+
 def machine_facts(
     redis_url: str = DEFAULT_REDIS_URL, postgres_dsn: str = DEFAULT_POSTGRES_DSN
 ) -> dict[str, Any]:
@@ -284,4 +302,5 @@ def machine_facts(
             )
         },
         "git_commit": _git_commit(),
+        "app_worktree": _app_worktree(),
     }

@@ -49,6 +49,7 @@ from bench.common import (
     tree_cpu_seconds,
     tree_rss_bytes,
 )
+from bench.conveyor import ConveyorStack, GraphQLClient, submit_one
 from bench.fanout_clients import ClientConfig, ClientFleet
 
 
@@ -160,9 +161,110 @@ class RelayTarget:
             await self.redis.aclose()
 
 
-#: Extension point: ``"conveyor": make_conveyor_target`` goes here.
+JOB_UPDATES_QUERY = """
+subscription($filter: JobFilter) {
+  jobUpdates(filter: $filter) {
+    jobId seq type kind queue status progress progressMessage attempt at
+  }
+}
+"""
+
+
+class ConveyorTarget:
+    """Conveyor: one ``python -m app serve`` process holding every subscription, plus one
+    ``python -m app worker``; each event is a real job moving through the worker.
+
+    Every subscriber runs the dashboard's ``jobUpdates`` selection filtered to
+    ``{kind: [demo.noop], status: [SUCCEEDED]}``. ``publish`` submits one ``demo.noop`` job
+    (``submitJob`` over HTTP); the worker claims, runs and finishes it, and its SUCCEEDED update
+    is the one message every subscriber must receive. Its ``at`` is the time of the finishing
+    transaction in PostgreSQL, so latency = receipt - ``at`` covers commit, the worker's Redis
+    publish, the API's hub, per-subscriber GraphQL execution and the WebSocket write. The two
+    other updates of each job (QUEUED, RUNNING) reach every subscription too and are filtered
+    out per subscriber, as a dashboard filter would. Server cost (RSS, CPU) is the API process
+    alone.
+    """
+
+    name = "conveyor"
+
+    def __init__(self, redis_url: str, options: dict[str, str] | None = None) -> None:
+        options = options or {}
+        self.redis_url = require_loopback(redis_url)
+        self.concurrency = int(options.get("concurrency", "16"))
+        self.stack = ConveyorStack("fanout", redis_url=redis_url)
+        self.client: GraphQLClient | None = None
+        self.published: list[str] = []
+        # Optional: py-spy on the API from the first published event to the end.
+        self.profile_dir = options.get("profile_dir")
+        self.py_spy = options.get("py_spy")
+        self.profilers: Any = None
+
+    async def start(self) -> None:
+        try:
+            await self.stack.setup()
+            await self.stack.start_api()
+            await self.stack.start_worker(self.concurrency)
+            self.client = self.stack.client(connections=2)
+            # Warm-up before any subscriber connects: worker up, every code path imported.
+            job_id = await submit_one(self.client, "demo.noop", {})
+            if not await self._wait_succeeded(job_id, timeout=60):
+                tail = self.stack.log_tail("worker-0")
+                raise RuntimeError(f"warm-up job did not succeed: {tail}")
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _wait_succeeded(self, job_id: str, timeout: float) -> bool:
+        assert self.client is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = await self.client.execute(
+                "query($id: ID!) { job(id: $id) { status } }", {"id": job_id}
+            )
+            if (data.get("job") or {}).get("status") == "SUCCEEDED":
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    def server_pids(self) -> list[int]:
+        return [self.stack.api.pid] if self.stack.api else []
+
+    def client_config(self, events: int) -> ClientConfig:
+        return ClientConfig(
+            url=self.stack.ws_url,
+            protocol="graphql-ws",
+            events=events,
+            token=self.stack.key,
+            query=JOB_UPDATES_QUERY,
+            variables={"filter": {"kind": ["demo.noop"], "status": ["SUCCEEDED"]}},
+            ts_path="data.jobUpdates.at",
+        )
+
+    async def publish(self, seq: int, total: int) -> None:
+        assert self.client is not None
+        if seq == 1 and self.profile_dir and self.py_spy and self.stack.api is not None:
+            from pathlib import Path
+
+            from bench.conveyor_throughput import Profilers
+
+            self.profilers = Profilers(self.py_spy, Path(self.profile_dir))
+            await self.profilers.attach("api_fanout", self.stack.api.pid)
+        self.published.append(await submit_one(self.client, "demo.noop", {}))
+
+    async def stop(self) -> None:
+        if self.profilers is not None:
+            written = await self.profilers.stop()
+            self.profilers = None
+            log(f"profiles: {written}")
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+        await self.stack.stop()
+
+
 TARGETS: dict[str, TargetFactory] = {
     "relay": RelayTarget,
+    "conveyor": ConveyorTarget,
 }
 
 

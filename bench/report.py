@@ -23,6 +23,7 @@ DASH = "\u2013"  # en dash, for ranges and empty cells
 TIMES = "\u00d7"
 EM_DASH = "\u2014"
 MINUS = "\u2212"
+ARROW = "\u2192"
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -72,6 +73,8 @@ def _machine_table(machine: dict[str, Any]) -> list[str]:
         ("Libraries", packages),
         ("Commit", f"`{machine['git_commit']}`"),
     ]
+    if machine.get("app_worktree"):
+        rows.append(("App code measured", machine["app_worktree"]))
     return ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
 
 
@@ -86,6 +89,250 @@ def _runs_note(side: dict[str, Any]) -> str:
     if failed:
         note += f" (failures: {'; '.join(failed)})"
     return note
+
+
+NOTES_FILE = Path(__file__).resolve().parent / "report_notes.md"
+
+
+def _med(bench: dict[str, Any] | None, side: str, key: str) -> float | None:
+    if bench is None:
+        return None
+    summary = bench["sides"][side].get("summary", {}).get(key)
+    if not summary or not summary.get("n"):
+        return None
+    value = summary["median"]
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _status(ok: bool | None) -> str:
+    if ok is None:
+        return "not measured"
+    return "**met**" if ok else "**not met**"
+
+
+def goal_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(goal, measured, status) for every target of the benchmark issue. Goals, not gates."""
+    by_key = {b["key"]: b for b in results["benchmarks"]}
+    rows: list[tuple[str, str, str]] = []
+    for key, name in (("throughput", "Throughput"), ("throughput_drain", "Drain")):
+        bench = by_key.get(key)
+        if bench is None:
+            continue
+        conv, base = _med(bench, "conveyor", "jobs_per_s"), _med(bench, "baseline", "jobs_per_s")
+        if conv is None or not base:
+            rows.append((f"{name}: Conveyor >= 0.5{TIMES} raw taskiq", DASH, _status(None)))
+            continue
+        ratio = conv / base
+        rows.append(
+            (
+                f"{name}: Conveyor >= 0.5{TIMES} raw taskiq",
+                f"{conv:,.0f} vs {base:,.0f} jobs/s = {ratio:.2f}{TIMES}",
+                _status(ratio >= 0.5),
+            )
+        )
+    for bench in results["benchmarks"]:
+        if bench.get("group") != "latency":
+            continue
+        rate = bench["params"]["rate"]
+        conv, base = _med(bench, "conveyor", "done_p99_ms"), _med(bench, "baseline", "done_p99_ms")
+        measured = DASH if conv is None else f"p99 {conv:,.1f} ms"
+        if conv is not None and base is not None:
+            measured += f" (raw taskiq {base:,.1f} ms)"
+        rows.append(
+            (
+                f"Latency at {rate:g} jobs/s: p99 submit {ARROW} SUCCEEDED < 50 ms",
+                measured,
+                _status(None if conv is None else conv < 50),
+            )
+        )
+    for bench in sorted(
+        (b for b in results["benchmarks"] if b.get("group") == "fanout"),
+        key=lambda b: b["params"]["subscribers"],
+    ):
+        n = bench["params"]["subscribers"]
+        connected = _med(bench, "conveyor", "connected")
+        errors = _med(bench, "conveyor", "errors")
+        missing = _med(bench, "conveyor", "messages_missing")
+        if connected is None:
+            held = None
+            measured = DASH
+        else:
+            held = connected >= n and not errors and not missing
+            measured = (
+                f"{connected:,.0f} of {n:,.0f} connected, {errors or 0:,.0f} errors, "
+                f"{missing or 0:,.0f} messages missing"
+            )
+        rows.append((f"Fan-out {n:,.0f}: held without errors", measured, _status(held)))
+        conv, base = (
+            _med(bench, "conveyor", "latency_p99_ms"),
+            _med(bench, "baseline", "latency_p99_ms"),
+        )
+        if conv is not None and base:
+            rows.append(
+                (
+                    f"Fan-out {n:,.0f}: p99 within 2{TIMES} the relay's",
+                    f"{conv:,.1f} vs {base:,.1f} ms = {conv / base:.2f}{TIMES}",
+                    _status(conv <= 2 * base),
+                )
+            )
+        rss = _med(bench, "conveyor", "rss_per_sub_kib")
+        if rss is not None:
+            rows.append(
+                (
+                    f"Fan-out {n:,.0f}: < 20 KB (19.5 KiB) RSS per idle subscription",
+                    f"{rss:,.1f} KiB",
+                    _status(rss * 1024 < 20_000),
+                )
+            )
+    queries = by_key.get("queries")
+    if queries is not None:
+        for metric in queries["metrics"]:
+            key = metric["key"]
+            if not key.endswith("_p99_ms"):
+                continue
+            conv = _med(queries, "conveyor", key)
+            base = _med(queries, "baseline", key)
+            label = metric["label"].removesuffix(", p99")
+            measured = DASH if conv is None else f"p99 {conv:,.1f} ms"
+            if conv is not None and base is not None:
+                measured += f" (same SQL: {base:,.2f} ms)"
+            rows.append(
+                (
+                    f"Query p99 < 20 ms: {label}",
+                    measured,
+                    _status(None if conv is None else conv < 20),
+                )
+            )
+        first = _med(queries, "conveyor", "first_page_p50_ms")
+        deep = _med(queries, "conveyor", "page_1000_p50_ms")
+        if first and deep:
+            rows.append(
+                (
+                    "Deep pages as fast as the first (page 1,000 p50 within 1.25" + TIMES + ")",
+                    f"{deep:,.2f} vs {first:,.2f} ms = {deep / first:.2f}{TIMES}",
+                    _status(deep <= 1.25 * first),
+                )
+            )
+    return rows
+
+
+def _first_config(bench: dict[str, Any], side: str) -> dict[str, Any]:
+    for run in bench["sides"][side].get("runs", []):
+        if run.get("ok") and run.get("config"):
+            config: dict[str, Any] = run["config"]
+            return config
+    return {}
+
+
+def _explain_section(bench: dict[str, Any]) -> list[str]:
+    config = _first_config(bench, "baseline")
+    plans = config.get("explain") or {}
+    if not plans:
+        return []
+    lines = [
+        "Query plans: `EXPLAIN (ANALYZE, BUFFERS)` of each statement the API runs, as the 7th "
+        "execution of a prepared statement (when PostgreSQL may have switched to a generic "
+        "plan, as it can for the API's prepared statements):",
+        "",
+        "| Query | Indexes used | Seq Scan | Sort |",
+        "|---|---|---|---|",
+    ]
+    flags = config.get("plan_flags", {})
+    for name in plans:
+        f = flags.get(name, {})
+        lines.append(
+            f"| `{name}` | {', '.join(f.get('index_scans', [])) or DASH} | "
+            f"{'yes' if f.get('seq_scan') else 'no'} | {'yes' if f.get('sort') else 'no'} |"
+        )
+    lines.append("")
+    statements = config.get("statements", {})
+    for name, texts in plans.items():
+        lines += [f"<details><summary><code>{name}</code></summary>", ""]
+        for sql, plan in zip(statements.get(name, [""] * len(texts)), texts, strict=False):
+            lines += ["```sql", sql.strip(), "```", "", "```", plan, "```", ""]
+        lines += ["</details>", ""]
+    return lines
+
+
+def _profile_section(results: dict[str, Any]) -> list[str]:
+    profiles = results.get("profiles")
+    if not profiles:
+        return []
+    lines = ["## Where the CPU goes (py-spy)", ""]
+    if profiles.get("skipped"):
+        return [*lines, f"Not profiled: {profiles['skipped']}.", ""]
+    metrics = profiles.get("metrics") or {}
+    lines += [
+        (
+            f"One extra Conveyor throughput run (not part of the tables above) with `py-spy "
+            f"record` (100 Hz) attached to the API and the worker for the measured phase: "
+            f"`{profiles['command']}`"
+            + (
+                f" {EM_DASH} {metrics.get('jobs_per_s', 0):,.0f} jobs/s under the profiler."
+                if metrics
+                else f" {EM_DASH} failed: {profiles.get('error')}."
+            )
+        ),
+        (
+            "Speedscope files are written next to `latest.json` (`profiles/`, not committed): "
+            "open them at https://www.speedscope.app or with `python -m bench.profile_summary`."
+        ),
+        "",
+        (
+            "py-spy leaves out threads that are sleeping (waiting in `epoll`), so a sample is a "
+            "moment the thread was running *or runnable*. On a busy shared machine a process "
+            "preempted inside a system call (typically `send()` on a loopback socket, which "
+            "wakes the receiving process) is still sampled there: innermost frames such as "
+            "`_SelectorSocketTransport.write` or uvloop's `Runner.run` then stand for kernel "
+            'time plus waiting for a core. The "stack contains" shares (inclusive) are the '
+            "robust reading: they say which operation the process was busy with."
+        ),
+        "",
+    ]
+    for name, summary in profiles.get("processes", {}).items():
+        title = {
+            "api": "API (`python -m app serve`) during the throughput run",
+            "worker": "Worker (`python -m app worker`) during the throughput run",
+            "api_fanout": (
+                f"API during a fan-out run (`{profiles.get('fanout_command', '')}`), "
+                "from the first event to the end"
+            ),
+        }
+        seconds = summary.get("sampled_seconds")
+        count = f"{summary['samples']:,} samples" + (f" ({seconds:,.1f} s)" if seconds else "")
+        lines += [f"### {title.get(name, name)}", "", f"{count}.", ""]
+        lines += ["| Stack contains | Share of samples |", "|---|---:|"]
+        for label, share in summary.get("highlights", {}).items():
+            lines.append(f"| {label} | {share:.1f} % |")
+        lines += ["", "| Innermost frame (self) | Share |", "|---|---:|"]
+        for row in summary["self"][:10]:
+            lines.append(f"| `{row['frame']}` | {row['share']:.1f} % |")
+        lines += ["", "| Package (self time) | Share |", "|---|---:|"]
+        for row in summary["packages"][:8]:
+            lines.append(f"| {row['package']} | {row['share']:.1f} % |")
+        lines.append("")
+    return lines
+
+
+def _notes_section(results: dict[str, Any]) -> list[str]:
+    if not NOTES_FILE.exists():
+        return []
+    text = NOTES_FILE.read_text().strip()
+    first, _, body = text.partition("\n")
+    run = first.removeprefix("for-run:").strip() if first.startswith("for-run:") else ""
+    if run and run == results.get("generated_at"):
+        return ["## Reading this run", "", body.strip(), ""]
+    return [
+        "## Notes from an earlier run",
+        "",
+        (
+            f"*Written for the run of {run or 'an unknown date'}; the figures above come from "
+            f"{results.get('generated_at')} and may differ.*"
+        ),
+        "",
+        body.strip(),
+        "",
+    ]
 
 
 def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
@@ -111,6 +358,22 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
         *_machine_table(results["machine"]),
         "",
     ]
+    goals = goal_rows(results)
+    if goals:
+        lines += [
+            "## Goals",
+            "",
+            (
+                "The targets of the benchmark issue, read against the medians below. They are "
+                "goals to report against, not pass/fail gates."
+            ),
+            "",
+            "| Goal | Measured (median) | |",
+            "|---|---|---|",
+            *(f"| {g} | {m} | {st} |" for g, m, st in goals),
+            "",
+        ]
+    lines += _notes_section(results)
     plot_names = {p.name for p in plots}
     for bench in results["benchmarks"]:
         base = bench["sides"]["baseline"]
@@ -139,6 +402,13 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
         lines.append("")
         if bench["key"] == "throughput_drain" and "throughput.png" in plot_names:
             lines += ["![Throughput](throughput.png)", ""]
+        if bench["key"] == "queries":
+            if "queries.png" in plot_names:
+                lines += ["![Query latency](queries.png)", ""]
+            lines += _explain_section(bench)
+        latency_keys = [b["key"] for b in results["benchmarks"] if b.get("group") == "latency"]
+        if latency_keys and bench["key"] == latency_keys[-1] and "latency.png" in plot_names:
+            lines += ["![Latency](latency.png)", ""]
     if "fanout_latency.png" in plot_names:
         lines += [
             "## Fan-out at a glance",
@@ -148,6 +418,7 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
             "![Fan-out memory](fanout_memory.png)",
             "",
         ]
+    lines += _profile_section(results)
     lines += [
         "## How the figures are measured",
         "",
@@ -163,6 +434,23 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
             "slowest delivery of an event. RSS per subscriber is (RSS with all subscribers idle "
             f"{MINUS} RSS before any) / subscribers. CPU covers the server process and its "
             "children."
+        ),
+        (
+            "- Conveyor runs as users run it: a private database (`cvbench_*`, created by "
+            "`python -m app migrate` and dropped afterwards), a private Redis key prefix "
+            "(`cvbench-*`), `python -m app serve` and `python -m app worker` (default "
+            "concurrency 16) as separate processes configured through their environment "
+            "(`bench/conveyor.py`). Throughput completion is read from PostgreSQL "
+            "(`count(*) ... WHERE status = 'SUCCEEDED'` every 50 ms) and every job is checked "
+            "at the end (SUCCEEDED, one SUCCEEDED attempt, SUBMITTED/STARTED/SUCCEEDED events). "
+            "PostgreSQL CPU is that of the backends serving the benchmark's database (the "
+            "polling connection excluded)."
+        ),
+        (
+            "- Fan-out, Conveyor: each event is a real `demo.noop` job finishing in the worker; "
+            "subscribers run the dashboard's `jobUpdates` selection filtered to that kind and "
+            "status SUCCEEDED; latency is receipt minus the update's `at` (the time of the "
+            "finishing transaction in PostgreSQL). Server RSS and CPU are the API process's."
         ),
         "",
     ]
@@ -223,6 +511,89 @@ def render_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / "throughput.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+
+    latencies = [b for b in results["benchmarks"] if b.get("group") == "latency"]
+    if latencies:
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        width = 0.2
+        bars = (
+            ("baseline", "done_p50_ms", -1.5, "p50"),
+            ("baseline", "done_p99_ms", -0.5, "p99"),
+            ("conveyor", "done_p50_ms", 0.5, "p50"),
+            ("conveyor", "done_p99_ms", 1.5, "p99"),
+        )
+        for side, key, offset, pct in bars:
+            label = f"{latencies[0]['sides'][side]['label']} {pct}"
+            for x, bench in enumerate(latencies):
+                summary = _summary(bench, side, key)
+                if summary is None:
+                    continue
+                ax.bar(
+                    x + offset * width,
+                    summary["median"],
+                    width,
+                    color=colors[side],
+                    alpha=0.55 if pct == "p50" else 1.0,
+                    label=label if x == 0 else None,
+                )
+                ax.annotate(
+                    f"{summary['median']:,.0f}",
+                    (x + offset * width, summary["median"]),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+        ax.axhline(50, color="grey", linestyle=":", linewidth=1, label="goal: p99 < 50 ms")
+        ax.set_yscale("log")
+        ax.set_xticks(
+            range(len(latencies)), [f"{b['params']['rate']:g} jobs/s offered" for b in latencies]
+        )
+        ax.set_ylabel("submit → SUCCEEDED observed (ms, log)")
+        ax.set_title("Latency under steady load (median of runs)", fontsize=10)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / "latency.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+
+    queries = next((b for b in results["benchmarks"] if b.get("group") == "queries"), None)
+    if queries is not None:
+        names = [
+            m["key"].removesuffix("_p50_ms") for m in queries["metrics"] if "_p50_" in m["key"]
+        ]
+        fig, ax = plt.subplots(figsize=(7.5, 3.8))
+        width = 0.2
+        for side, offset in (("baseline", -1), ("conveyor", 1)):
+            for pct, shift in (("p50", -0.5), ("p99", 0.5)):
+                xs, ys = [], []
+                for x, name in enumerate(names):
+                    summary = _summary(queries, side, f"{name}_{pct}_ms")
+                    if summary is not None:
+                        xs.append(x + (offset + shift) * width)
+                        ys.append(summary["median"])
+                if xs:
+                    ax.bar(
+                        xs,
+                        ys,
+                        width,
+                        color=colors[side],
+                        alpha=0.55 if pct == "p50" else 1.0,
+                        label=f"{queries['sides'][side]['label']} {pct}",
+                    )
+        ax.axhline(20, color="grey", linestyle=":", linewidth=1, label="goal: p99 < 20 ms")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=7)
+        ax.set_ylabel("ms (log)")
+        ax.set_title(
+            f"Queries, {queries['params']['jobs']:,.0f} jobs (median of runs)", fontsize=10
+        )
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out_dir / "queries.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)

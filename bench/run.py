@@ -20,6 +20,7 @@ Run: ``.venv/bin/python -m bench.run`` (full) or ``.venv/bin/python -m bench.run
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import fnmatch
 import json
@@ -59,6 +60,14 @@ class Scale:
     interval: float
     client_processes: int
     idle_window: float
+    #: Offered loads (submissions per second) of the latency benchmark, and its duration.
+    latency_rates: tuple[int, ...] = (50, 200)
+    latency_duration: float = 20.0
+    #: Jobs in the query benchmark's table, timed requests per query.
+    query_jobs: int = 1_000_000
+    query_requests: int = 200
+    #: Fan-out sizes at or above this run once per side whatever --runs says (shared machine).
+    big_fanout: int = 10_000
 
 
 FULL = Scale(
@@ -78,6 +87,10 @@ QUICK = Scale(
     interval=0.5,
     client_processes=2,
     idle_window=2.0,
+    latency_rates=(50,),
+    latency_duration=5.0,
+    query_jobs=20_000,
+    query_requests=50,
 )
 
 
@@ -112,6 +125,7 @@ class Benchmark:
     conveyor_label: str = "Conveyor"
     group: str = ""  # benchmarks sharing a group are plotted together (e.g. fan-out sizes)
     params: dict[str, float] = field(default_factory=dict)
+    max_runs: int | None = None  # caps --runs (e.g. the 10,000-subscriber fan-out)
 
 
 THROUGHPUT_METRICS = (
@@ -121,6 +135,45 @@ THROUGHPUT_METRICS = (
     Metric("worker_cpu_ms_per_1k_jobs", "Worker CPU per 1,000 jobs", "ms", False),
     Metric("worker_cpu_pct", "Worker CPU while running", "% of a core", False),
     Metric("jobs_completed", "Jobs completed", "jobs", True),
+    Metric("api_cpu_ms_per_1k_jobs", "API CPU per 1,000 jobs (Conveyor)", "ms", False),
+    Metric("pg_cpu_ms_per_1k_jobs", "PostgreSQL CPU per 1,000 jobs (Conveyor)", "ms", False),
+    Metric("worker_kernel_pct_of_cpu", "Worker CPU spent in the kernel (Conveyor)", "%", False),
+    Metric("verified", "Every job SUCCEEDED with 1 attempt and 3 events (1 = yes)", "", True),
+)
+
+LATENCY_METRICS = (
+    Metric("done_p50_ms", "Submit to SUCCEEDED observed, p50", "ms", False, 1),
+    Metric("done_p99_ms", "Submit to SUCCEEDED observed, p99", "ms", False, 1),
+    Metric("done_max_ms", "Submit to SUCCEEDED observed, max", "ms", False, 1),
+    Metric("running_p50_ms", "Submit to RUNNING observed, p50", "ms", False, 1),
+    Metric("running_p99_ms", "Submit to RUNNING observed, p99", "ms", False, 1),
+    Metric("submit_p50_ms", "Submit call (mutation / kiq), p50", "ms", False, 1),
+    Metric("submit_p99_ms", "Submit call (mutation / kiq), p99", "ms", False, 1),
+    Metric("server_finished_p50_ms", "PostgreSQL created to finished, p50", "ms", False, 1),
+    Metric("server_finished_p99_ms", "PostgreSQL created to finished, p99", "ms", False, 1),
+    Metric("achieved_per_s", "Submissions started per second", "jobs/s", True, 1),
+    Metric("completed", "Jobs observed SUCCEEDED", "jobs", True),
+    Metric("missing", "Jobs not observed within the grace period", "jobs", False),
+    Metric("api_cpu_pct", "API CPU", "% of a core", False),
+    Metric("worker_cpu_pct", "Worker CPU", "% of a core", False),
+)
+
+QUERY_NAMES = (
+    ("first_page", "`jobs(first: 50)`, first page"),
+    ("page_1000", "`jobs(first: 50, after:)`, page 1,000"),
+    ("status_failed", "`jobs(filter: {status: [FAILED]})`"),
+    ("status_running_failed", "`jobs(filter: {status: [RUNNING, FAILED]})`"),
+    ("job_events", "`job(id) { events(first: 100) }`"),
+    ("dashboard_jobs", "Dashboard `Jobs` query (with `totalCount`)"),
+)
+
+QUERY_METRICS = (
+    *(
+        Metric(f"{key}_{pct}_ms", f"{label}, {pct}", "ms", False, 2)
+        for key, label in QUERY_NAMES
+        for pct in ("p50", "p99")
+    ),
+    Metric("api_cpu_ms_per_request", "API CPU per request", "ms", False, 1),
 )
 
 FANOUT_METRICS = (
@@ -148,28 +201,21 @@ FANOUT_METRICS = (
 
 
 def conveyor_throughput_side(scale: Scale, mode: str) -> Side | None:
-    """Conveyor's side of the throughput benchmarks (not yet measured).
+    """Conveyor's side of the throughput benchmarks: ``bench.conveyor_throughput``.
 
-    Expected: a command that pushes ``scale.jobs`` no-op jobs through Conveyor (its submit path,
-    PostgreSQL lifecycle, one worker process) and prints a result line with at least the keys of
-    ``THROUGHPUT_METRICS``. ``mode`` has the meaning of ``bench.raw_taskiq --mode``:
-    ``concurrent`` (worker running, clock from first submit to last completion) or ``drain``
-    (all jobs submitted before the worker starts, clock from first to last completion). E.g.
-    ``throughput_side("Conveyor", scale, mode, module="bench.conveyor_throughput")``.
+    ``scale.jobs`` no-op jobs submitted through GraphQL (``submitJobs`` batches of 1,000), run
+    by one ``python -m app worker``, each checked SUCCEEDED with its attempt and events in
+    PostgreSQL; ``mode`` as ``bench.raw_taskiq --mode``.
     """
-    del scale, mode
-    return None
+    return throughput_side("Conveyor", scale, mode, module="bench.conveyor_throughput")
 
 
 def conveyor_fanout_side(scale: Scale, subscribers: int) -> Side | None:
-    """Conveyor's side of the fan-out benchmark (not yet measured).
-
-    Expected: register a ``FanoutTarget`` as ``"conveyor"`` in ``bench.fanout.TARGETS`` (GraphQL
-    ``jobUpdates`` subscription over ``graphql-transport-ws``), then return
-    ``fanout_side("Conveyor", scale, subscribers, target="conveyor")``.
-    """
-    del scale, subscribers
-    return None
+    """Conveyor's side of the fan-out benchmark: ``jobUpdates`` subscriptions on one API process
+    (``bench.fanout.ConveyorTarget``), each event a real job finishing in a worker."""
+    return fanout_side(
+        "Conveyor", scale, subscribers, target="conveyor", target_options={"concurrency": "16"}
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,6 +227,37 @@ def throughput_side(label: str, scale: Scale, mode: str, module: str = "bench.ra
         argv=(PYTHON, "-m", module, "--jobs", str(scale.jobs), "--mode", mode),
         timeout_s=120.0 + scale.jobs / 50.0,
     )
+
+
+def latency_side(label: str, scale: Scale, rate: int, target: str) -> Side:
+    argv = (
+        PYTHON,
+        "-m",
+        "bench.latency",
+        "--target",
+        target,
+        "--rate",
+        str(rate),
+        "--duration",
+        f"{scale.latency_duration:g}",
+    )
+    return Side(label=label, argv=argv, timeout_s=240.0 + scale.latency_duration)
+
+
+def query_side(label: str, scale: Scale, target: str) -> Side:
+    argv = (
+        PYTHON,
+        "-m",
+        "bench.conveyor_queries",
+        "--target",
+        target,
+        "--jobs",
+        str(scale.query_jobs),
+        "--requests",
+        str(scale.query_requests),
+    )
+    # The first run of either side builds the dataset (one INSERT ... SELECT): budget for it.
+    return Side(label=label, argv=argv, timeout_s=300.0 + scale.query_jobs / 500.0)
 
 
 def fanout_side(
@@ -246,6 +323,46 @@ def benchmarks(scale: Scale) -> list[Benchmark]:
             params={"jobs": float(scale.jobs)},
         ),
     ]
+    for rate in scale.latency_rates:
+        items.append(
+            Benchmark(
+                key=f"latency_{rate}",
+                title=f"Latency: {rate} no-op jobs/s offered for {scale.latency_duration:g} s",
+                what=(
+                    f"Open-loop load: one submission every {1000 / rate:g} ms, each on its own "
+                    "schedule. Conveyor: one `submitJob` mutation per job over HTTP, one worker; "
+                    "the client observes RUNNING and SUCCEEDED through ONE `jobUpdates` "
+                    "subscription filtered on kind `demo.noop` (not a `jobEvents` subscription "
+                    "per job), latency from the start of the mutation to receipt of the update. "
+                    "Baseline: raw taskiq `kiq()` then the task PUBLISHes on a Redis channel the "
+                    'client listens to (no separate RUNNING signal). "PostgreSQL created to '
+                    'finished" is from the job rows, without HTTP or WebSocket.'
+                ),
+                metrics=LATENCY_METRICS,
+                baseline=latency_side("Raw taskiq round trip", scale, rate, "raw"),
+                conveyor=latency_side("Conveyor", scale, rate, "conveyor"),
+                group="latency",
+                params={"rate": float(rate)},
+            )
+        )
+    items.append(
+        Benchmark(
+            key="queries",
+            title=f"Queries: {scale.query_jobs:,} jobs in the table",
+            what=(
+                f"{scale.query_requests} timed requests per query, one at a time, after 20 "
+                "untimed, with an admin key (`bench/conveyor_queries.py` describes the dataset). "
+                "Conveyor: GraphQL over HTTP to `python -m app serve`. Baseline: the same SQL "
+                "statements the API runs (captured from `app.db.jobs`), straight through one "
+                "asyncpg connection: the difference is the API's overhead."
+            ),
+            metrics=QUERY_METRICS,
+            baseline=query_side("Same SQL via asyncpg", scale, "sql"),
+            conveyor=query_side("Conveyor GraphQL API", scale, "api"),
+            group="queries",
+            params={"jobs": float(scale.query_jobs)},
+        )
+    )
     for n in scale.subscribers:
         items.append(
             Benchmark(
@@ -262,9 +379,116 @@ def benchmarks(scale: Scale) -> list[Benchmark]:
                 conveyor=conveyor_fanout_side(scale, n),
                 group="fanout",
                 params={"subscribers": float(n)},
+                max_runs=1 if n >= scale.big_fanout else None,
             )
         )
     return items
+
+
+#: Inclusive-share patterns (regex over "function file") reported for each profiled process.
+PROFILE_HIGHLIGHTS: dict[str, dict[str, str]] = {
+    "worker": {
+        "claim (services.execution.claim)": r"(^|\.)claim .*app/services/execution\.py",
+        "finish (services.execution.finish)": r"(^|\.)finish .*app/services/execution\.py",
+        "pool pre-ping (BEGIN+ROLLBACK per checkout)": r"_async_ping ",
+        "transaction begin/commit (engine.begin)": r"(^|\.)transaction .*app/db/engine\.py",
+        "events.publish (Redis PUBLISH after commit)": r"(^|\.)publish .*app/events\.py",
+        "message ack (XACK+XDEL)": r"(^|\.)ack .*app/worker/broker\.py",
+        "broker.listen (XREADGROUP)": r"(^|\.)listen .*app/worker/broker\.py",
+        "maintenance loop": r"_maintenance_loop ",
+        "SQLAlchemy (any frame)": r"site-packages/sqlalchemy/",
+        "asyncpg (any frame)": r"site-packages/asyncpg/",
+        "redis-py (any frame)": r"site-packages/redis/",
+    },
+    "api": {
+        "strawberry / graphql-core (any frame)": r"site-packages/(strawberry|graphql)/",
+        "submit_many (validate, insert, publish, send)": (
+            r"(^|\.)submit_many .*app/services/jobs\.py"
+        ),
+        "payload validation (_validate)": r"(^|\.)_validate .*app/services/jobs\.py",
+        "insert (INSERT ... unnest)": r"(^|\.)insert .*app/db/jobs\.py",
+        "events hub loop (decode + dispatch)": r"(^|\.)_run .*app/events\.py",
+        "events.decode": r"(^|\.)decode .*app/events\.py",
+        "dispatcher (XADD, mark dispatched)": r"app/services/dispatch\.py",
+        "pool pre-ping (BEGIN+ROLLBACK per checkout)": r"_async_ping ",
+        "JSON response encoding (stdlib json)": r"json/encoder\.py",
+    },
+    "api_fanout": {
+        "follow_updates (per-subscriber generator)": (
+            r"(^|\.)follow_updates .*app/services/live\.py"
+        ),
+        "strawberry / graphql-core (any frame)": r"site-packages/(strawberry|graphql)/",
+        "JobUpdate.from_domain": r"(^|\.)from_domain .*app/api/types\.py",
+        "events hub loop (decode + dispatch)": r"(^|\.)_run .*app/events\.py",
+        "Subscription.push (per subscriber, per change)": r"(^|\.)push .*app/events\.py",
+        "websocket send (uvicorn / websockets)": (
+            r"(^|\.)send .*site-packages/(uvicorn/protocols/websockets|websockets)/"
+        ),
+        "JSON encoding (stdlib json)": r"json/encoder\.py",
+    },
+}
+
+
+def run_profile(scale: Scale, py_spy: str, out_dir: Path) -> dict[str, Any]:
+    """One Conveyor throughput run with py-spy attached to the API and the worker."""
+    from bench.profile_summary import inclusive_share
+    from bench.profile_summary import summarize as summarize_profile
+
+    profile_dir = out_dir / "profiles"
+    argv = (
+        PYTHON,
+        "-m",
+        "bench.conveyor_throughput",
+        "--jobs",
+        str(scale.jobs),
+        "--profile-dir",
+        str(profile_dir),
+        "--py-spy",
+        py_spy,
+    )
+    side = Side("Conveyor throughput under py-spy", argv, timeout_s=180.0 + scale.jobs / 25.0)
+    outcome = run_side(side)
+    record: dict[str, Any] = {
+        "command": display_command(argv),
+        "ok": outcome["ok"],
+        "error": outcome.get("error"),
+        "metrics": outcome.get("metrics", {}),
+        "processes": {},
+    }
+    files = dict(outcome.get("config", {}).get("profiles") or {})
+    # The API again, while it delivers events to the smallest fan-out size of this scale.
+    n = scale.subscribers[0]
+    fan_argv = (
+        *fanout_side("Conveyor", scale, n, target="conveyor").argv,
+        "--target-option",
+        f"profile_dir={profile_dir}",
+        "--target-option",
+        f"py_spy={py_spy}",
+    )
+    fan = run_side(Side("Conveyor fan-out under py-spy", fan_argv, timeout_s=600.0))
+    record["fanout_command"] = display_command(fan_argv)
+    record["fanout_metrics"] = fan.get("metrics", {})
+    fan_file = profile_dir / "api_fanout.speedscope.json"
+    if fan["ok"] and fan_file.exists():
+        files["api_fanout"] = str(fan_file)
+    for name, path in files.items():
+        file = Path(path)
+        summary = summarize_profile(file, top=15)
+        summary["highlights"] = {
+            label: round(inclusive_share(file, pattern), 1)
+            for label, pattern in PROFILE_HIGHLIGHTS.get(name, {}).items()
+        }
+        with contextlib.suppress(ValueError):
+            summary["file"] = str(file.relative_to(REPO_ROOT))
+        record["processes"][name] = summary
+    return record
+
+
+def find_py_spy(explicit: str | None) -> str | None:
+    for candidate in (explicit, os.environ.get("PY_SPY"), shutil.which("py-spy")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
 
 
 def display_command(argv: tuple[str, ...]) -> str:
@@ -385,11 +609,12 @@ def run_all(
             },
         }
         results["benchmarks"].append(entry)
-        for index in range(runs):
+        bench_runs = min(runs, bench.max_runs) if bench.max_runs else runs
+        for index in range(bench_runs):
             for name, side in (("baseline", bench.baseline), ("conveyor", bench.conveyor)):
                 if side is None:
                     continue
-                log(f"{bench.key} / {name}: run {index + 1} of {runs}")
+                log(f"{bench.key} / {name}: run {index + 1} of {bench_runs}")
                 outcome = run_side(side)
                 entry["sides"][name]["runs"].append(outcome)
                 _summaries(entry["sides"][name], bench.metrics)
@@ -423,6 +648,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-report", action="store_true", help="skip markdown and plots")
     parser.add_argument(
+        "--py-spy",
+        default=None,
+        help="py-spy executable for the profile step (default: $PY_SPY, then PATH)",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile step")
+    parser.add_argument(
+        "--keep-query-db", action="store_true", help="keep the query benchmark's database"
+    )
+    parser.add_argument(
         "--publish-dir",
         type=Path,
         default=None,
@@ -449,10 +683,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs if args.runs is not None else (1 if args.quick else 3)
 
     items = benchmarks(scale)
+    want_profile = not args.no_profile
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         items = [b for b in items if any(fnmatch.fnmatchcase(b.key, w) for w in wanted)]
-        if not items:
+        want_profile = want_profile and any(fnmatch.fnmatchcase("profile", w) for w in wanted)
+        if not items and not want_profile:
             parser.error(f"--only {args.only!r} matches no benchmark")
 
     command = shlex.join(
@@ -464,7 +700,25 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     results_path = args.output_dir / "latest.json"
-    results = run_all(items, runs, args.cooldown, results_path, scale, command)
+    try:
+        results = run_all(items, runs, args.cooldown, results_path, scale, command)
+        if want_profile:
+            py_spy = find_py_spy(args.py_spy)
+            if py_spy is None:
+                log("profile step skipped: no py-spy (--py-spy PATH, $PY_SPY or PATH)")
+                results["profiles"] = {"skipped": "py-spy not found"}
+            else:
+                log("profile: one Conveyor throughput run under py-spy")
+                results["profiles"] = run_profile(scale, py_spy, args.output_dir)
+            write_results(results, results_path)
+    finally:
+        if any(b.key == "queries" for b in items) and not args.keep_query_db:
+            from bench.conveyor import drop_database
+            from bench.conveyor_queries import database_name
+
+            with contextlib.suppress(Exception):
+                asyncio.run(drop_database(database_name(scale.query_jobs)))
+                log(f"dropped {database_name(scale.query_jobs)}")
     log(f"results: {results_path}")
     if not args.no_report:
         from bench.report import write_report
