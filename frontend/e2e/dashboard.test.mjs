@@ -334,6 +334,8 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     const result = await g.locator('.result-window').textContent();
     assert.match(result, /demo\.sleep/);
     await shot('13-graphiql-query', g);
+    // GraphiQL's own tab strip nests its close button inside role=tab (upstream markup).
+    await expectNoSeriousA11yViolations('graphiql', g, ['.graphiql-tabs']);
 
     const sub = `subscription { jobEvents(jobId: "${id}") { seq type status progress } }`;
     await g.goto(`${BASE_URL}/graphiql?query=${encodeURIComponent(sub)}`);
