@@ -120,6 +120,8 @@ class Subscription:
         self._ready = asyncio.Event()
         self._on_overflow = on_overflow
         self.overflowed = 0
+        self.internal = False
+        self.closed = False
 
     def push(self, item: JobChange | object) -> None:
         if len(self._buffer) >= self._maxlen:
@@ -157,6 +159,8 @@ class Hub:
         self._prefix = prefix
         self._buffer = buffer
         self._max_subscribers = max_subscribers
+        self._reserved = 0
+        self._internal = 0
         self._by_job: dict[uuid.UUID, set[Subscription]] = {}
         self._firehose: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
@@ -165,7 +169,18 @@ class Hub:
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._by_job.values()) + len(self._firehose)
+        """Client subscriptions: the hub's own, less internal ones, plus those reserved."""
+        total = sum(len(s) for s in self._by_job.values()) + len(self._firehose)
+        return total - self._internal + self._reserved
+
+    def reserve(self, n: int) -> None:
+        """Count `n` subscribers served elsewhere (shared feeds) against the process cap."""
+        if n > 0 and self.subscriber_count + n > self._max_subscribers:
+            raise TooManySubscriptions(
+                f"this server holds its maximum of {self._max_subscribers} subscriptions; "
+                "try again later or another replica"
+            )
+        self._reserved += n
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="events-hub")
@@ -182,15 +197,22 @@ class Hub:
                 await self._task
 
     def subscribe(
-        self, job_id: uuid.UUID | None = None, on_overflow: Callable[[], None] | None = None
+        self,
+        job_id: uuid.UUID | None = None,
+        on_overflow: Callable[[], None] | None = None,
+        *,
+        internal: bool = False,
     ) -> Subscription:
-        """Changes of one job, or of every job when `job_id` is None."""
-        if self.subscriber_count >= self._max_subscribers:
+        """Changes of one job, or of every job when `job_id` is None. An `internal` one (a
+        shared feed's source) does not count against the per-process cap."""
+        if not internal and self.subscriber_count >= self._max_subscribers:
             raise TooManySubscriptions(
                 f"this server holds its maximum of {self._max_subscribers} subscriptions; "
                 "try again later or another replica"
             )
         sub = Subscription(self, job_id, self._buffer, on_overflow)
+        sub.internal = internal
+        self._internal += internal
         if job_id is None:
             self._firehose.add(sub)
         else:
@@ -198,6 +220,10 @@ class Hub:
         return sub
 
     def _remove(self, sub: Subscription) -> None:
+        if sub.closed:
+            return
+        sub.closed = True
+        self._internal -= sub.internal
         if sub.job_id is None:
             self._firehose.discard(sub)
             return

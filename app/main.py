@@ -166,7 +166,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         rt = holder.get()
         # On an outage, serve the last values; /readyz says what is down.
         with contextlib.suppress(ServiceUnavailable):
-            await ops.refresh_metrics(rt.deps, rt.hub.subscriber_count)
+            await ops.refresh_metrics(
+                rt.deps, rt.hub.subscriber_count, rt.graphql.feeds.group_count
+            )
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def spa(request: Request) -> Response:

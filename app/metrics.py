@@ -50,6 +50,11 @@ QUEUE_LAG = Gauge(
 QUEUE_WAITING = Gauge(
     "conveyor_queue_waiting_jobs", "QUEUED jobs, per queue.", ["queue"], registry=REGISTRY
 )
+SHARED_FEEDS = Gauge(
+    "conveyor_shared_feeds",
+    "Distinct shared subscription feeds (each executed once per event).",
+    registry=REGISTRY,
+)
 SUBSCRIPTIONS = Gauge(
     "conveyor_open_subscriptions",
     "Live subscriptions held by this API process.",

@@ -26,6 +26,10 @@ class Context:
     response: Any = None
     #: The WebSocket `connection_init` payload (strawberry sets it).
     connection_params: Any = None
+    #: The process's shared subscription feeds (WebSocket contexts only).
+    feeds: Any = None
+    #: True for a shared feed's own context: its subscription serves others, uncounted.
+    internal: bool = False
     #: Set by the HTTP auth check, or by `connection_init` on a WebSocket.
     _principal: Principal | None = None
     #: DataLoaders batch within one tick but never cache: a WebSocket context lives for the

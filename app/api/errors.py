@@ -23,47 +23,47 @@ log = logging.getLogger(__name__)
 _PUBLIC = (UserError, Unauthenticated, ServiceUnavailable, TooManySubscriptions)
 
 
+def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message=message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={**(error.extensions or {}), **extensions},
+    )
+
+
+def public(error: GraphQLError) -> GraphQLError:
+    """The error as a client may see it."""
+    original = error.original_error
+    if original is None:
+        # Syntax and validation errors: the caller's mistake, readable as is.
+        if error.extensions and "code" in error.extensions:
+            return error
+        return _rebuild(error, error.message, {"code": "GRAPHQL_VALIDATION_FAILED"})
+    if isinstance(original, InvalidInput) and original.field_errors:
+        details = [{"path": list(f.path), "message": f.message} for f in original.field_errors]
+        return _rebuild(error, original.message, {"code": original.code, "fieldErrors": details})
+    if isinstance(original, _PUBLIC):
+        return _rebuild(error, str(original), {"code": original.code})
+    request_id = uuid.uuid4().hex
+    log.error(
+        "unexpected error in a GraphQL operation",
+        exc_info=original,
+        extra={"request_id": request_id, "path": list(error.path or [])},
+    )
+    return _rebuild(
+        error, "Internal server error", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    )
+
+
 class ErrorPolicy(MaskErrors):
+    """Applies `public` to every error of every operation."""
+
     def __init__(self) -> None:
         super().__init__()
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._public(e) for e in errors]
-
-    @staticmethod
-    def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
-        return GraphQLError(
-            message=message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None,
-            extensions={**(error.extensions or {}), **extensions},
-        )
-
-    def _public(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if original is None:
-            # Syntax and validation errors: the caller's mistake, readable as is.
-            if error.extensions and "code" in error.extensions:
-                return error
-            return self._rebuild(error, error.message, {"code": "GRAPHQL_VALIDATION_FAILED"})
-        if isinstance(original, InvalidInput) and original.field_errors:
-            details = [{"path": list(f.path), "message": f.message} for f in original.field_errors]
-            return self._rebuild(
-                error, original.message, {"code": original.code, "fieldErrors": details}
-            )
-        if isinstance(original, _PUBLIC):
-            return self._rebuild(error, str(original), {"code": original.code})
-        request_id = uuid.uuid4().hex
-        log.error(
-            "unexpected error in a GraphQL operation",
-            exc_info=original,
-            extra={"request_id": request_id, "path": list(error.path or [])},
-        )
-        return self._rebuild(
-            error,
-            "Internal server error",
-            {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-        )
+        return [public(e) for e in errors]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -15,6 +17,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.api.context import Context
+from app.api.feeds import Feeds
 from app.api.schema import schema
 from app.domain.errors import ServiceUnavailable, Unauthenticated
 from app.events import Hub
@@ -49,6 +52,8 @@ class ConveyorGraphQL(GraphQL[Context, None]):
         self.deps = deps
         self.hub = hub
         self.authenticator = authenticator
+        self.feeds = Feeds(schema._schema, hub, buffer=deps.settings.subscriber_buffer)
+        self._next_cache: OrderedDict[int, tuple[object, str]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -77,7 +82,24 @@ class ConveyorGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             _principal=principal,
+            feeds=self.feeds if isinstance(request, WebSocket) else None,
         )
+
+    def encode_json(self, data: object) -> str:
+        """orjson, and a shared subscription result is encoded once for all its subscribers."""
+        if isinstance(data, dict) and data.get("type") == "next":
+            payload = data.get("payload")
+            if isinstance(payload, dict) and payload.keys() == {"data"}:
+                inner = payload["data"]
+                cached = self._next_cache.get(id(inner))
+                if cached is None or cached[0] is not inner:
+                    cached = (inner, orjson.dumps(inner).decode())
+                    self._next_cache[id(inner)] = cached
+                    if len(self._next_cache) > 64:
+                        self._next_cache.popitem(last=False)
+                op_id = orjson.dumps(data["id"]).decode()
+                return f'{{"id":{op_id},"type":"next","payload":{{"data":{cached[1]}}}}}'
+        return orjson.dumps(data).decode()
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params if isinstance(context.connection_params, dict) else {}

@@ -235,7 +235,12 @@ class Subscription:
             _close_soon(ctx.request, 4429, "subscriber too slow")
 
         async for change in live.follow_updates(
-            ctx.deps, ctx.hub, ctx.principal, _filter_args(filter), on_overflow=too_slow
+            ctx.deps,
+            ctx.hub,
+            ctx.principal,
+            _filter_args(filter),
+            on_overflow=too_slow,
+            internal=ctx.internal,
         ):
             yield t.JobUpdate.from_domain(change)
 

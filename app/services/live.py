@@ -109,6 +109,7 @@ async def follow_updates(
     *,
     window: float = 0.1,
     on_overflow: Callable[[], None] | None = None,
+    internal: bool = False,
 ) -> AsyncIterator[JobChange]:
     """Every change of every visible job matching `flt`, for dashboards.
 
@@ -119,7 +120,7 @@ async def follow_updates(
     `on_overflow` is called at once (the reader may be stuck sending to its client).
     """
     scope = None if principal.is_admin else principal.id
-    sub = hub.subscribe(None, on_overflow)
+    sub = hub.subscribe(None, on_overflow, internal=internal)
     pending: dict[uuid.UUID, JobChange] = {}
     flush_at: float | None = None
     last_seen = datetime.now(UTC)

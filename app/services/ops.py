@@ -37,7 +37,7 @@ async def workers(deps: Deps) -> list[stats.WorkerInfo]:
         )
 
 
-async def refresh_metrics(deps: Deps, subscriptions: int) -> None:
+async def refresh_metrics(deps: Deps, subscriptions: int, shared_feeds: int) -> None:
     """Set the API's gauges from PostgreSQL (called when /metrics is scraped)."""
     async with transaction(deps.engine) as conn:
         counts = await stats.job_counts(conn)
@@ -49,3 +49,4 @@ async def refresh_metrics(deps: Deps, subscriptions: int) -> None:
         metrics.QUEUE_WAITING.labels(q.queue).set(q.waiting)
         metrics.QUEUE_LAG.labels(q.queue).set(q.oldest_waiting_seconds or 0.0)
     metrics.SUBSCRIPTIONS.set(subscriptions)
+    metrics.SHARED_FEEDS.set(shared_feeds)

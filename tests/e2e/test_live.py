@@ -130,3 +130,44 @@ async def test_redis_restart_under_a_live_subscription_loses_no_event(
     stored = (await client(JOB, {"id": job["id"]}))["job"]["events"]
     await client.aclose()
     _assert_complete(events, stored, 0)
+
+
+async def test_identical_dashboard_subscriptions_share_one_feed(
+    stack: support.Stack, env: support.Env
+) -> None:
+    import httpx
+
+    _, base = stack.serve()
+    stack.worker()
+    key = env.create_key("alice")
+    queues: list[asyncio.Queue[dict]] = [asyncio.Queue() for _ in range(4)]
+    kinds = [["demo.sleep"], ["demo.sleep"], ["demo.sleep"], ["demo.noop", "demo.sleep"]]
+    tasks = [
+        asyncio.create_task(_live_updates(base, key, k, q))
+        for k, q in zip(kinds, queues, strict=True)
+    ]
+    client = GraphQLClient(base, key)
+    while True:  # until the last subscription is live
+        await submit(client, "demo.noop", {})
+        try:
+            await asyncio.wait_for(queues[3].get(), timeout=0.5)
+            break
+        except TimeoutError:
+            continue
+    async with httpx.AsyncClient() as http:
+        scraped = (await http.get(f"{base}/metrics")).text
+    assert "conveyor_shared_feeds 2.0" in scraped
+    assert "conveyor_open_subscriptions 4.0" in scraped
+    job = await submit(client, "demo.sleep", {"steps": 3, "stepSeconds": 0.05})
+    streams = []
+    for q in queues[:3]:
+        seen: list[dict] = []
+        while not seen or seen[-1]["status"] != "SUCCEEDED":
+            update = await asyncio.wait_for(q.get(), timeout=30)
+            if update["jobId"] == job["id"]:
+                seen.append(update)
+        streams.append(seen)
+    for task in tasks:
+        task.cancel()
+    await client.aclose()
+    assert streams[0] == streams[1] == streams[2]
