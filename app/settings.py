@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     reclaim_idle_seconds: float = Field(default=30.0, ge=1.0, le=86_400.0)
     #: Finished jobs older than this are pruned with their attempts and events (0 = never).
     retention_days: float = Field(default=30.0, ge=0.0)
+    #: How often a worker prunes (one batch of 1,000 per run).
+    prune_interval_seconds: float = Field(default=60.0, ge=0.1)
 
     #: Defaults for retries when a job kind does not set its own.
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0.0)

@@ -236,16 +236,20 @@ class Worker:
 
     async def _maintenance_loop(self) -> None:
         s = self.settings
-        ticks = 0
+        loop = asyncio.get_running_loop()
+        next_sweep = next_prune = loop.time()
         while True:
             await asyncio.sleep(s.maintenance_interval_seconds)
-            ticks += 1
             try:
                 await execution.promote_due(self.rt)
                 await execution.recover_expired(self.rt)
                 redis_lost = await self._check_redis_epoch()
-                if redis_lost or ticks % 4 == 0:
-                    prune = ticks % 120 == 0 and s.retention_days > 0
+                now = loop.time()
+                if redis_lost or now >= next_sweep:
+                    next_sweep = now + min(2.0, s.redispatch_after_seconds / 2)
+                    prune = s.retention_days > 0 and now >= next_prune
+                    if prune:
+                        next_prune = now + s.prune_interval_seconds
                     await execution.sweep(
                         self.rt,
                         redispatch_after=s.redispatch_after_seconds,
@@ -254,5 +258,5 @@ class Worker:
                     )
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # the loop must survive outages
                 log.warning("maintenance failed; will retry", extra={"error": repr(exc)})

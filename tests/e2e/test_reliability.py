@@ -162,3 +162,37 @@ async def test_sigterm_lets_short_jobs_finish_and_releases_long_ones(
         == 1
     )
     await client.aclose()
+
+
+async def test_finished_jobs_are_pruned_and_acknowledged_messages_leave_the_stream(
+    stack: support.Stack, env: support.Env
+) -> None:
+    from redis.asyncio import Redis
+
+    from app.services.dispatch import stream_key
+
+    _, base = stack.serve()
+    # Retention of ~2 s, pruned every 0.5 s.
+    stack.worker(**FAST, RETENTION_DAYS=str(2 / 86400), PRUNE_INTERVAL_SECONDS="0.5")
+    client = GraphQLClient(base, env.create_key("alice"))
+    done = [await submit(client, "demo.noop", {}) for _ in range(5)]
+    for job in done:
+        await wait_for_status(client, job["id"], {"SUCCEEDED"})
+    redis = Redis.from_url(support.REDIS_URL)
+    try:
+        assert await redis.xlen(stream_key(env.prefix, "default", 1)) == 0
+    finally:
+        await redis.aclose()
+    waiting = await submit(client, "demo.sleep", {}, runAt="2100-01-01T00:00:00+00:00")
+    deadline = time.monotonic() + 30
+    while (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] > 1:
+        assert time.monotonic() < deadline, "finished jobs were not pruned"
+        await asyncio.sleep(0.2)
+    left = await env.sql("SELECT id::text AS id FROM jobs")
+    assert [r["id"] for r in left] == [waiting["id"]]
+    assert (
+        await env.sql(
+            "SELECT count(*) AS n FROM job_events WHERE job_id <> $1::uuid", waiting["id"]
+        )
+    )[0]["n"] == 0
+    await client.aclose()
