@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import rows
+from app.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
 from app.db.sql import typed, with_event
 from app.domain.models import Job, JobChange
 from app.domain.states import AttemptStatus, JobStatus
@@ -25,10 +26,16 @@ _CLAIM = with_event(
     UPDATE jobs SET status = 'RUNNING', attempt = attempt + 1, last_seq = last_seq + 1,
                     started_at = coalesce(started_at, now()), updated_at = now(),
                     dispatched_at = NULL, next_run_at = NULL
-    WHERE id = :id AND status = 'QUEUED'
+    FROM c WHERE jobs.id = c.id AND jobs.status = 'QUEUED'
     """,
     "'STARTED'",
     data="jsonb_build_object('attempt', j.attempt, 'workerId', CAST(:worker AS text))",
+    # Rows are locked in id order, and one another worker is claiming (a duplicate delivery)
+    # is skipped rather than waited for.
+    before="""c AS (
+        SELECT id FROM jobs WHERE id = ANY(:ids) AND status = 'QUEUED'
+        ORDER BY id FOR UPDATE SKIP LOCKED
+    ), """,
     extra_ctes=""",
     a AS (
         INSERT INTO job_attempts (job_id, number, status, worker_id, started_at, lease_expires_at)
@@ -39,15 +46,14 @@ _CLAIM = with_event(
 
 
 async def claim(
-    conn: AsyncConnection, *, job_id: uuid.UUID, worker_id: str, lease_seconds: float
-) -> tuple[Job, JobChange] | None:
-    """QUEUED -> RUNNING with a new leased attempt. None: not claimable (duplicate, cancelled)."""
-    row = (
-        (await conn.execute(_CLAIM, {"id": job_id, "worker": worker_id, "lease": lease_seconds}))
-        .mappings()
-        .first()
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float
+) -> dict[uuid.UUID, tuple[Job, JobChange]]:
+    """QUEUED -> RUNNING with a new leased attempt, for each job that is claimable. Jobs
+    missing from the answer were not (a duplicate delivery, cancelled, claimed elsewhere)."""
+    result = await conn.execute(
+        _CLAIM, {"ids": list(job_ids), "worker": worker_id, "lease": lease_seconds}
     )
-    return (rows.job(row), rows.change(row)) if row else None
+    return {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,7 @@ async def append_events(
             e_types.append(p.type)
             e_progress.append(p.progress)
             e_messages.append(p.message)
-            e_data.append(orjson.dumps(p.data).decode() if p.data is not None else None)
+            e_data.append(_json(p.data))
     result = await conn.execute(
         _APPEND,
         {
@@ -161,30 +167,48 @@ class Outcome:
     unless_cancel_requested: bool = False
 
 
-_FINISH = with_event(
-    """
-    UPDATE jobs SET status = CAST(:status AS text), result = :result, error = :error,
-        progress = CASE WHEN CAST(:status AS text) = 'SUCCEEDED' THEN 1 ELSE progress END,
-        next_run_at = CASE WHEN CAST(:delay AS float8) IS NULL THEN NULL
-                           ELSE now() + make_interval(secs => CAST(:delay AS float8)) END,
-        finished_at = CASE WHEN CAST(:terminal AS bool) THEN now() ELSE NULL END,
-        dispatched_at = NULL, last_seq = last_seq + 1, updated_at = now()
-    WHERE id = :id AND status = 'RUNNING' AND attempt = :attempt
-      AND (NOT CAST(:unless_cancel AS bool) OR cancel_requested_at IS NULL)
-    """,
-    "CAST(:event_type AS text)",
-    data=(
-        "jsonb_strip_nulls(jsonb_build_object('attempt', j.attempt, "
-        "'error', CAST(:public_error AS jsonb), 'delaySeconds', CAST(:delay AS float8)))"
+_FINISH = typed(
+    f"""
+    WITH v AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:statuses AS text[]),
+            CAST(:attempt_statuses AS text[]), CAST(:event_types AS text[]),
+            CAST(:results AS jsonb[]), CAST(:errors AS jsonb[]), CAST(:public_errors AS jsonb[]),
+            CAST(:delays AS float8[]), CAST(:terminals AS bool[]), CAST(:unless_cancel AS bool[]))
+        AS v(id, attempt, status, attempt_status, event_type, result, error, public_error,
+             delay, terminal, unless_cancel)
     ),
-    extra_ctes=""",
+    j AS (
+        UPDATE jobs SET status = v.status, result = v.result, error = v.public_error,
+            progress = CASE WHEN v.status = 'SUCCEEDED' THEN 1 ELSE jobs.progress END,
+            next_run_at = CASE WHEN v.delay IS NULL THEN NULL
+                               ELSE now() + make_interval(secs => v.delay) END,
+            finished_at = CASE WHEN v.terminal THEN now() ELSE NULL END,
+            dispatched_at = NULL, last_seq = jobs.last_seq + 1, updated_at = now()
+        FROM v
+        WHERE jobs.id = v.id AND jobs.status = 'RUNNING' AND jobs.attempt = v.attempt
+          AND (NOT v.unless_cancel OR jobs.cancel_requested_at IS NULL)
+        RETURNING {JOB_COLUMNS_QUALIFIED}, v.attempt_status, v.event_type, v.error AS full_error,
+                  v.public_error, v.delay
+    ),
     a AS (
-        UPDATE job_attempts SET status = CAST(:attempt_status AS text), finished_at = now(),
-                                lease_expires_at = NULL, error = :error
-        WHERE job_id = :id AND number = :attempt AND status = 'RUNNING'
-          AND EXISTS (SELECT 1 FROM j)
-    )""",
-    json_params=("result", "error", "public_error"),
+        UPDATE job_attempts SET status = j.attempt_status, finished_at = now(),
+                                lease_expires_at = NULL, error = j.full_error
+        FROM j
+        WHERE job_attempts.job_id = j.id AND job_attempts.number = j.attempt
+          AND job_attempts.status = 'RUNNING'
+    ),
+    e AS (
+        INSERT INTO job_events (job_id, seq, type, status, progress, message, data, at)
+        SELECT j.id, j.last_seq, j.event_type, j.status, NULL, NULL,
+               jsonb_strip_nulls(jsonb_build_object('attempt', j.attempt,
+                   'error', j.public_error, 'delaySeconds', j.delay)),
+               now()
+        FROM j
+        RETURNING *
+    )
+    SELECT j.*, {EVENT_COLUMNS} FROM j JOIN e ON e.job_id = j.id
+    """
 )
 
 
@@ -195,33 +219,32 @@ def public_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in error.items() if k in ("type", "message")}
 
 
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
 async def finish(
-    conn: AsyncConnection, *, job_id: uuid.UUID, attempt: int, outcome: Outcome
-) -> JobChange | None:
-    """End the running attempt. None: fenced (stale attempt, or cancel requested meanwhile)."""
-    row = (
-        (
-            await conn.execute(
-                _FINISH,
-                {
-                    "id": job_id,
-                    "attempt": attempt,
-                    "status": outcome.job_status.value,
-                    "attempt_status": outcome.attempt_status.value,
-                    "event_type": outcome.event_type,
-                    "result": outcome.result,
-                    "error": outcome.error,
-                    "public_error": public_error(outcome.error),
-                    "delay": outcome.delay_seconds,
-                    "terminal": outcome.job_status.is_terminal,
-                    "unless_cancel": outcome.unless_cancel_requested,
-                },
-            )
-        )
-        .mappings()
-        .first()
+    conn: AsyncConnection, *, outcomes: Sequence[tuple[uuid.UUID, int, Outcome]]
+) -> dict[uuid.UUID, JobChange]:
+    """End running attempts, one statement for all. A job missing from the answer was fenced
+    (stale attempt, or a cancel was requested meanwhile for a retry/fail outcome)."""
+    result = await conn.execute(
+        _FINISH,
+        {
+            "ids": [job_id for job_id, _, _ in outcomes],
+            "attempts": [attempt for _, attempt, _ in outcomes],
+            "statuses": [o.job_status.value for _, _, o in outcomes],
+            "attempt_statuses": [o.attempt_status.value for _, _, o in outcomes],
+            "event_types": [o.event_type for _, _, o in outcomes],
+            "results": [_json(o.result) for _, _, o in outcomes],
+            "errors": [_json(o.error) for _, _, o in outcomes],
+            "public_errors": [_json(public_error(o.error)) for _, _, o in outcomes],
+            "delays": [o.delay_seconds for _, _, o in outcomes],
+            "terminals": [o.job_status.is_terminal for _, _, o in outcomes],
+            "unless_cancel": [o.unless_cancel_requested for _, _, o in outcomes],
+        },
     )
-    return rows.change(row) if row else None
+    return {r["id"]: rows.change(r) for r in result.mappings()}
 
 
 async def renew_leases(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -18,12 +18,13 @@ from app.db.engine import transaction
 from app.db.execution import Outcome, PendingEvent
 from app.domain.models import Job, JobChange
 from app.domain.states import JobStatus
+from app.services.batching import Batcher
 from app.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Runtime:
     engine: AsyncEngine
     redis: Redis
@@ -31,19 +32,44 @@ class Runtime:
     prefix: str
     worker_id: str
     lease_seconds: float
+    #: Claims and outcomes of concurrent jobs share statements (see services.batching).
+    claims: Batcher[uuid.UUID, Job | None] = field(init=False)
+    outcomes: Batcher[tuple[uuid.UUID, int, Outcome], JobChange | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.claims = Batcher(self._claim_many)
+        self.outcomes = Batcher(self._finish_many)
+
+    async def _claim_many(self, job_ids: list[uuid.UUID]) -> list[Job | None]:
+        async with transaction(self.engine) as conn:
+            claimed = await repo.claim(
+                conn, job_ids=job_ids, worker_id=self.worker_id, lease_seconds=self.lease_seconds
+            )
+        await events.publish(self.redis, self.prefix, [change for _, change in claimed.values()])
+        answers: list[Job | None] = []
+        for job_id in job_ids:
+            # Two deliveries of one job in one batch: only the first runs it.
+            found = claimed.pop(job_id, None)
+            answers.append(found[0] if found else None)
+        return answers
+
+    async def _finish_many(
+        self, outcomes: list[tuple[uuid.UUID, int, Outcome]]
+    ) -> list[JobChange | None]:
+        async with transaction(self.engine) as conn:
+            changes = await repo.finish(conn, outcomes=outcomes)
+        await events.publish(self.redis, self.prefix, changes.values())
+        await self.dispatcher.send(
+            (c.job_id, c.queue, int(c.priority))
+            for c in changes.values()
+            if c.event.status is JobStatus.QUEUED
+        )
+        return [changes.get(job_id) for job_id, _, _ in outcomes]
 
 
 async def claim(rt: Runtime, job_id: uuid.UUID) -> Job | None:
     """QUEUED -> RUNNING under a new leased attempt; None if not claimable (duplicate, gone)."""
-    async with transaction(rt.engine) as conn:
-        claimed = await repo.claim(
-            conn, job_id=job_id, worker_id=rt.worker_id, lease_seconds=rt.lease_seconds
-        )
-    if claimed is None:
-        return None
-    job, change = claimed
-    await events.publish(rt.redis, rt.prefix, [change])
-    return job
+    return await rt.claims.submit(job_id)
 
 
 async def append(rt: Runtime, pending: Sequence[PendingEvent]) -> None:
@@ -57,13 +83,7 @@ async def finish(
 ) -> JobChange | None:
     """Record how the attempt ended. None: fenced (lease lost, or cancel requested meanwhile
     for a retry/fail outcome; the caller then records the cancellation)."""
-    async with transaction(rt.engine) as conn:
-        change = await repo.finish(conn, job_id=job_id, attempt=attempt, outcome=outcome)
-    if change is not None:
-        await events.publish(rt.redis, rt.prefix, [change])
-        if change.event.status is JobStatus.QUEUED:
-            await rt.dispatcher.send([(change.job_id, change.queue, int(change.priority))])
-    return change
+    return await rt.outcomes.submit((job_id, attempt, outcome))
 
 
 async def renew_leases(

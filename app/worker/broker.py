@@ -26,6 +26,7 @@ from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
 from app.domain.states import Priority
+from app.services.batching import Batcher
 from app.services.dispatch import stream_key
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class ConveyorBroker(RedisStreamBroker):
         # Highest priority first; within a priority, queues in the order given.
         self.streams = [stream_key(prefix, q, p) for p in Priority for q in queues]
         self._client: Redis | None = None
+        self._acks: Batcher[tuple[str, str], None] = Batcher(self._ack_many)
         self._last_reclaim = 0.0
         self._last_cleanup = 0.0
 
@@ -89,12 +91,21 @@ class ConveyorBroker(RedisStreamBroker):
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.xack(queue_name, GROUP, id)
-                pipe.xdel(queue_name, id)
-                await pipe.execute()
+            await self._acks.submit((queue_name, id))
 
         return ack
+
+    async def _ack_many(self, entries: list[tuple[str, str]]) -> list[None]:
+        """XACK + XDEL for every entry acknowledged at the same moment, in one round trip."""
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, GROUP, *ids)
+                pipe.xdel(stream, *ids)
+            await pipe.execute()
+        return [None] * len(entries)
 
     async def _read(self, streams: list[str], block: int | None) -> list[tuple[str, str, bytes]]:
         fetched: Any = await self.client.xreadgroup(
