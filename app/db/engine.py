@@ -20,7 +20,9 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping (a round trip per checkout): a connection that died is invalidated on
+        # first use and the caller sees ServiceUnavailable, which every caller handles.
+        pool_pre_ping=False,
         pool_timeout=10,
         json_serializer=lambda v: orjson.dumps(v).decode(),
         json_deserializer=orjson.loads,
@@ -98,6 +100,22 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     try:
         async with engine.begin() as conn:
             yield conn
+    except ServiceUnavailable:
+        raise
+    except Exception as exc:
+        if is_outage(exc):
+            raise ServiceUnavailable("the database is unavailable; try again shortly") from exc
+        raise
+
+
+@asynccontextmanager
+async def statements(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in autocommit mode, for work that is one statement (or several that need
+    no common snapshot): each statement is its own transaction, so there is no BEGIN/COMMIT
+    round trip around it. Every guarded job statement is a single CTE, atomic by itself."""
+    try:
+        async with engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
     except ServiceUnavailable:
         raise
     except Exception as exc:

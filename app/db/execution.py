@@ -30,11 +30,12 @@ _CLAIM = with_event(
     """,
     "'STARTED'",
     data="jsonb_build_object('attempt', j.attempt, 'workerId', CAST(:worker AS text))",
-    # Rows are locked in id order, and one another worker is claiming (a duplicate delivery)
-    # is skipped rather than waited for.
+    # Rows are locked in id order (no deadlock between batches), and a locked row is waited
+    # for, never skipped: the lock may be a mere `dispatched_at` mark, and skipping would
+    # read as "not claimable" and drop the message. After the wait, the row is re-checked.
     before="""c AS (
         SELECT id FROM jobs WHERE id = ANY(:ids) AND status = 'QUEUED'
-        ORDER BY id FOR UPDATE SKIP LOCKED
+        ORDER BY id FOR UPDATE
     ), """,
     extra_ctes=""",
     a AS (

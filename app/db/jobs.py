@@ -273,7 +273,7 @@ async def ids_matching(
     conn: AsyncConnection, *, flt: JobFilter, statuses: frozenset[JobStatus], limit: int
 ) -> list[tuple[uuid.UUID, str]]:
     """Ids (and kinds) of jobs matching `flt` whose status is in `statuses`, locked for update
-    (skipping rows another transaction holds), oldest first."""
+    in id order (waiting for short locks such as a dispatch mark, never skipping them)."""
     clauses, params = _where(flt)
     clauses.append("status = ANY(:wanted)")
     params["wanted"] = [s.value for s in statuses]
@@ -281,7 +281,7 @@ async def ids_matching(
     result = await conn.execute(
         text(
             f"SELECT id, kind FROM jobs WHERE {' AND '.join(clauses)} "
-            "ORDER BY created_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+            "ORDER BY id LIMIT :limit FOR UPDATE"
         ),
         params,
     )
@@ -291,8 +291,9 @@ async def ids_matching(
 async def mark_dispatched(conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID]) -> None:
     await conn.execute(
         text(
-            "UPDATE jobs SET dispatched_at = now() "
-            "WHERE id = ANY(:ids) AND status = 'QUEUED' AND dispatched_at IS NULL"
+            "UPDATE jobs SET dispatched_at = now() WHERE id IN ("
+            "SELECT id FROM jobs WHERE id = ANY(:ids) AND status = 'QUEUED' "
+            "AND dispatched_at IS NULL ORDER BY id FOR UPDATE)"
         ),
         {"ids": list(job_ids)},
     )

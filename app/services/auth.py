@@ -16,7 +16,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import keys as keys_repo
-from app.db.engine import transaction
+from app.db.engine import statements, transaction
 from app.domain.errors import Unauthenticated
 from app.domain.models import Principal
 
@@ -73,7 +73,7 @@ class Authenticator:
         if len(parts) != 3 or parts[0] != PREFIX:
             raise Unauthenticated("invalid API key")
         _, lookup, secret = parts
-        async with transaction(self._engine) as conn:
+        async with statements(self._engine) as conn:
             row = await keys_repo.find_active(conn, lookup=lookup)
         if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
             raise Unauthenticated("invalid, revoked or expired API key")

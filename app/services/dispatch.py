@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import jobs as jobs_repo
-from app.db.engine import transaction
+from app.db.engine import statements
 from app.domain.states import Priority
 
 log = logging.getLogger(__name__)
@@ -112,5 +112,5 @@ class Dispatcher:
 
 
 async def mark(engine: AsyncEngine, job_ids: Sequence[uuid.UUID]) -> None:
-    async with transaction(engine) as conn:
+    async with statements(engine) as conn:
         await jobs_repo.mark_dispatched(conn, job_ids=job_ids)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import events, metrics
 from app.db import execution as repo
-from app.db.engine import transaction
+from app.db.engine import statements, transaction
 from app.db.execution import Outcome, PendingEvent
 from app.domain.models import Job, JobChange
 from app.domain.states import JobStatus
@@ -41,7 +41,7 @@ class Runtime:
         self.outcomes = Batcher(self._finish_many)
 
     async def _claim_many(self, job_ids: list[uuid.UUID]) -> list[Job | None]:
-        async with transaction(self.engine) as conn:
+        async with statements(self.engine) as conn:
             claimed = await repo.claim(
                 conn, job_ids=job_ids, worker_id=self.worker_id, lease_seconds=self.lease_seconds
             )
@@ -56,7 +56,7 @@ class Runtime:
     async def _finish_many(
         self, outcomes: list[tuple[uuid.UUID, int, Outcome]]
     ) -> list[JobChange | None]:
-        async with transaction(self.engine) as conn:
+        async with statements(self.engine) as conn:
             changes = await repo.finish(conn, outcomes=outcomes)
         await events.publish(self.redis, self.prefix, changes.values())
         await self.dispatcher.send(
@@ -73,7 +73,7 @@ async def claim(rt: Runtime, job_id: uuid.UUID) -> Job | None:
 
 
 async def append(rt: Runtime, pending: Sequence[PendingEvent]) -> None:
-    async with transaction(rt.engine) as conn:
+    async with statements(rt.engine) as conn:
         changes = await repo.append_events(conn, pending=pending)
     await events.publish(rt.redis, rt.prefix, changes)
 
@@ -89,7 +89,7 @@ async def finish(
 async def renew_leases(
     rt: Runtime, held: Sequence[tuple[uuid.UUID, int]]
 ) -> dict[tuple[uuid.UUID, int], bool]:
-    async with transaction(rt.engine) as conn:
+    async with statements(rt.engine) as conn:
         return await repo.renew_leases(
             conn, worker_id=rt.worker_id, held=held, lease_seconds=rt.lease_seconds
         )
@@ -103,14 +103,14 @@ async def _requeued(rt: Runtime, changes: list[JobChange]) -> None:
 
 
 async def promote_due(rt: Runtime) -> int:
-    async with transaction(rt.engine) as conn:
+    async with statements(rt.engine) as conn:
         changes = await repo.promote_due(conn)
     await _requeued(rt, changes)
     return len(changes)
 
 
 async def recover_expired(rt: Runtime) -> int:
-    async with transaction(rt.engine) as conn:
+    async with statements(rt.engine) as conn:
         changes = await repo.recover_expired(conn)
     if changes:
         metrics.RECOVERED.inc(len(changes))

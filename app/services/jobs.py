@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import events
 from app.db import jobs as jobs_repo
-from app.db.engine import transaction
+from app.db.engine import statements, transaction
 from app.domain.errors import (
     Conflict,
     FieldError,
@@ -158,7 +158,7 @@ async def submit_many(
             results.append(exc)
     changes: list[JobChange] = []
     if valid:
-        async with transaction(deps.engine) as conn:
+        async with statements(deps.engine) as conn:
             inserted = await jobs_repo.insert(conn, new=[n for _, n in valid])
             for (i, new), row in zip(valid, inserted, strict=True):
                 if row is not None:
@@ -206,7 +206,7 @@ def _owner_scope(principal: Principal) -> uuid.UUID | None:
 
 
 async def get(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job | None:
-    async with transaction(deps.engine) as conn:
+    async with statements(deps.engine) as conn:
         return await jobs_repo.get(conn, job_id=job_id, owner_id=_owner_scope(principal))
 
 
@@ -346,23 +346,23 @@ async def page(
         _filter(principal, JobFilterArgs(statuses, kinds, queue)), updated_since=updated_since
     )
     cursor = decode_cursor(after) if after else None
-    async with transaction(deps.engine) as conn:
+    async with statements(deps.engine) as conn:
         found, has_next = await jobs_repo.page(conn, flt=flt, first=first, after=cursor)
     return found, has_next, flt
 
 
 async def count(deps: Deps, flt: jobs_repo.JobFilter) -> int:
-    async with transaction(deps.engine) as conn:
+    async with statements(deps.engine) as conn:
         return await jobs_repo.count(conn, flt=flt)
 
 
 async def attempts(deps: Deps, job_ids: list[uuid.UUID]) -> list[Attempt]:
-    async with transaction(deps.engine) as conn:
+    async with statements(deps.engine) as conn:
         return await jobs_repo.attempts(conn, job_ids=job_ids)
 
 
 async def events_after(deps: Deps, job_id: uuid.UUID, after: int, limit: int) -> list[Event]:
-    async with transaction(deps.engine) as conn:
+    async with statements(deps.engine) as conn:
         return await jobs_repo.events(conn, job_id=job_id, after=after, limit=limit)
 
 
@@ -370,7 +370,7 @@ async def get_many(
     deps: Deps, principal: Principal, job_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Job]:
     """Jobs by id, leaving out those the principal may not see."""
-    async with transaction(deps.engine) as conn:
+    async with statements(deps.engine) as conn:
         found = await jobs_repo.get_many(conn, job_ids=job_ids)
     scope = _owner_scope(principal)
     return {k: v for k, v in found.items() if scope is None or v.owner_id == scope}
