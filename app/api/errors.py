@@ -9,12 +9,13 @@ import uuid
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from app.domain.errors import ConveyorError, InvalidInput, Unauthenticated, UserError
+from app.domain.errors import ConveyorError, Forbidden, InvalidInput, Unauthenticated, UserError
+from app.services import audit
 
 log = logging.getLogger(__name__)
 
 #: Domain errors whose message is meant for the caller.
-_PUBLIC = (UserError, Unauthenticated)
+_PUBLIC = (UserError, Unauthenticated, Forbidden)
 
 
 class ErrorPolicy(MaskErrors):
@@ -52,7 +53,7 @@ class ErrorPolicy(MaskErrors):
             return self._rebuild(error, str(original), {"code": original.code})
         if isinstance(original, ConveyorError) and original.code == "SERVICE_UNAVAILABLE":
             return self._rebuild(error, str(original), {"code": original.code})
-        request_id = uuid.uuid4().hex
+        request_id = audit.REQUEST.get().request_id or uuid.uuid4().hex
         log.error(
             "unexpected error in a GraphQL operation",
             exc_info=original,
