@@ -39,7 +39,10 @@ class ErrorPolicy(MaskErrors):
 
     def _public(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if original is None:
+        # Variables that do not coerce (`Variable '$x' got invalid value ...`): pre-execution,
+        # no path, the caller's mistake. graphql-core keeps the scalar's exception as original.
+        is_coercion = error.path is None and error.message.startswith("Variable '$")
+        if original is None or is_coercion:
             # Syntax and validation errors: the caller's mistake, readable as is.
             if error.extensions and "code" in error.extensions:
                 return error

@@ -16,10 +16,15 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
+from strawberry.utils.aio import aclosing
 
 from app.api import graphql_http
 from app.api.connections import Connections
@@ -43,6 +48,37 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
         return None
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # The parser cache raises syntax errors out of `schema.stream` (instead of returning
+        # a PreExecutionError); strawberry would then only send `complete`. Answer `error`.
+        try:
+            source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+        except GraphQLError as error:
+            await operation.send_initial_errors([error])
+            return
+        except CannotGetOperationTypeError as exc:
+            await operation.send_initial_errors([GraphQLError(exc.as_http_error_reason())])
+            return
+        except InvalidOperationTypeError as exc:
+            reason = f"{exc.operation_type.value} operations are not allowed here"
+            await operation.send_initial_errors([GraphQLError(reason)])
+            return
+        try:
+            async with aclosing(source):
+                await self._send_result_stream(operation, source)
+        except _OperationStreamClosed:
+            return
+        except GraphQLError as error:  # raised on the first iteration, before any result
+            await operation.send_initial_errors([error])
+            return
+        await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
 
 
 def _request_info(scope: Scope) -> audit.RequestInfo:
