@@ -132,6 +132,57 @@ async def _create_key(
     return 0
 
 
+async def _list_keys(settings: Settings, tenant: str | None) -> int:
+    from app.db.engine import create_engine
+    from app.domain.models import DEFAULT_TENANT_ID
+    from app.services import keys
+
+    if problem := await _check_postgres(settings):
+        return _fail(problem)
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        tenant_id = DEFAULT_TENANT_ID
+        if tenant is not None:
+            found = await keys.tenant_by_name(engine, tenant)
+            if found is None:
+                return _fail(f"no tenant {tenant!r}")
+            tenant_id = found.id
+        for k in await keys.keys_of_tenant(engine, tenant_id):
+            state = "revoked" if k.revoked_at else "active"
+            expires = f" expires {k.expires_at.isoformat()}" if k.expires_at else ""
+            _out(f"{k.id}  {k.role:<9}  {state:<7}  {k.name}{expires}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _revoke_key(settings: Settings, key_id: str) -> int:
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from app.db.engine import create_engine
+    from app.services import keys
+
+    if problem := await _check_postgres(settings):
+        return _fail(problem)
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        return _fail(f"not a key id: {key_id!r}")
+    engine = create_engine(settings.database_url, pool_size=1)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        revoked = await keys.revoke_from_cli(engine, redis, settings.redis_prefix, parsed)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    if revoked is None:
+        return _fail(f"no active key {key_id}")
+    _out(f"revoked API key {revoked.name!r} ({revoked.id})")
+    return 0
+
+
 async def _create_tenant(settings: Settings, name: str) -> int:
     from app.db.engine import create_engine
     from app.domain.errors import InvalidInput
@@ -272,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tenant", help="its home tenant (default: `default`)")
     p = sub.add_parser("create-tenant", help="create a tenant; prints its id on the last line")
     p.add_argument("--name", required=True)
+    p = sub.add_parser("list-api-keys", help="list a tenant's keys (never their secrets)")
+    p.add_argument("--tenant", help="tenant name (default: `default`)")
+    p = sub.add_parser("revoke-api-key", help="revoke a key now (open WebSockets are closed)")
+    p.add_argument("--id", required=True)
     p = sub.add_parser("export-schema", help="write schema.graphql from the code")
     p.add_argument("--check", action="store_true", help="fail if schema.graphql is out of date")
     args = parser.parse_args(argv)
@@ -307,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "create-tenant":
         return asyncio.run(_create_tenant(settings, args.name))
+    if args.command == "list-api-keys":
+        return asyncio.run(_list_keys(settings, args.tenant))
+    if args.command == "revoke-api-key":
+        return asyncio.run(_revoke_key(settings, args.id))
     if args.command == "export-schema":
         return _export_schema(args.check)
     return _fail(f"unknown command {args.command}")  # pragma: no cover

@@ -107,15 +107,17 @@ async def list_for_tenant(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> lis
 
 
 async def revoke(
-    conn: AsyncConnection, *, key_id: uuid.UUID, tenant_id: uuid.UUID
+    conn: AsyncConnection, *, key_id: uuid.UUID, tenant_id: uuid.UUID | None
 ) -> dict[str, Any] | None:
-    """Revoke a key of the tenant; None when there is no such key or it was revoked already."""
+    """Revoke a key of the tenant (None: any tenant, for the CLI); None when there is no such
+    key or it was revoked already."""
     row = (
         (
             await conn.execute(
                 text(
                     "UPDATE api_keys SET revoked_at = now() "
-                    "WHERE id = :id AND tenant_id = :tenant AND revoked_at IS NULL "
+                    "WHERE id = :id AND (tenant_id = :tenant OR CAST(:tenant AS uuid) IS NULL) "
+                    "AND revoked_at IS NULL "
                     f"RETURNING {_COLUMNS}"
                 ),
                 {"id": key_id, "tenant": tenant_id},

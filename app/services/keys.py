@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import keys as keys_repo
@@ -170,6 +171,41 @@ async def revoke_key(deps: Deps, principal: Principal, key_id: uuid.UUID) -> Key
         )
     await publish_revocation(deps, key_id)
     return KeyInfo.from_row(row)
+
+
+async def revoke_from_cli(
+    engine: AsyncEngine, redis: Redis, prefix: str, key_id: uuid.UUID
+) -> KeyInfo | None:
+    """Revoke any key (an operator at the console); published like any revocation."""
+    async with transaction(engine) as conn:
+        row = await keys_repo.revoke(conn, key_id=key_id, tenant_id=None)
+        if row is None:
+            return None
+        await audit.append(
+            conn,
+            [
+                audit.entry(
+                    None,
+                    "key.revoke",
+                    f"key:{key_id}",
+                    before={"revokedAt": None},
+                    after={"revokedAt": row["revoked_at"].isoformat()},
+                    tenant_id=row["tenant_id"],
+                )
+            ],
+        )
+    try:
+        await redis.publish(revocations_channel(prefix), str(key_id))
+    except Exception:
+        log.warning("could not publish a key revocation", extra={"key_id": str(key_id)})
+    return KeyInfo.from_row(row)
+
+
+async def keys_of_tenant(engine: AsyncEngine, tenant_id: uuid.UUID) -> list[KeyInfo]:
+    async with transaction(engine) as conn:
+        return [
+            KeyInfo.from_row(r) for r in await keys_repo.list_for_tenant(conn, tenant_id=tenant_id)
+        ]
 
 
 async def publish_revocation(deps: Deps, key_id: uuid.UUID) -> None:

@@ -123,8 +123,7 @@ async def test_expired_or_db_revoked_keys_are_closed_by_the_periodic_check(
         await _next(ws, "1")
         await env.sql("UPDATE api_keys SET expires_at = now() WHERE name = 'alice'")
         with pytest.raises(ConnectionClosed) as closed:
-            while True:
-                await _next(ws, "1", timeout=5)
+            await _drain(ws, "1")
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4403
 
@@ -176,23 +175,21 @@ async def test_websocket_upgrades_from_unknown_origins_are_refused(
     url = base.replace("http://", "ws://") + "/graphql"
     key = env.create_key("alice")
     with pytest.raises((InvalidStatus, ConnectionClosed)):
-        async with connect(
-            url,
-            subprotocols=["graphql-transport-ws"],
-            origin="https://evil.example",  # type: ignore[list-item,arg-type]
-        ) as ws:
-            await ws.send(
-                json.dumps(
-                    {"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}}
-                )
-            )
-            await asyncio.wait_for(ws.recv(), timeout=5)
+        await _handshake(url, "https://evil.example", key)
+    assert await _handshake(url, "https://app.example", key) == "connection_ack"
+
+
+async def _handshake(url: str, origin: str, key: str) -> str:
     async with connect(
         url,
-        subprotocols=["graphql-transport-ws"],
-        origin="https://app.example",  # type: ignore[list-item,arg-type]
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        origin=origin,  # type: ignore[arg-type]
     ) as ws:
-        await ws.send(
-            json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}})
-        )
-        assert json.loads(await asyncio.wait_for(ws.recv(), timeout=5))["type"] == "connection_ack"
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {key}"}}
+        await ws.send(json.dumps(init))
+        return str(json.loads(await asyncio.wait_for(ws.recv(), timeout=5))["type"])
+
+
+async def _drain(ws: support.WSClient, op_id: str) -> None:
+    while True:
+        await _next(ws, op_id, timeout=5)
