@@ -8,6 +8,7 @@ setup: ## Create .venv from uv.lock (pinned) and build the dashboard.
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv==0.13.8
 	$(UV) sync --frozen --all-groups
 	$(MAKE) frontend
+	cd tests/http-audit && npm ci --no-audit --no-fund
 
 frontend: ## Install the dashboard's npm packages from its lockfile and build it.
 	@if [ -f frontend/package-lock.json ]; then \

@@ -1,4 +1,5 @@
-"""The `conveyor` command: migrate, serve, worker, dev, create-api-key, export-schema."""
+"""The `conveyor` command: migrate, serve, worker, dev, create-api-key, create-tenant,
+create-superuser, export-schema."""
 
 from __future__ import annotations
 
@@ -82,22 +83,122 @@ async def _migrate(settings: Settings, downgrade: str | None) -> int:
     return 0
 
 
-async def _create_key(settings: Settings, name: str, admin: bool) -> int:
+async def _create_key(
+    settings: Settings,
+    name: str,
+    admin: bool,
+    *,
+    tenant: str | None = None,
+    role: str | None = None,
+    superuser: bool = False,
+    expires_in_days: float | None = None,
+) -> int:
+    """Create a key (the key alone on the last line). `--admin` means role admin."""
+    from datetime import UTC, datetime, timedelta
+
     from app.db.engine import create_engine
-    from app.services import auth
+    from app.domain.models import DEFAULT_TENANT_ID
+    from app.domain.policy import Role
+    from app.services import auth, keys
+
+    if problem := await _check_postgres(settings):
+        return _fail(problem)
+    if admin and role not in (None, "admin"):
+        return _fail("--admin and --role disagree")
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        tenant_id = DEFAULT_TENANT_ID
+        if tenant is not None:
+            found = await keys.tenant_by_name(engine, tenant)
+            if found is None:
+                return _fail(f"no tenant {tenant!r} (create it with `conveyor create-tenant`)")
+            tenant_id = found.id
+        expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+        principal, key = await auth.create_api_key(
+            engine,
+            name=name,
+            admin=admin,
+            role=Role(role) if role else None,
+            tenant_id=tenant_id,
+            superuser=superuser,
+            expires_at=expires,
+            secret_key=settings.secret_key.get_secret_value(),
+        )
+    finally:
+        await engine.dispose()
+    kind = "superuser" if superuser else principal.role
+    _out(f"created {kind} API key {principal.name!r} ({principal.id}); it is shown once:")
+    _out(key)
+    return 0
+
+
+async def _list_keys(settings: Settings, tenant: str | None) -> int:
+    from app.db.engine import create_engine
+    from app.domain.models import DEFAULT_TENANT_ID
+    from app.services import keys
 
     if problem := await _check_postgres(settings):
         return _fail(problem)
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        principal, key = await auth.create_api_key(engine, name=name, admin=admin)
+        tenant_id = DEFAULT_TENANT_ID
+        if tenant is not None:
+            found = await keys.tenant_by_name(engine, tenant)
+            if found is None:
+                return _fail(f"no tenant {tenant!r}")
+            tenant_id = found.id
+        for k in await keys.keys_of_tenant(engine, tenant_id):
+            state = "revoked" if k.revoked_at else "active"
+            expires = f" expires {k.expires_at.isoformat()}" if k.expires_at else ""
+            _out(f"{k.id}  {k.role:<9}  {state:<7}  {k.name}{expires}")
     finally:
         await engine.dispose()
-    _out(
-        f"created {'admin ' if admin else ''}API key {principal.name!r} ({principal.id}); "
-        "it is shown once:"
-    )
-    _out(key)
+    return 0
+
+
+async def _revoke_key(settings: Settings, key_id: str) -> int:
+    import uuid
+
+    from redis.asyncio import Redis
+
+    from app.db.engine import create_engine
+    from app.services import keys
+
+    if problem := await _check_postgres(settings):
+        return _fail(problem)
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        return _fail(f"not a key id: {key_id!r}")
+    engine = create_engine(settings.database_url, pool_size=1)
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        revoked = await keys.revoke_from_cli(engine, redis, settings.redis_prefix, parsed)
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+    if revoked is None:
+        return _fail(f"no active key {key_id}")
+    _out(f"revoked API key {revoked.name!r} ({revoked.id})")
+    return 0
+
+
+async def _create_tenant(settings: Settings, name: str) -> int:
+    from app.db.engine import create_engine
+    from app.domain.errors import InvalidInput
+    from app.services import keys
+
+    if problem := await _check_postgres(settings):
+        return _fail(problem)
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        tenant = await keys.create_tenant(engine, name=name, by=None)
+    except InvalidInput as exc:
+        return _fail("; ".join(f.message for f in exc.field_errors) or str(exc))
+    finally:
+        await engine.dispose()
+    _out(f"created tenant {tenant.name!r}:")
+    _out(str(tenant.id))
     return 0
 
 
@@ -213,7 +314,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, help="jobs run at once (default: WORKER_CONCURRENCY)")
     p = sub.add_parser("create-api-key", help="create an API key; prints it on the last line")
     p.add_argument("--name", required=True)
-    p.add_argument("--admin", action="store_true", help="may see and manage every job")
+    p.add_argument("--admin", action="store_true", help="role admin (of the tenant)")
+    p.add_argument("--tenant", help="tenant name (default: the `default` tenant)")
+    p.add_argument("--role", choices=["admin", "operator", "submitter", "viewer"])
+    p.add_argument("--expires-in-days", type=float, help="the key stops working after this")
+    p = sub.add_parser("create-superuser", help="create a platform superuser key (manages tenants)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--tenant", help="its home tenant (default: `default`)")
+    p = sub.add_parser("create-tenant", help="create a tenant; prints its id on the last line")
+    p.add_argument("--name", required=True)
+    p = sub.add_parser("list-api-keys", help="list a tenant's keys (never their secrets)")
+    p.add_argument("--tenant", help="tenant name (default: `default`)")
+    p = sub.add_parser("revoke-api-key", help="revoke a key now (open WebSockets are closed)")
+    p.add_argument("--id", required=True)
     p = sub.add_parser("export-schema", help="write schema.graphql from the code")
     p.add_argument("--check", action="store_true", help="fail if schema.graphql is out of date")
     args = parser.parse_args(argv)
@@ -233,7 +346,26 @@ def main(argv: list[str] | None = None) -> int:
             return _fail("--concurrency must be at least 1")
         return _worker(settings, queues, concurrency)
     if args.command == "create-api-key":
-        return asyncio.run(_create_key(settings, args.name, args.admin))
+        return asyncio.run(
+            _create_key(
+                settings,
+                args.name,
+                args.admin,
+                tenant=args.tenant,
+                role=args.role,
+                expires_in_days=args.expires_in_days,
+            )
+        )
+    if args.command == "create-superuser":
+        return asyncio.run(
+            _create_key(settings, args.name, True, tenant=args.tenant, superuser=True)
+        )
+    if args.command == "create-tenant":
+        return asyncio.run(_create_tenant(settings, args.name))
+    if args.command == "list-api-keys":
+        return asyncio.run(_list_keys(settings, args.tenant))
+    if args.command == "revoke-api-key":
+        return asyncio.run(_revoke_key(settings, args.id))
     if args.command == "export-schema":
         return _export_schema(args.check)
     return _fail(f"unknown command {args.command}")  # pragma: no cover

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -18,7 +19,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import events, jobs, metrics
+from app.api.connections import Connections
 from app.api.http import ConveyorGraphQL
+from app.api.schema import create_schema
 from app.db.engine import create_engine
 from app.domain.errors import ServiceUnavailable
 from app.services import ops
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     registry = jobs.load()
     holder = _Holder()
+    schema = create_schema(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -117,18 +121,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         deps = Deps(
             engine=engine, redis=redis, dispatcher=dispatcher, registry=registry, settings=settings
         )
-        graphql = ConveyorGraphQL(
-            deps,
-            hub,
-            Authenticator(engine, cache_seconds=settings.auth_cache_seconds),
-            allowed_origins=settings.origins,
+        authenticator = Authenticator(
+            engine,
+            cache_seconds=settings.auth_cache_seconds,
+            secret_key=settings.secret_key.get_secret_value(),
         )
+        connections = Connections(deps, authenticator)
+        graphql = ConveyorGraphQL(deps, hub, authenticator, schema=schema, connections=connections)
         holder.runtime = Runtime(deps=deps, hub=hub, graphql=graphql)
         await dispatcher.start()
         await hub.start()
+        await connections.start()
         try:
             yield
         finally:
+            await connections.stop()
             await hub.stop()
             await dispatcher.stop()
             await redis.aclose()
@@ -173,6 +180,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def spa(request: Request) -> Response:
         page = "graphiql.html" if request.url.path.rstrip("/") == "/graphiql" else "index.html"
+        if page == "graphiql.html" and not settings.explorer:
+            return PlainTextResponse("The explorer is turned off (GRAPHQL_EXPLORER).", 404)
         path = FRONTEND / page
         if not path.exists():
             return PlainTextResponse(
@@ -193,4 +202,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += [Route("/", spa), Route("/{path:path}", spa)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Cross-origin browser requests only from configured origins (none by default). Keys are
+    # bearer headers, never cookies, so no credentials are allowed either.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["authorization", "content-type", "accept", "x-request-id"],
+        expose_headers=["x-request-id"],
+        max_age=600,
+    )
     return app

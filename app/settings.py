@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Used when SECRET_KEY is unset, and only accepted with ENV=dev.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+_PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "placeholder", "xxx", "todo")
 
 
 class Settings(BaseSettings):
     """Conveyor's configuration. Every field maps to an environment variable (see .env.example)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    #: `dev` allows the built-in SECRET_KEY (with a warning) and turns introspection and the
+    #: explorer on by default; anything else (`production`) refuses placeholder secrets.
+    env: Literal["dev", "test", "production"] = "dev"
+    #: Keys API key hashes (HMAC-SHA256) and signs browser tokens. At least 32 characters.
+    secret_key: SecretStr = SecretStr("")
 
     #: PostgreSQL URL (SQLAlchemy form); the database is created by `migrate`/`dev` when missing.
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/conveyor"
@@ -62,6 +74,21 @@ class Settings(BaseSettings):
     ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
     #: Seconds an authenticated API key is cached in-process before it is checked again.
     auth_cache_seconds: float = Field(default=2.0, ge=0.0, le=300.0)
+    #: Open WebSockets re-check their key this often (a revocation also closes them at once).
+    revocation_check_seconds: float = Field(default=5.0, ge=0.1, le=300.0)
+    #: Longest lifetime of a browser token (`createToken(minutes:)`).
+    token_max_minutes: int = Field(default=24 * 60, ge=1, le=30 * 24 * 60)
+
+    #: GraphQL hardening. Introspection and the /graphiql explorer: None = on only in dev.
+    graphql_introspection: bool | None = None
+    graphql_explorer: bool | None = None
+    graphql_max_depth: int = Field(default=12, ge=2, le=100)
+    graphql_max_aliases: int = Field(default=30, ge=1, le=10_000)
+    graphql_max_tokens: int = Field(default=2_000, ge=100, le=1_000_000)
+    #: Seconds one HTTP GraphQL request may execute before it is answered 504.
+    graphql_timeout_seconds: float = Field(default=15.0, ge=0.1, le=600.0)
+    #: A WebSocket must send `connection_init` within this many seconds (else closed 4408).
+    ws_init_timeout_seconds: float = Field(default=3.0, ge=0.1, le=60.0)
 
     #: Worker: serve Prometheus metrics on this port (0 = off) and address.
     metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -79,6 +106,34 @@ class Settings(BaseSettings):
             if value.startswith(plain):
                 return "postgresql+asyncpg://" + value[len(plain) :]
         return value
+
+    @model_validator(mode="after")
+    def _real_secret(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.env == "dev":
+            if not secret:
+                logging.getLogger(__name__).warning(
+                    "SECRET_KEY is not set: using the built-in development key (ENV=dev only)"
+                )
+                self.secret_key = SecretStr(DEV_SECRET_KEY)
+            return self
+        lowered = secret.lower()
+        if len(secret) < 32 or secret == DEV_SECRET_KEY or any(p in lowered for p in _PLACEHOLDERS):
+            raise ValueError(
+                f"SECRET_KEY must be a random value of at least 32 characters when ENV={self.env} "
+                '(e.g. `python -c "import secrets; print(secrets.token_urlsafe(48))"`)'
+            )
+        return self
+
+    @property
+    def introspection(self) -> bool:
+        on = self.graphql_introspection
+        return self.env == "dev" if on is None else on
+
+    @property
+    def explorer(self) -> bool:
+        on = self.graphql_explorer
+        return self.env == "dev" if on is None else on
 
     @property
     def queues(self) -> list[str]:

@@ -29,6 +29,8 @@ PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:8]
+#: A real (random) server secret for every test process and `conveyor` child process.
+SECRET_KEY = os.environ.get("TEST_SECRET_KEY") or uuid.uuid4().hex + uuid.uuid4().hex
 
 
 def pg_url(database: str, driver: str = "postgresql+asyncpg") -> str:
@@ -91,6 +93,7 @@ class Env:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            "SECRET_KEY": SECRET_KEY,
         }
         env.update(extra)
         return env

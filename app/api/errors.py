@@ -10,17 +10,19 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from app.domain.errors import (
+    Forbidden,
     InvalidInput,
     ServiceUnavailable,
     TooManySubscriptions,
     Unauthenticated,
     UserError,
 )
+from app.services import audit
 
 log = logging.getLogger(__name__)
 
 #: Domain errors whose message is meant for the caller.
-_PUBLIC = (UserError, Unauthenticated, ServiceUnavailable, TooManySubscriptions)
+_PUBLIC = (UserError, Unauthenticated, Forbidden, ServiceUnavailable, TooManySubscriptions)
 
 
 def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
@@ -38,7 +40,10 @@ def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -
 def public(error: GraphQLError) -> GraphQLError:
     """The error as a client may see it."""
     original = error.original_error
-    if original is None:
+    # Variables that do not coerce (`Variable '$x' got invalid value ...`): pre-execution,
+    # no path, the caller's mistake. graphql-core keeps the scalar's exception as original.
+    is_coercion = error.path is None and error.message.startswith("Variable '$")
+    if original is None or is_coercion:
         # Syntax and validation errors: the caller's mistake, readable as is.
         if error.extensions and "code" in error.extensions:
             return error
@@ -48,7 +53,7 @@ def public(error: GraphQLError) -> GraphQLError:
         return _rebuild(error, original.message, {"code": original.code, "fieldErrors": details})
     if isinstance(original, _PUBLIC):
         return _rebuild(error, str(original), {"code": original.code})
-    request_id = uuid.uuid4().hex
+    request_id = audit.REQUEST.get().request_id or uuid.uuid4().hex
     log.error(
         "unexpected error in a GraphQL operation",
         exc_info=original,

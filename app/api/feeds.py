@@ -17,12 +17,13 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 from graphql import (
+    ASTValidationRule,
     DocumentNode,
     FieldNode,
     GraphQLError,
@@ -30,6 +31,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     parse,
+    specified_rules,
     subscribe,
     validate,
 )
@@ -40,6 +42,7 @@ from strawberry.types.execution import ExecutionResult
 
 from app.api.context import Context
 from app.api.errors import public
+from app.domain import policy
 from app.domain.errors import TooManySubscriptions
 from app.events import Hub
 
@@ -103,10 +106,21 @@ class Group:
 class Feeds:
     """The process's shared subscription groups."""
 
-    def __init__(self, schema: GraphQLSchema, hub: Hub, *, buffer: int) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        hub: Hub,
+        *,
+        buffer: int,
+        rules: Sequence[type[ASTValidationRule]] = (),
+        max_tokens: int | None = None,
+    ) -> None:
         self._schema = schema
         self._hub = hub
         self._buffer = buffer
+        # The same limits as every other operation (depth, aliases, tokens, introspection).
+        self._rules = [*specified_rules, *rules]
+        self._max_tokens = max_tokens
         self._groups: dict[tuple[Any, ...], Group] = {}
         self._documents: OrderedDict[str, DocumentNode | None] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
@@ -126,11 +140,12 @@ class Feeds:
             return self._documents[query]
         document: DocumentNode | None
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=self._max_tokens)
         except GraphQLError:
-            document = None
+            document = None  # strawberry's path reports it
         if document is not None and (
-            validate(self._schema, document) or not _only_shared(document, operation_name)
+            validate(self._schema, document, self._rules)
+            or not _only_shared(document, operation_name)
         ):
             document = None
         self._documents[query] = document
@@ -147,7 +162,7 @@ class Feeds:
         context: Context,
     ) -> AsyncGenerator[ExecutionResult, None]:
         principal = context.principal
-        scope = ("admin",) if principal.is_admin else ("owner", principal.id)
+        scope = policy.read_scope(principal)  # who may see what: part of the group's identity
         key = (
             query,
             operation_name,

@@ -1,87 +1,203 @@
-"""The GraphQL endpoint over HTTP and WebSocket, with authentication in front of it."""
+"""The GraphQL endpoint over HTTP (`graphql_http`) and WebSocket (strawberry), with
+authentication in front of both."""
 
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
+from strawberry.utils.aio import aclosing
 
+from app.api import graphql_http
+from app.api.connections import Connections
 from app.api.context import Context
 from app.api.feeds import Feeds
-from app.api.schema import schema
+from app.api.schema import ConveyorSchema
 from app.domain.errors import ServiceUnavailable, Unauthenticated
 from app.events import Hub
+from app.services import audit
 from app.services.auth import Authenticator
 from app.services.jobs import Deps
 
 log = logging.getLogger(__name__)
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
-def _error_response(status: int, message: str, code: str) -> JSONResponse:
-    return JSONResponse(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
-        status_code=status,
-        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws, except that an operation that fails to parse or names an unknown
+    operation gets an `error` message for its id: one bad subscription does not close the
+    socket and every other subscription on it (strawberry closes with 4400)."""
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        return None
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # The parser cache raises syntax errors out of `schema.stream` (instead of returning
+        # a PreExecutionError); strawberry would then only send `complete`. Answer `error`.
+        try:
+            source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+        except GraphQLError as error:
+            await operation.send_initial_errors([error])
+            return
+        except CannotGetOperationTypeError as exc:
+            await operation.send_initial_errors([GraphQLError(exc.as_http_error_reason())])
+            return
+        except InvalidOperationTypeError as exc:
+            reason = f"{exc.operation_type.value} operations are not allowed here"
+            await operation.send_initial_errors([GraphQLError(reason)])
+            return
+        try:
+            async with aclosing(source):
+                await self._send_result_stream(operation, source)
+        except _OperationStreamClosed:
+            return
+        except GraphQLError as error:  # raised on the first iteration, before any result
+            await operation.send_initial_errors([error])
+            return
+        await operation.send_operation_message(CompleteMessage(id=operation.id, type="complete"))
+
+
+def _request_info(scope: Scope) -> audit.RequestInfo:
+    headers = dict(scope.get("headers") or [])
+    given = headers.get(b"x-request-id", b"").decode("latin-1")
+    client = scope.get("client")
+    return audit.RequestInfo(
+        request_id=given if _REQUEST_ID.match(given) else audit.new_request_id(),
+        client_addr=client[0] if client else None,
     )
 
 
 class ConveyorGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+
     def __init__(
-        self, deps: Deps, hub: Hub, authenticator: Authenticator, *, allowed_origins: list[str]
+        self,
+        deps: Deps,
+        hub: Hub,
+        authenticator: Authenticator,
+        *,
+        schema: ConveyorSchema,
+        connections: Connections,
     ) -> None:
+        s = deps.settings
         super().__init__(
             schema,
             graphql_ide=None,  # the bundled, offline GraphiQL is served at /graphiql instead
             keep_alive=True,
             keep_alive_interval=15,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
-            connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=deps.settings.max_subscriptions_per_connection,
-            allowed_origins=allowed_origins,
+            connection_init_wait_timeout=timedelta(seconds=s.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=s.max_subscriptions_per_connection,
+            allowed_origins=s.origins,
         )
         self.deps = deps
         self.hub = hub
         self.authenticator = authenticator
-        self.feeds = Feeds(schema._schema, hub, buffer=deps.settings.subscriber_buffer)
+        self.connections = connections
+        self.feeds = Feeds(
+            schema._schema,
+            hub,
+            buffer=s.subscriber_buffer,
+            rules=schema.validation_rules,
+            max_tokens=schema.max_tokens,
+        )
         self._next_cache: OrderedDict[int, tuple[object, str]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            try:
-                principal = await self.authenticator.authenticate(
-                    request.headers.get("authorization")
-                )
-            except Unauthenticated as exc:
-                await _error_response(401, str(exc), exc.code)(scope, receive, send)
-                return
-            except ServiceUnavailable as exc:
-                await _error_response(503, str(exc), exc.code)(scope, receive, send)
-                return
-            scope.setdefault("state", {})["principal"] = principal
-        await super().__call__(scope, receive, send)
+        token = audit.REQUEST.set(_request_info(scope))
+        try:
+            if scope["type"] == "http":
+                response = await self._http(Request(scope, receive))
+                await response(scope, receive, send)
+            else:
+                try:
+                    await super().__call__(scope, receive, send)
+                finally:
+                    self.connections.discard(scope)
+        finally:
+            audit.REQUEST.reset(token)
+
+    async def _http(self, request: Request) -> Response:
+        info = audit.REQUEST.get()
+        headers = {"X-Request-ID": info.request_id or ""}
+        if request.method not in ("GET", "POST"):
+            return graphql_http.respond(
+                405,
+                graphql_http.error_body("use GET or POST", "METHOD_NOT_ALLOWED"),
+                graphql_http.JSON,
+                {**headers, "Allow": "GET, POST"},
+            )
+        try:
+            media = graphql_http.negotiate(request.headers.get("accept"))
+        except graphql_http.RequestError as exc:
+            return graphql_http.respond(
+                exc.status, graphql_http.error_body(str(exc), exc.code), graphql_http.JSON, headers
+            )
+        try:
+            principal = await self.authenticator.authenticate(request.headers.get("authorization"))
+        except Unauthenticated as exc:
+            return graphql_http.respond(
+                401,
+                graphql_http.error_body(str(exc), exc.code),
+                media,
+                {**headers, "WWW-Authenticate": "Bearer"},
+            )
+        except ServiceUnavailable as exc:
+            return graphql_http.respond(
+                503, graphql_http.error_body(str(exc), exc.code), media, headers
+            )
+        context = Context(
+            deps=self.deps,
+            hub=self.hub,
+            authenticator=self.authenticator,
+            request=request,
+            response=None,
+            _principal=principal,
+        )
+        return await graphql_http.execute(
+            self.schema,
+            request,
+            context,
+            media=media,
+            timeout=self.deps.settings.graphql_timeout_seconds,
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        principal = request.scope.get("state", {}).get("principal")
         return Context(
             deps=self.deps,
             hub=self.hub,
             authenticator=self.authenticator,
             request=request,
             response=response,
-            _principal=principal,
             feeds=self.feeds if isinstance(request, WebSocket) else None,
         )
 
@@ -105,10 +221,14 @@ class ConveyorGraphQL(GraphQL[Context, None]):
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("authorization") or params.get("Authorization")
         try:
-            context._principal = await self.authenticator.authenticate(
+            principal = await self.authenticator.authenticate(
                 header if isinstance(header, str) else None
             )
         except (Unauthenticated, ServiceUnavailable) as exc:
             log.info("websocket connection rejected", extra={"reason": str(exc)})
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from exc
+        context._principal = principal
+        websocket = context.request
+        if isinstance(websocket, WebSocket):
+            self.connections.add(websocket.scope, principal.key_id, websocket)
         return None

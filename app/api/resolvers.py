@@ -74,8 +74,7 @@ def _submit_result(result: object) -> t.SubmitJobResult:
 class Query:
     @strawberry.field(description="The caller.")
     def me(self, info: Info) -> t.Principal:
-        p = info.context.principal
-        return t.Principal(id=strawberry.ID(str(p.id)), name=p.name, is_admin=p.is_admin)
+        return t.Principal.from_domain(info.context.principal)
 
     @strawberry.field(description="A job, or null when it does not exist or is not yours.")
     async def job(self, info: Info, id: strawberry.ID) -> t.Job | None:
@@ -128,7 +127,8 @@ class Query:
     @strawberry.field(description="Live workers (stopped or silent ones drop out).")
     async def workers(self, info: Info) -> list[t.Worker]:
         _ = info.context.principal
-        return [t.Worker.from_domain(w) for w in await ops.workers(info.context.deps)]
+        ctx = info.context
+        return [t.Worker.from_domain(w) for w in await ops.workers(ctx.deps, ctx.principal)]
 
 
 @strawberry.type
@@ -174,7 +174,7 @@ class Mutation:
             if job_id is None:
                 raise errors.NotFound(str(id))
             job = await jobs_service.retry(info.context.deps, info.context.principal, job_id)
-        except (errors.NotFound, errors.InvalidState) as exc:
+        except (errors.NotFound, errors.InvalidState, errors.PolicyDenied) as exc:
             return t.user_error(exc)  # type: ignore[return-value]
         return t.Job.from_domain(job)
 

@@ -6,15 +6,35 @@ from collections.abc import Iterable
 from typing import Any
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from graphql import ASTValidationRule
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+    max_aliases,
+    query_depth_limiter,
+)
+from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 
 from app.api.errors import ErrorPolicy
 from app.api.resolvers import Mutation, Query, Subscription
+from app.api.security import SecurityMutation, SecurityQuery
+from app.settings import Settings
+
+RootQuery = merge_types("Query", (Query, SecurityQuery))
+RootMutation = merge_types("Mutation", (Mutation, SecurityMutation))
 
 
 class ConveyorSchema(strawberry.Schema):
-    """Routes shareable subscriptions (see `app.api.feeds`) to the process's shared feeds."""
+    """Routes shareable subscriptions (see `app.api.feeds`) to the process's shared feeds,
+    which apply the same limits (`validation_rules`, `max_tokens`) as every operation."""
+
+    validation_rules: list[type[ASTValidationRule]]
+    max_tokens: int
 
     async def stream(
         self,
@@ -42,17 +62,39 @@ class ConveyorSchema(strawberry.Schema):
         )
 
 
-schema = ConveyorSchema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    extensions=[
+def create_schema(settings: Settings | None = None) -> ConveyorSchema:
+    """The schema with the hostile-request limits of `settings` (defaults when None)."""
+    s = settings or Settings.model_construct()
+    # The rule classes are built once: the validation cache is keyed by them (strawberry's
+    # QueryDepthLimiter / MaxAliasesLimiter would build new ones per request and defeat it).
+    rules: list[type[ASTValidationRule]] = [
+        query_depth_limiter.create_validator(s.graphql_max_depth, None),
+        max_aliases.create_validator(s.graphql_max_aliases),
+    ]
+    if not s.introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    extensions: list[type[SchemaExtension] | object] = [
+        # Limits apply before any resolver runs: the token limit inside the parser (which the
+        # parser cache honours), depth, aliases and introspection as validation rules.
+        lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
+        lambda: AddValidationRules(rules),
         # Clients send the same few documents over and over: parse and validate each once.
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         ErrorPolicy,
-    ],
-)
+    ]
+    built = ConveyorSchema(
+        query=RootQuery,
+        mutation=RootMutation,
+        subscription=Subscription,
+        extensions=extensions,  # type: ignore[arg-type]
+    )
+    built.validation_rules = rules
+    built.max_tokens = s.graphql_max_tokens
+    return built
+
+
+schema = create_schema()
 
 
 def sdl() -> str:

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.db import stats as db_stats
-from app.domain import errors, models
+from app.domain import errors, models, policy
 from app.domain import states as st
 from app.jobs.registry import JobKind as DomainJobKind
 from app.services import jobs as jobs_service
@@ -22,6 +22,7 @@ JobStatus = strawberry.enum(st.JobStatus, name="JobStatus")
 AttemptStatus = strawberry.enum(st.AttemptStatus, name="AttemptStatus")
 JobEventType = strawberry.enum(st.EventType, name="JobEventType")
 Priority = strawberry.enum(st.Priority, name="Priority")
+Role = strawberry.enum(policy.Role, name="Role", description="What a key may do in its tenant.")
 
 
 @strawberry.type(
@@ -200,11 +201,29 @@ class JobKind:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The caller: an API key, or a read-only token minted from one.")
 class Principal:
     id: strawberry.ID
     name: str
     is_admin: bool
+    role: policy.Role
+    tenant_id: strawberry.ID
+    is_superuser: bool
+    token_scope: str | None = strawberry.field(
+        description="Tokens only: `tenant` or `job:<id>`; null for API keys."
+    )
+
+    @classmethod
+    def from_domain(cls, p: models.Principal) -> Principal:
+        return cls(
+            id=strawberry.ID(str(p.id)),
+            name=p.name,
+            is_admin=p.is_admin,
+            role=policy.Role(p.role),
+            tenant_id=strawberry.ID(str(p.tenant_id)),
+            is_superuser=p.is_superuser,
+            token_scope=p.token_scope,
+        )
 
 
 # Expected errors are data.
@@ -247,6 +266,15 @@ class Conflict(UserError):
     existing_job_id: strawberry.ID
 
 
+@strawberry.type(
+    description="The admission policy refused the request; the decision is recorded "
+    "(`policyDecisions`) with this rule."
+)
+class PolicyDenied(UserError):
+    rule: str
+    retry_after_seconds: float | None
+
+
 def user_error(exc: errors.UserError) -> UserError:
     """The GraphQL shape of an expected domain error."""
     if isinstance(exc, errors.InvalidInput):
@@ -267,14 +295,24 @@ def user_error(exc: errors.UserError) -> UserError:
         return Conflict(
             message=exc.message, code=exc.code, existing_job_id=strawberry.ID(exc.existing_job_id)
         )
+    if isinstance(exc, errors.PolicyDenied):
+        return PolicyDenied(
+            message=exc.message,
+            code=exc.code,
+            rule=exc.rule,
+            retry_after_seconds=exc.retry_after_seconds,
+        )
     raise TypeError(f"no GraphQL type for {type(exc).__name__}")
 
 
 SubmitJobResult = Annotated[
-    Job | InvalidInput | UnknownJobKind | Conflict, strawberry.union("SubmitJobResult")
+    Job | InvalidInput | UnknownJobKind | Conflict | PolicyDenied,
+    strawberry.union("SubmitJobResult"),
 ]
 CancelJobResult = Annotated[Job | NotFound | InvalidState, strawberry.union("CancelJobResult")]
-RetryJobResult = Annotated[Job | NotFound | InvalidState, strawberry.union("RetryJobResult")]
+RetryJobResult = Annotated[
+    Job | NotFound | InvalidState | PolicyDenied, strawberry.union("RetryJobResult")
+]
 
 
 @strawberry.input

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import rows
 from app.db.sql import with_event
+from app.db.tenants import TENANT_KEYS
 from app.domain.models import Attempt, Event, Job, JobChange
 from app.domain.states import RETRYABLE, WAITING, JobStatus
 
@@ -46,9 +47,13 @@ class JobFilter:
     statuses: tuple[JobStatus, ...] = ()
     kinds: tuple[str, ...] = ()
     queue: str | None = None
-    #: None: every job (an admin); otherwise only this principal's jobs.
+    #: None: every owner; otherwise only this key's jobs.
     owner_id: uuid.UUID | None = None
     updated_since: datetime | None = None
+    #: None: every tenant (internal use only); otherwise only jobs of this tenant's keys.
+    tenant_id: uuid.UUID | None = None
+    #: Only this job (read tokens scoped to one job).
+    job_id: uuid.UUID | None = None
 
 
 _INSERT = with_event(
@@ -121,14 +126,21 @@ async def get_by_idempotency_key(
 
 
 async def get(
-    conn: AsyncConnection, *, job_id: uuid.UUID, owner_id: uuid.UUID | None
+    conn: AsyncConnection,
+    *,
+    job_id: uuid.UUID,
+    owner_id: uuid.UUID | None,
+    tenant_id: uuid.UUID | None = None,
 ) -> Job | None:
-    """The job, if it exists and `owner_id` may see it (None: any owner)."""
+    """The job, if it exists and belongs to `owner_id` and `tenant_id` (None: any)."""
     sql = f"SELECT {rows.JOB_COLUMNS} FROM jobs WHERE id = :id"
     params: dict[str, Any] = {"id": job_id}
     if owner_id is not None:
         sql += " AND owner_id = :owner"
         params["owner"] = owner_id
+    if tenant_id is not None:
+        sql += f" AND owner_id IN ({TENANT_KEYS})"
+        params["tenant"] = tenant_id
     row = (await conn.execute(text(sql), params)).mappings().first()
     return rows.job(row) if row else None
 
@@ -146,6 +158,12 @@ def _where(flt: JobFilter) -> tuple[list[str], dict[str, Any]]:
     if flt.owner_id is not None:
         clauses.append("owner_id = :owner")
         params["owner"] = flt.owner_id
+    if flt.tenant_id is not None:
+        clauses.append(f"owner_id IN ({TENANT_KEYS})")
+        params["tenant"] = flt.tenant_id
+    if flt.job_id is not None:
+        clauses.append("id = :job_id")
+        params["job_id"] = flt.job_id
     if flt.statuses:
         clauses.append("status = ANY(:statuses)")
         params["statuses"] = [s.value for s in flt.statuses]

@@ -1,26 +1,60 @@
-"""API keys: only a SHA-256 of the secret half is stored."""
+"""API keys: only a keyed hash (HMAC-SHA256) of the secret half is stored."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.domain.models import DEFAULT_TENANT_ID
+
+_COLUMNS = (
+    "id, name, lookup, tenant_id, role, is_superuser, created_by, created_at, expires_at, "
+    "revoked_at"
+)
+
 
 async def insert(
-    conn: AsyncConnection, *, name: str, lookup: str, secret_hash: bytes, is_admin: bool
-) -> uuid.UUID:
-    key_id = uuid.uuid4()
-    await conn.execute(
-        text(
-            "INSERT INTO api_keys (id, name, lookup, secret_hash, is_admin) "
-            "VALUES (:id, :name, :lookup, :hash, :admin)"
-        ),
-        {"id": key_id, "name": name, "lookup": lookup, "hash": secret_hash, "admin": is_admin},
+    conn: AsyncConnection,
+    *,
+    name: str,
+    lookup: str,
+    secret_hash: bytes,
+    role: str,
+    tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
+    is_superuser: bool = False,
+    expires_at: datetime | None = None,
+    created_by: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    row = (
+        (
+            await conn.execute(
+                text(
+                    "INSERT INTO api_keys (id, name, lookup, secret_hash, hash_scheme, tenant_id, "
+                    "role, is_superuser, expires_at, created_by) "
+                    "VALUES (:id, :name, :lookup, :hash, 'hmac', :tenant, :role, :su, :expires, "
+                    f":by) RETURNING {_COLUMNS}"
+                ),
+                {
+                    "id": uuid.uuid4(),
+                    "name": name,
+                    "lookup": lookup,
+                    "hash": secret_hash,
+                    "tenant": tenant_id,
+                    "role": role,
+                    "su": is_superuser,
+                    "expires": expires_at,
+                    "by": created_by,
+                },
+            )
+        )
+        .mappings()
+        .one()
     )
-    return key_id
+    return dict(row)
 
 
 async def find_active(conn: AsyncConnection, *, lookup: str) -> dict[str, Any] | None:
@@ -28,7 +62,8 @@ async def find_active(conn: AsyncConnection, *, lookup: str) -> dict[str, Any] |
         (
             await conn.execute(
                 text(
-                    "SELECT id, name, secret_hash, is_admin FROM api_keys WHERE lookup = :lookup "
+                    f"SELECT {_COLUMNS}, secret_hash, hash_scheme FROM api_keys "
+                    "WHERE lookup = :lookup "
                     "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
                 ),
                 {"lookup": lookup},
@@ -38,3 +73,70 @@ async def find_active(conn: AsyncConnection, *, lookup: str) -> dict[str, Any] |
         .first()
     )
     return dict(row) if row else None
+
+
+async def rehash(conn: AsyncConnection, *, key_id: uuid.UUID, secret_hash: bytes) -> None:
+    """Move a pre-0002 key from plain SHA-256 to the keyed hash."""
+    await conn.execute(
+        text(
+            "UPDATE api_keys SET secret_hash = :hash, hash_scheme = 'hmac' "
+            "WHERE id = :id AND hash_scheme = 'sha256'"
+        ),
+        {"id": key_id, "hash": secret_hash},
+    )
+
+
+async def get(
+    conn: AsyncConnection, *, key_id: uuid.UUID, tenant_id: uuid.UUID | None
+) -> dict[str, Any] | None:
+    sql = f"SELECT {_COLUMNS} FROM api_keys WHERE id = :id"
+    params: dict[str, Any] = {"id": key_id}
+    if tenant_id is not None:
+        sql += " AND tenant_id = :tenant"
+        params["tenant"] = tenant_id
+    row = (await conn.execute(text(sql), params)).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_for_tenant(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        text(f"SELECT {_COLUMNS} FROM api_keys WHERE tenant_id = :tenant ORDER BY created_at"),
+        {"tenant": tenant_id},
+    )
+    return [dict(r) for r in result.mappings()]
+
+
+async def revoke(
+    conn: AsyncConnection, *, key_id: uuid.UUID, tenant_id: uuid.UUID | None
+) -> dict[str, Any] | None:
+    """Revoke a key of the tenant (None: any tenant, for the CLI); None when there is no such
+    key or it was revoked already."""
+    row = (
+        (
+            await conn.execute(
+                text(
+                    "UPDATE api_keys SET revoked_at = now() "
+                    "WHERE id = :id AND (tenant_id = :tenant OR CAST(:tenant AS uuid) IS NULL) "
+                    "AND revoked_at IS NULL "
+                    f"RETURNING {_COLUMNS}"
+                ),
+                {"id": key_id, "tenant": tenant_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+async def inactive_among(conn: AsyncConnection, *, key_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these keys are revoked, expired or gone."""
+    result = await conn.execute(
+        text(
+            "SELECT id FROM api_keys WHERE id = ANY(:ids) "
+            "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+        ),
+        {"ids": key_ids},
+    )
+    active = {r.id for r in result}
+    return set(key_ids) - active

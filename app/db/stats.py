@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.tenants import TENANT_KEYS
+
 
 @dataclass(frozen=True)
 class QueueStats:
@@ -23,11 +25,17 @@ class QueueStats:
 
 
 async def queues(
-    conn: AsyncConnection, *, owner_id: uuid.UUID | None, known: list[str]
+    conn: AsyncConnection,
+    *,
+    owner_id: uuid.UUID | None,
+    known: list[str],
+    tenant_id: uuid.UUID | None = None,
 ) -> list[QueueStats]:
     """Per queue counts. Reads the partial indexes on waiting/running jobs plus the last
     minute of finished ones; FAILED is counted through the status index."""
     owner = "AND owner_id = :owner" if owner_id is not None else ""
+    if tenant_id is not None:
+        owner += f" AND owner_id IN ({TENANT_KEYS})"
     result = await conn.execute(
         text(
             f"""
@@ -48,7 +56,7 @@ async def queues(
             GROUP BY queue
             """
         ),
-        {"owner": owner_id} if owner_id is not None else {},
+        {"owner": owner_id, "tenant": tenant_id},
     )
     found = {
         r.queue: QueueStats(
@@ -83,9 +91,18 @@ class WorkerInfo:
     running_jobs: int
 
 
-async def workers(conn: AsyncConnection, *, stale_after_seconds: float) -> list[WorkerInfo]:
+async def workers(
+    conn: AsyncConnection, *, stale_after_seconds: float, tenant_id: uuid.UUID | None = None
+) -> list[WorkerInfo]:
     """Workers that have not stopped and sent a heartbeat recently (a SIGKILLed worker drops
-    out of the list once its heartbeat is older than `stale_after_seconds`)."""
+    out of the list once its heartbeat is older than `stale_after_seconds`). With `tenant_id`,
+    `running_jobs` counts only that tenant's jobs: workers are shared, jobs are not."""
+    tenant = (
+        f"AND a.job_id IN (SELECT j.id FROM jobs j WHERE j.status = 'RUNNING' "
+        f"AND j.owner_id IN ({TENANT_KEYS}))"
+        if tenant_id is not None
+        else ""
+    )
     where = (
         "WHERE w.stopped_at IS NULL AND w.last_heartbeat_at > now() - make_interval(secs => :stale)"
     )
@@ -93,13 +110,14 @@ async def workers(conn: AsyncConnection, *, stale_after_seconds: float) -> list[
         text(
             f"""
             SELECT w.*, (SELECT count(*) FROM job_attempts a
-                         WHERE a.worker_id = w.id AND a.status = 'RUNNING') AS running_jobs
+                         WHERE a.worker_id = w.id AND a.status = 'RUNNING' {tenant})
+                   AS running_jobs
             FROM workers w {where}
             ORDER BY w.started_at DESC
             LIMIT 500
             """
         ),
-        {"stale": stale_after_seconds},
+        {"stale": stale_after_seconds, "tenant": tenant_id},
     )
     return [
         WorkerInfo(

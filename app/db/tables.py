@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -56,7 +58,15 @@ class ApiKey(Base):
     #: Public half of the key, used to find the row; the secret half is only stored hashed.
     lookup: Mapped[str] = mapped_column(String(32), unique=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    is_admin: Mapped[bool] = mapped_column(server_default=text("false"))
+    #: `hmac` (HMAC-SHA256 keyed with SECRET_KEY) or `sha256` (keys made before 0002; upgraded
+    #: to `hmac` on their first successful use).
+    hash_scheme: Mapped[str] = mapped_column(String(16), server_default=text("'hmac'"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    is_superuser: Mapped[bool] = mapped_column(server_default=text("false"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     expires_at: Mapped[datetime | None] = mapped_column(TZ)
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -181,8 +191,75 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class PolicyVersion(Base):
+    """Every version of every tenant's admission policy; the highest version is in force."""
+
+    __tablename__ = "policies"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class PolicyDecision(Base):
+    __tablename__ = "policy_decisions"
+    __table_args__ = (
+        CheckConstraint("decision IN ('allow', 'deny')", name="decision"),
+        Index("ix_policy_decisions_tenant", "tenant_id", text("id DESC")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    principal_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    principal_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    job_kind: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    decision: Mapped[str] = mapped_column(String(8))
+    rule: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    """Append-only (a trigger refuses UPDATE, DELETE and TRUNCATE): migration 0002."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant", "tenant_id", text("id DESC")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(300))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    client_addr: Mapped[str | None] = mapped_column(String(100))
+
+
 jobs = Job.__table__
 job_attempts = JobAttempt.__table__
 job_events = JobEvent.__table__
 api_keys = ApiKey.__table__
 workers = Worker.__table__
+tenants = Tenant.__table__
+policies = PolicyVersion.__table__
+policy_decisions = PolicyDecision.__table__
+audit_log = AuditEntry.__table__

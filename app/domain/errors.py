@@ -6,8 +6,10 @@ ConveyorError
 │   ├── UnknownJobKind          no job kind by that name
 │   ├── NotFound                no such job visible to the caller
 │   ├── InvalidState            the job's status does not allow the action
-│   └── Conflict                idempotency key reused with a different payload
-├── Unauthenticated             missing, unknown, revoked or expired API key
+│   ├── Conflict                idempotency key reused with a different payload
+│   └── PolicyDenied            the admission policy refused the request (recorded)
+├── Unauthenticated             missing, unknown, revoked or expired API key or token
+├── Forbidden                   authenticated, but the role or token scope does not allow it
 ├── ServiceUnavailable          PostgreSQL or Redis cannot be reached right now
 │   └── SlowConsumer            a live subscriber fell too far behind
 ├── TooManySubscriptions        the per-process subscription cap is reached
@@ -78,8 +80,27 @@ class Conflict(UserError):
         self.existing_job_id = existing_job_id
 
 
+class PolicyDenied(UserError):
+    """The admission policy said no; the decision row names the rule."""
+
+    code = "POLICY_DENIED"
+
+    def __init__(
+        self, message: str, *, rule: str, retry_after_seconds: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.retry_after_seconds = retry_after_seconds
+
+
 class Unauthenticated(ConveyorError):
     code = "UNAUTHENTICATED"
+
+
+class Forbidden(ConveyorError):
+    """The caller is known but its role (or token scope) does not allow the action."""
+
+    code = "FORBIDDEN"
 
 
 class ServiceUnavailable(ConveyorError):

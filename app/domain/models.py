@@ -70,11 +70,32 @@ class Event:
 TERMINAL_EVENTS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 
 
+#: Keys created before tenants existed, and `--admin` keys from the CLI, belong here.
+DEFAULT_TENANT_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who is calling: an API key, or a short-lived token minted from one (`token_scope`)."""
+
     id: uuid.UUID
     name: str
-    is_admin: bool
+    tenant_id: uuid.UUID = DEFAULT_TENANT_ID
+    #: One of `domain.policy.Role`'s values (kept a string so this module stays dependency-free).
+    role: str = "submitter"
+    #: Platform level: manages tenants (created from the CLI only).
+    is_superuser: bool = False
+    #: Tokens only: "tenant" (read the tenant) or "job:<uuid>" (read one job); None for keys.
+    token_scope: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def key_id(self) -> uuid.UUID:
+        """The API key behind the call (a token's minting key): what revocation targets."""
+        return self.id
 
 
 @dataclass(frozen=True, slots=True)

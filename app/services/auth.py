@@ -1,41 +1,107 @@
-"""API keys: creation and authentication.
+"""Authentication: API keys and the short-lived read tokens minted from them.
 
 A key reads `cvk_<lookup>_<secret>`. The lookup half finds the row; the secret half (32 random
-bytes) is stored only as SHA-256, compared in constant time. A high-entropy random secret needs
-no slow hash: there is nothing to brute-force.
+bytes) is stored only as HMAC-SHA256 keyed with SECRET_KEY and compared in constant time. A
+high-entropy random secret needs no slow hash (there is nothing to brute-force); the key makes
+a stolen table useless without the server's secret. Keys made before migration 0002 carry a
+plain SHA-256 and are re-hashed on first use.
+
+A token reads `cvt_<payload>.<signature>` (base64url JSON, HMAC-SHA256 with SECRET_KEY): tenant,
+scope (`tenant` or `job:<id>`), expiry and the minting key. It is verified without a database
+read, except that the minting key must still be active (cached like keys): revoking a key
+revokes every token minted from it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
 import time
 import uuid
+from datetime import datetime
+from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import keys as keys_repo
 from app.db.engine import statements, transaction
 from app.domain.errors import Unauthenticated
-from app.domain.models import Principal
+from app.domain.models import DEFAULT_TENANT_ID, Principal
+from app.domain.policy import Role
+from app.services import audit
 
 PREFIX = "cvk"
+TOKEN_PREFIX = "cvt"
 
 
-def _hash(secret: str) -> bytes:
+def keyed_hash(secret_key: str, secret: str) -> bytes:
+    return hmac.new(secret_key.encode(), secret.encode(), hashlib.sha256).digest()
+
+
+def _legacy_hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-async def create_api_key(engine: AsyncEngine, *, name: str, admin: bool) -> tuple[Principal, str]:
-    """Create a key; the returned plaintext is shown once and never stored."""
+async def create_api_key(
+    engine: AsyncEngine,
+    *,
+    name: str,
+    admin: bool = False,
+    secret_key: str,
+    role: Role | None = None,
+    tenant_id: uuid.UUID = DEFAULT_TENANT_ID,
+    superuser: bool = False,
+    expires_at: datetime | None = None,
+    created_by: Principal | None = None,
+) -> tuple[Principal, str]:
+    """Create a key; the returned plaintext is shown once and never stored.
+
+    `admin=True` is the pre-tenant spelling of `role=Role.ADMIN` (in the default tenant).
+    """
+    role = role or (Role.ADMIN if admin or superuser else Role.SUBMITTER)
     lookup = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     async with transaction(engine) as conn:
-        key_id = await keys_repo.insert(
-            conn, name=name, lookup=lookup, secret_hash=_hash(secret), is_admin=admin
+        row = await keys_repo.insert(
+            conn,
+            name=name,
+            lookup=lookup,
+            secret_hash=keyed_hash(secret_key, secret),
+            role=role.value,
+            tenant_id=tenant_id,
+            is_superuser=superuser,
+            expires_at=expires_at,
+            created_by=created_by.id if created_by else None,
         )
-    return Principal(id=key_id, name=name, is_admin=admin), f"{PREFIX}_{lookup}_{secret}"
+        await audit.append(
+            conn,
+            [
+                audit.entry(
+                    created_by,
+                    "key.create",
+                    f"key:{row['id']}",
+                    after=_summary(row),
+                    tenant_id=tenant_id,
+                )
+            ],
+        )
+    principal = Principal(
+        id=row["id"], name=name, tenant_id=tenant_id, role=role.value, is_superuser=superuser
+    )
+    return principal, f"{PREFIX}_{lookup}_{secret}"
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "role": row["role"],
+        "superuser": row["is_superuser"],
+        "expiresAt": row["expires_at"].isoformat() if row["expires_at"] else None,
+    }
 
 
 def parse_bearer(header: str | None) -> str:
@@ -47,26 +113,68 @@ def parse_bearer(header: str | None) -> str:
     return token.strip()
 
 
-class Authenticator:
-    """Checks keys against PostgreSQL, caching successes briefly (`auth_cache_seconds`)."""
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
-    def __init__(self, engine: AsyncEngine, *, cache_seconds: float) -> None:
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign_token(secret_key: str, claims: dict[str, Any]) -> str:
+    body = _b64(orjson.dumps(claims))
+    sig = hmac.new(secret_key.encode(), f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256)
+    return f"{TOKEN_PREFIX}_{body}.{_b64(sig.digest())}"
+
+
+def verify_token(secret_key: str, token: str, *, now: float | None = None) -> dict[str, Any]:
+    """The claims of a well-signed, unexpired token; `Unauthenticated` otherwise."""
+    body, _, sig = token[len(TOKEN_PREFIX) + 1 :].partition(".")
+    expected = hmac.new(secret_key.encode(), f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256)
+    try:
+        given = _unb64(sig)
+        claims: dict[str, Any] = orjson.loads(_unb64(body)) if body else {}
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
+        raise Unauthenticated("invalid token") from exc
+    if not hmac.compare_digest(given, expected.digest()) or not isinstance(claims, dict):
+        raise Unauthenticated("invalid token")
+    if float(claims.get("exp", 0)) <= (now if now is not None else time.time()):
+        raise Unauthenticated("the token has expired")
+    return claims
+
+
+class Authenticator:
+    """Checks keys and tokens, caching successes briefly (`cache_seconds`). `forget(key_id)`
+    drops a revoked key (and its tokens) from the cache at once."""
+
+    def __init__(self, engine: AsyncEngine, *, cache_seconds: float, secret_key: str) -> None:
         self._engine = engine
         self._ttl = cache_seconds
+        self._secret_key = secret_key
         self._cache: dict[str, tuple[float, Principal]] = {}
 
     async def authenticate(self, header: str | None) -> Principal:
-        key = parse_bearer(header)
+        return await self.authenticate_credential(parse_bearer(header))
+
+    async def authenticate_credential(self, credential: str) -> Principal:
         now = time.monotonic()
-        cached = self._cache.get(key)
+        cached = self._cache.get(credential)
         if cached and cached[0] > now:
             return cached[1]
-        principal = await self._check(key)
+        if credential.startswith(f"{TOKEN_PREFIX}_"):
+            principal = await self._check_token(credential)
+        else:
+            principal = await self._check(credential)
         if self._ttl > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = (now + self._ttl, principal)
+            self._cache[credential] = (now + self._ttl, principal)
         return principal
+
+    def forget(self, key_id: uuid.UUID) -> None:
+        for credential, (_, principal) in list(self._cache.items()):
+            if principal.key_id == key_id:
+                self._cache.pop(credential, None)
 
     async def _check(self, key: str) -> Principal:
         parts = key.split("_", 2)
@@ -75,6 +183,46 @@ class Authenticator:
         _, lookup, secret = parts
         async with statements(self._engine) as conn:
             row = await keys_repo.find_active(conn, lookup=lookup)
-        if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
-            raise Unauthenticated("invalid, revoked or expired API key")
-        return Principal(id=uuid.UUID(str(row["id"])), name=row["name"], is_admin=row["is_admin"])
+            if row is None:
+                # Same work as a real comparison, so timing does not tell which half was wrong.
+                hmac.compare_digest(keyed_hash(self._secret_key, secret), bytes(32))
+                raise Unauthenticated("invalid, revoked or expired API key")
+            if row["hash_scheme"] == "sha256":
+                if not hmac.compare_digest(row["secret_hash"], _legacy_hash(secret)):
+                    raise Unauthenticated("invalid, revoked or expired API key")
+                await keys_repo.rehash(
+                    conn, key_id=row["id"], secret_hash=keyed_hash(self._secret_key, secret)
+                )
+            elif not hmac.compare_digest(row["secret_hash"], keyed_hash(self._secret_key, secret)):
+                raise Unauthenticated("invalid, revoked or expired API key")
+        return Principal(
+            id=row["id"],
+            name=row["name"],
+            tenant_id=row["tenant_id"],
+            role=row["role"],
+            is_superuser=row["is_superuser"],
+        )
+
+    async def _check_token(self, token: str) -> Principal:
+        claims = verify_token(self._secret_key, token)
+        try:
+            key_id = uuid.UUID(str(claims["key"]))
+            tenant_id = uuid.UUID(str(claims["tenant"]))
+            scope = str(claims["scope"])
+        except (KeyError, ValueError) as exc:
+            raise Unauthenticated("invalid token") from exc
+        principal = Principal(
+            id=key_id,
+            name=str(claims.get("name", "token")),
+            tenant_id=tenant_id,
+            role=Role.VIEWER.value,
+            token_scope=scope,
+        )
+        async with transaction(self._engine) as conn:
+            if await keys_repo.inactive_among(conn, key_ids=[key_id]):
+                raise Unauthenticated("the key that minted this token was revoked or expired")
+            await audit.append(
+                conn,
+                [audit.entry(principal, "token.login", f"key:{key_id}", after={"scope": scope})],
+            )
+        return principal

@@ -7,27 +7,35 @@ import base64
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import events
+from app.db import audit as audit_repo
 from app.db import jobs as jobs_repo
+from app.db import tenants as tenants_repo
 from app.db.engine import statements, transaction
+from app.domain import policy
 from app.domain.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     InvalidInput,
     InvalidState,
     NotFound,
+    PolicyDenied,
     UnknownJobKind,
     UserError,
 )
 from app.domain.models import Attempt, Event, Job, JobChange, Principal
 from app.domain.states import CANCELLABLE, RETRYABLE, EventType, JobStatus, Priority
 from app.jobs.registry import Registry
+from app.services import audit
+from app.services import policy as admission
 from app.services.dispatch import Dispatcher
 from app.settings import Settings
 
@@ -144,6 +152,8 @@ async def submit_many(
 
     Invalid items are reported and stored nowhere; the valid ones are stored together.
     """
+    if principal.token_scope is not None:
+        raise Forbidden("a read-only token cannot submit jobs")
     if len(reqs) > MAX_BATCH:
         raise InvalidInput(
             "batch too large", [FieldError(("inputs",), f"at most {MAX_BATCH} jobs per call")]
@@ -158,14 +168,41 @@ async def submit_many(
             results.append(exc)
     changes: list[JobChange] = []
     if valid:
-        async with statements(deps.engine) as conn:
-            inserted = await jobs_repo.insert(conn, new=[n for _, n in valid])
-            for (i, new), row in zip(valid, inserted, strict=True):
+        async with transaction(deps.engine) as conn:
+            decided = await admission.admit(
+                conn,
+                deps,
+                principal,
+                policy.Action.SUBMIT,
+                [admission.Candidate(n.kind, len(orjson.dumps(n.payload))) for _, n in valid],
+            )
+            admitted = [
+                (i, n) for (i, n), d in zip(valid, decided.decisions, strict=True) if d.allowed
+            ]
+            for (i, _), d in zip(valid, decided.decisions, strict=True):
+                if not d.allowed:
+                    results[i] = admission.denial(d)
+            inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
+            for (i, new), row in zip(admitted, inserted, strict=True):
                 if row is not None:
                     results[i] = row[0]
                     changes.append(row[1])
                 else:
                     results[i] = await _existing(conn, principal, new)
+            job_ids = {i: r.id for i, r in enumerate(results) if isinstance(r, Job)}
+            await admission.record(conn, decided, [job_ids.get(i) for i, _ in valid])
+            await audit.append(
+                conn,
+                [
+                    audit.entry(
+                        principal,
+                        "job.submit",
+                        f"job:{c.job_id}",
+                        after={"kind": c.kind, "status": c.event.status.value},
+                    )
+                    for c in changes
+                ],
+            )
     await _after_commit(deps, changes)
     return [r for r in results if r is not None]
 
@@ -201,20 +238,27 @@ async def _after_commit(deps: Deps, changes: list[JobChange]) -> None:
             await pipe.execute()
 
 
-def _owner_scope(principal: Principal) -> uuid.UUID | None:
-    return None if principal.is_admin else principal.id
+async def _get_scoped(conn: AsyncConnection, scope: policy.Scope, job_id: uuid.UUID) -> Job | None:
+    if scope.job_id is not None and scope.job_id != job_id:
+        return None
+    return await jobs_repo.get(
+        conn, job_id=job_id, owner_id=scope.owner_id, tenant_id=scope.tenant_id
+    )
 
 
 async def get(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job | None:
     async with statements(deps.engine) as conn:
-        return await jobs_repo.get(conn, job_id=job_id, owner_id=_owner_scope(principal))
+        return await _get_scoped(conn, policy.read_scope(principal), job_id)
 
 
 async def cancel(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
+    scope = policy.write_scope(principal, policy.Action.CANCEL)
     async with transaction(deps.engine) as conn:
-        if await jobs_repo.get(conn, job_id=job_id, owner_id=_owner_scope(principal)) is None:
+        before = await _get_scoped(conn, scope, job_id)
+        if before is None:
             raise NotFound(str(job_id))
         changes = await jobs_repo.cancel(conn, job_ids=[job_id], by=principal.name)
+        await audit.append(conn, _job_audit(principal, "job.cancel", changes, before.status))
         current = await jobs_repo.get(conn, job_id=job_id, owner_id=None)
     assert current is not None
     if not changes and current.status is not JobStatus.RUNNING:  # RUNNING: already asked
@@ -228,17 +272,36 @@ async def cancel(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
 
 
 async def retry(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
+    """Send a FAILED/CANCELLED job again, if the admission policy allows (PolicyDenied else)."""
+    scope = _retry_scope(principal)
+    denied: PolicyDenied | None = None
+    changes: list[JobChange] = []
     async with transaction(deps.engine) as conn:
-        job = await jobs_repo.get(conn, job_id=job_id, owner_id=_owner_scope(principal))
+        job = await _get_scoped(conn, scope, job_id)
         if job is None:
             raise NotFound(str(job_id))
-        changes = await jobs_repo.retry(
-            conn,
-            job_ids=[job_id],
-            budget=_budget(deps, job.kind, job.max_attempts),
-            by=principal.name,
-        )
+        if job.status in RETRYABLE:
+            decided = await admission.admit(
+                conn,
+                deps,
+                principal,
+                policy.Action.RETRY,
+                [admission.Candidate(job.kind, len(orjson.dumps(job.payload)), job.id)],
+            )
+            await admission.record(conn, decided, [job.id])
+            if decided.decisions[0].allowed:
+                changes = await jobs_repo.retry(
+                    conn,
+                    job_ids=[job_id],
+                    budget=_budget(deps, job.kind, job.max_attempts),
+                    by=principal.name,
+                )
+                await audit.append(conn, _job_audit(principal, "job.retry", changes, job.status))
+            else:
+                denied = admission.denial(decided.decisions[0])
         current = await jobs_repo.get(conn, job_id=job_id, owner_id=None)
+    if denied is not None:  # the decision is committed; nothing else changed
+        raise denied
     assert current is not None
     if not changes:
         raise InvalidState(
@@ -255,10 +318,59 @@ def _budget(deps: Deps, kind_name: str, fallback: int) -> int:
     return kind.max_attempts if kind else fallback
 
 
-def _filter(principal: Principal, flt: JobFilterArgs) -> jobs_repo.JobFilter:
+def _retry_scope(principal: Principal) -> policy.Scope:
+    # Roles are judged by the admission policy (a viewer's retry is a recorded denial).
+    if principal.token_scope is not None:
+        raise Forbidden("a read-only token cannot retry jobs")
+    return policy.read_scope(principal)
+
+
+def _job_audit(
+    principal: Principal, action: str, changes: list[JobChange], before: JobStatus
+) -> list[audit_repo.Entry]:
+    return [
+        audit.entry(
+            principal,
+            action,
+            f"job:{c.job_id}",
+            before={"status": before.value},
+            after={"status": c.event.status.value, "event": c.event.type.value},
+        )
+        for c in changes
+    ]
+
+
+def _filter(scope: policy.Scope, flt: JobFilterArgs) -> jobs_repo.JobFilter:
     return jobs_repo.JobFilter(
-        statuses=flt.statuses, kinds=flt.kinds, queue=flt.queue, owner_id=_owner_scope(principal)
+        statuses=flt.statuses,
+        kinds=flt.kinds,
+        queue=flt.queue,
+        owner_id=scope.owner_id,
+        tenant_id=scope.tenant_id,
+        job_id=scope.job_id,
     )
+
+
+def _bulk_audit(
+    principal: Principal, action: str, flt: JobFilterArgs, changes: list[JobChange]
+) -> list[audit_repo.Entry]:
+    if not changes:
+        return []
+    return [
+        audit.entry(
+            principal,
+            action,
+            f"jobs:{len(changes)}",
+            before={
+                "filter": {
+                    "status": [s.value for s in flt.statuses],
+                    "kind": list(flt.kinds),
+                    "queue": flt.queue,
+                }
+            },
+            after={"count": len(changes), "jobIds": [str(c.job_id) for c in changes]},
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -270,13 +382,15 @@ class JobFilterArgs:
 
 async def cancel_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) -> int:
     """Cancel every visible job matching the filter (in batches). Returns how many changed."""
+    scope = policy.write_scope(principal, policy.Action.CANCEL)
     total = 0
     while total < MAX_BULK:
         async with transaction(deps.engine) as conn:
             found = await jobs_repo.ids_matching(
-                conn, flt=_filter(principal, flt), statuses=CANCELLABLE, limit=1000
+                conn, flt=_filter(scope, flt), statuses=CANCELLABLE, limit=1000
             )
             changes = await jobs_repo.cancel(conn, job_ids=[i for i, _ in found], by=principal.name)
+            await audit.append(conn, _bulk_audit(principal, "jobs.cancel", flt, changes))
         await _after_commit(deps, changes)
         total += len(changes)
         if len(found) < 1000 or not changes:
@@ -285,22 +399,38 @@ async def cancel_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) 
 
 
 async def retry_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) -> int:
-    """Retry every visible FAILED/CANCELLED job matching the filter. Returns how many changed."""
+    """Retry every visible FAILED/CANCELLED job matching the filter that the admission policy
+    admits (one decision per kind and batch). Returns how many changed."""
+    scope = _retry_scope(principal)
     total = 0
+    refused: set[str] = set()
     while total < MAX_BULK:
         async with transaction(deps.engine) as conn:
             found = await jobs_repo.ids_matching(
-                conn, flt=_filter(principal, flt), statuses=RETRYABLE, limit=1000
+                conn, flt=_filter(scope, flt), statuses=RETRYABLE, limit=1000
             )
             by_kind: dict[str, list[uuid.UUID]] = {}
             for job_id, kind in found:
-                by_kind.setdefault(kind, []).append(job_id)
+                if kind not in refused:
+                    by_kind.setdefault(kind, []).append(job_id)
+            decided = await admission.admit(
+                conn,
+                deps,
+                principal,
+                policy.Action.RETRY,
+                [admission.Candidate(kind, 0) for kind in by_kind],
+            )
+            await admission.record(conn, decided, [None] * len(by_kind))
             changes: list[JobChange] = []
-            for kind, ids in by_kind.items():
+            for (kind, ids), d in zip(by_kind.items(), decided.decisions, strict=True):
+                if not d.allowed:
+                    refused.add(kind)
+                    continue
                 budget = _budget(deps, kind, 1)
                 changes += await jobs_repo.retry(
                     conn, job_ids=ids, budget=budget, by=principal.name
                 )
+            await audit.append(conn, _bulk_audit(principal, "jobs.retry", flt, changes))
         await _after_commit(deps, changes)
         total += len(changes)
         if len(found) < 1000 or not changes:
@@ -343,7 +473,8 @@ async def page(
             "invalid page size", [FieldError(("first",), f"must be between 0 and {MAX_PAGE}")]
         )
     flt = replace(
-        _filter(principal, JobFilterArgs(statuses, kinds, queue)), updated_since=updated_since
+        _filter(policy.read_scope(principal), JobFilterArgs(statuses, kinds, queue)),
+        updated_since=updated_since,
     )
     cursor = decode_cursor(after) if after else None
     async with statements(deps.engine) as conn:
@@ -370,7 +501,28 @@ async def get_many(
     deps: Deps, principal: Principal, job_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Job]:
     """Jobs by id, leaving out those the principal may not see."""
+    scope = policy.read_scope(principal)
     async with statements(deps.engine) as conn:
         found = await jobs_repo.get_many(conn, job_ids=job_ids)
-    scope = _owner_scope(principal)
-    return {k: v for k, v in found.items() if scope is None or v.owner_id == scope}
+        owners = {j.owner_id for j in found.values()}
+        tenants = await tenants_repo.of_keys(conn, key_ids=list(owners)) if owners else {}
+    return {
+        k: v
+        for k, v in found.items()
+        if (tenant := tenants.get(v.owner_id)) is not None and scope.allows(tenant, v.owner_id, k)
+    }
+
+
+async def tenant_of(deps: Deps, owner_id: uuid.UUID) -> uuid.UUID | None:
+    """The tenant of a job owner (a key never changes tenant: cached for the process)."""
+    key = ("tenant_of", owner_id)
+    cached = deps.cache.get(key)
+    if cached is not None:
+        return cast(uuid.UUID, cached[1])
+    async with statements(deps.engine) as conn:
+        found = (await tenants_repo.of_keys(conn, key_ids=[owner_id])).get(owner_id)
+    if found is not None:
+        if len(deps.cache) > 100_000:
+            deps.cache.clear()
+        deps.cache[key] = (float("inf"), found)
+    return found

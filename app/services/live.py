@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 from app import events
+from app.domain import policy
 from app.domain.errors import NotFound, SlowConsumer
 from app.domain.models import Event, Job, JobChange, Principal
 from app.domain.states import EventType
@@ -91,9 +92,15 @@ async def _stored(deps: Deps, job_id: uuid.UUID, after: int) -> AsyncIterator[Ev
         after = batch[-1].seq
 
 
-def _matches(change: JobChange, scope: uuid.UUID | None, flt: JobFilterArgs) -> bool:
-    if scope is not None and change.owner_id != scope:
+async def _visible(deps: Deps, change: JobChange, scope: policy.Scope) -> bool:
+    if scope.owner_id is not None and change.owner_id != scope.owner_id:
         return False
+    if scope.job_id is not None and change.job_id != scope.job_id:
+        return False
+    return await jobs_service.tenant_of(deps, change.owner_id) == scope.tenant_id
+
+
+def _matches(change: JobChange, flt: JobFilterArgs) -> bool:
     if flt.statuses and change.event.status not in flt.statuses:
         return False
     if flt.kinds and change.kind not in flt.kinds:
@@ -119,7 +126,7 @@ async def follow_updates(
     subscriber that lets its buffer overflow is ended with a SLOW_CONSUMER error, and
     `on_overflow` is called at once (the reader may be stuck sending to its client).
     """
-    scope = None if principal.is_admin else principal.id
+    scope = policy.read_scope(principal)
     sub = hub.subscribe(None, on_overflow, internal=internal)
     pending: dict[uuid.UUID, JobChange] = {}
     flush_at: float | None = None
@@ -143,7 +150,7 @@ async def follow_updates(
                 continue
             assert isinstance(item, JobChange)
             last_seen = item.event.at
-            if not _matches(item, scope, flt):
+            if not _matches(item, flt) or not await _visible(deps, item, scope):
                 continue
             if item.event.type is EventType.PROGRESS:
                 pending[item.job_id] = item

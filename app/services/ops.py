@@ -8,6 +8,8 @@ from typing import cast
 from app import metrics
 from app.db import stats
 from app.db.engine import transaction
+from app.domain import policy
+from app.domain.errors import Forbidden
 from app.domain.models import Principal
 from app.services.jobs import Deps
 
@@ -18,22 +20,34 @@ STATS_TTL_SECONDS = 0.5
 async def queue_stats(deps: Deps, principal: Principal) -> list[stats.QueueStats]:
     """Per-queue counts over the jobs the principal may see (cached briefly per scope, so a
     thousand dashboards cost one query per TTL)."""
-    scope = None if principal.is_admin else principal.id
-    key = ("queue_stats", scope)
+    scope = policy.read_scope(principal)
+    if scope.job_id is not None:
+        raise Forbidden("a token for one job cannot read queue statistics")
+    key = ("queue_stats", scope.tenant_id, scope.owner_id)
     now = time.monotonic()
     cached = deps.cache.get(key)
     if cached is not None and cached[0] > now:
         return cast(list[stats.QueueStats], cached[1])
     async with transaction(deps.engine) as conn:
-        found = await stats.queues(conn, owner_id=scope, known=deps.registry.queues())
+        found = await stats.queues(
+            conn,
+            owner_id=scope.owner_id,
+            tenant_id=scope.tenant_id,
+            known=deps.registry.queues(),
+        )
     deps.cache[key] = (now + STATS_TTL_SECONDS, found)
     return found
 
 
-async def workers(deps: Deps) -> list[stats.WorkerInfo]:
+async def workers(deps: Deps, principal: Principal) -> list[stats.WorkerInfo]:
+    """Workers are shared by every tenant; `running_jobs` counts only the caller's tenant."""
+    if principal.token_scope is not None and principal.token_scope != "tenant":
+        raise Forbidden("a token for one job cannot list workers")
     async with transaction(deps.engine) as conn:
         return await stats.workers(
-            conn, stale_after_seconds=max(60.0, deps.settings.lease_seconds * 4)
+            conn,
+            stale_after_seconds=max(60.0, deps.settings.lease_seconds * 4),
+            tenant_id=principal.tenant_id,
         )
 
 

@@ -29,7 +29,12 @@ class Api:
     async def key(self, name: str, admin: bool = False) -> str:
         engine = create_engine(self.settings.database_url, pool_size=1)
         try:
-            _, key = await auth.create_api_key(engine, name=name, admin=admin)
+            _, key = await auth.create_api_key(
+                engine,
+                name=name,
+                admin=admin,
+                secret_key=self.settings.secret_key.get_secret_value(),
+            )
         finally:
             await engine.dispose()
         return key
@@ -42,6 +47,7 @@ def settings(env: support.Env) -> Settings:
         redis_url=support.REDIS_URL,
         redis_prefix=env.prefix,
         auth_cache_seconds=0,
+        secret_key=support.SECRET_KEY,
     )
 
 

@@ -16,7 +16,9 @@ async def test_calls_in_the_same_moment_share_one_flush() -> None:
         return [i * 2 for i in items]
 
     batcher: Batcher[int, int] = Batcher(double)
-    assert await asyncio.gather(*(batcher.submit(i) for i in range(10))) == [i * 2 for i in range(10)]
+    assert await asyncio.gather(*(batcher.submit(i) for i in range(10))) == [
+        i * 2 for i in range(10)
+    ]
     assert seen == [list(range(10))]
     assert await batcher.submit(7) == 14  # idle again: flushes alone
     assert seen[-1] == [7]

@@ -123,6 +123,7 @@ export type SubmitJobMutation = { submitJob:
     | { __typename: 'Conflict', message: string, code: string, existingJobId: string }
     | { __typename: 'InvalidInput', message: string, code: string, fieldErrors: Array<{ path: Array<string>, message: string }> }
     | { __typename: 'Job', id: string, status: JobStatus, deduplicated: boolean }
+    | { __typename: 'PolicyDenied', message: string, code: string }
     | { __typename: 'UnknownJobKind', message: string, code: string, kind: string }
    };
 
@@ -146,6 +147,7 @@ export type RetryJobMutation = { retryJob:
     | { __typename: 'InvalidState', message: string, code: string }
     | { __typename: 'Job', id: string, kind: string, queue: string, status: JobStatus, priority: Priority, progress: number, progressMessage: string | null, attempt: number, maxAttempts: number, createdAt: string, runAt: string | null, nextRunAt: string | null, startedAt: string | null, finishedAt: string | null }
     | { __typename: 'NotFound', message: string, code: string }
+    | { __typename: 'PolicyDenied', message: string, code: string }
    };
 
 export type CancelJobsMutationVariables = Exact<{

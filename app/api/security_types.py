@@ -1,0 +1,244 @@
+"""GraphQL types of security and administration: keys, tokens, tenants, the admission policy,
+its decisions and the audit log. Domain values and rows become these here, nowhere else."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.api import types as t
+from app.domain import policy
+from app.services import keys
+
+
+@strawberry.type
+class ApiKey:
+    id: strawberry.ID
+    name: str
+    role: policy.Role
+    tenant_id: strawberry.ID
+    is_superuser: bool
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @strawberry.field(description="Neither revoked nor expired.")
+    def active(self) -> bool:
+        now = datetime.now(self.created_at.tzinfo)
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @classmethod
+    def from_domain(cls, k: keys.KeyInfo) -> ApiKey:
+        return cls(
+            id=strawberry.ID(str(k.id)),
+            name=k.name,
+            role=policy.Role(k.role),
+            tenant_id=strawberry.ID(str(k.tenant_id)),
+            is_superuser=k.is_superuser,
+            created_at=k.created_at,
+            expires_at=k.expires_at,
+            revoked_at=k.revoked_at,
+        )
+
+
+@strawberry.type
+class CreatedApiKey:
+    api_key: ApiKey
+    key: str = strawberry.field(description="The secret key: shown this once, never stored.")
+
+
+@strawberry.type(description="A read-only bearer token for browsers.")
+class Token:
+    token: str
+    scope: str = strawberry.field(description="`tenant` or `job:<id>`.")
+    expires_at: datetime
+
+
+@strawberry.type
+class Tenant:
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, tenant: keys.TenantInfo) -> Tenant:
+        return cls(id=strawberry.ID(str(tenant.id)), name=tenant.name, created_at=tenant.created_at)
+
+
+@strawberry.type
+class RoleKinds:
+    role: policy.Role
+    kinds: list[str] = strawberry.field(description="Glob patterns of job kinds, e.g. `demo.*`.")
+
+
+@strawberry.type(description="A version of the tenant's admission policy.")
+class Policy:
+    version: int = strawberry.field(description="0: the built-in defaults (never edited).")
+    role_kinds: list[RoleKinds]
+    max_waiting_jobs: int | None
+    max_running_jobs: int | None
+    max_payload_bytes: int | None
+    submit_rate_per_second: float | None
+    submit_burst: int | None
+
+    @classmethod
+    def from_domain(cls, p: policy.Policy) -> Policy:
+        return cls(
+            version=p.version,
+            role_kinds=[
+                RoleKinds(role=policy.Role(r), kinds=list(k))
+                for r, k in sorted(p.role_kinds.items())
+            ],
+            max_waiting_jobs=p.max_waiting_jobs,
+            max_running_jobs=p.max_running_jobs,
+            max_payload_bytes=p.max_payload_bytes,
+            submit_rate_per_second=p.submit_rate_per_second,
+            submit_burst=p.submit_burst,
+        )
+
+
+@strawberry.input
+class RoleKindsInput:
+    role: policy.Role
+    kinds: list[str]
+
+
+@strawberry.input(description="A whole policy: fields left out take the built-in defaults.")
+class PolicyInput:
+    role_kinds: list[RoleKindsInput] | None = None
+    max_waiting_jobs: int | None = None
+    max_running_jobs: int | None = None
+    max_payload_bytes: int | None = 256 * 1024
+    submit_rate_per_second: float | None = None
+    submit_burst: int | None = None
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "maxWaitingJobs": self.max_waiting_jobs,
+            "maxRunningJobs": self.max_running_jobs,
+            "maxPayloadBytes": self.max_payload_bytes,
+            "submitRatePerSecond": self.submit_rate_per_second,
+            "submitBurst": self.submit_burst,
+        }
+        if self.role_kinds is not None:
+            doc["roleKinds"] = {rk.role.value: rk.kinds for rk in self.role_kinds}
+        return doc
+
+
+@strawberry.type
+class PolicyDecision:
+    id: strawberry.ID
+    at: datetime
+    principal_id: strawberry.ID
+    principal_name: str
+    action: str
+    job_kind: str | None
+    job_id: strawberry.ID | None
+    decision: str = strawberry.field(description="`allow` or `deny`.")
+    rule: str
+    reason: str
+    policy_version: int
+    request_id: str | None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> PolicyDecision:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            at=r["at"],
+            principal_id=strawberry.ID(str(r["principal_id"])),
+            principal_name=r["principal_name"],
+            action=r["action"],
+            job_kind=r["job_kind"],
+            job_id=strawberry.ID(str(r["job_id"])) if r["job_id"] else None,
+            decision=r["decision"],
+            rule=r["rule"],
+            reason=r["reason"],
+            policy_version=r["policy_version"],
+            request_id=r["request_id"],
+        )
+
+
+@strawberry.type
+class PolicyDecisionEdge:
+    cursor: str
+    node: PolicyDecision
+
+
+@strawberry.type
+class PolicyDecisionConnection:
+    edges: list[PolicyDecisionEdge]
+    page_info: t.PageInfo
+
+
+@strawberry.input
+class PolicyDecisionFilter:
+    decision: str | None = strawberry.field(default=None, description="`allow` or `deny`.")
+    action: str | None = None
+    principal_id: strawberry.ID | None = None
+    job_kind: str | None = None
+
+
+@strawberry.type
+class AuditEntry:
+    id: strawberry.ID
+    at: datetime
+    actor_id: strawberry.ID | None
+    actor_name: str
+    action: str
+    target: str | None
+    before: JSON | None
+    after: JSON | None
+    request_id: str | None
+    client_address: str | None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> AuditEntry:
+        return cls(
+            id=strawberry.ID(str(r["id"])),
+            at=r["at"],
+            actor_id=strawberry.ID(str(r["actor_id"])) if r["actor_id"] else None,
+            actor_name=r["actor_name"],
+            action=r["action"],
+            target=r["target"],
+            before=cast(JSON, r["before"]),
+            after=cast(JSON, r["after"]),
+            request_id=r["request_id"],
+            client_address=r["client_addr"],
+        )
+
+
+@strawberry.type
+class AuditEntryEdge:
+    cursor: str
+    node: AuditEntry
+
+
+@strawberry.type
+class AuditLogConnection:
+    edges: list[AuditEntryEdge]
+    page_info: t.PageInfo
+
+
+@strawberry.input
+class AuditLogFilter:
+    action: str | None = strawberry.field(
+        default=None, description="An action (`job.cancel`) or a prefix ending in a dot (`job.`)."
+    )
+    actor_id: strawberry.ID | None = None
+    target: str | None = None
+
+
+CreateApiKeyResult = Annotated[
+    CreatedApiKey | t.InvalidInput, strawberry.union("CreateApiKeyResult")
+]
+RevokeApiKeyResult = Annotated[ApiKey | t.NotFound, strawberry.union("RevokeApiKeyResult")]
+CreateTokenResult = Annotated[
+    Token | t.InvalidInput | t.NotFound, strawberry.union("CreateTokenResult")
+]
+SetPolicyResult = Annotated[
+    Policy | t.InvalidInput | t.Conflict, strawberry.union("SetPolicyResult")
+]
+CreateTenantResult = Annotated[Tenant | t.InvalidInput, strawberry.union("CreateTenantResult")]

@@ -1,0 +1,90 @@
+"""Migration 0002 on a database holding pre-tenant keys and jobs: upgrade, downgrade, upgrade."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import asyncpg
+
+from app.db import migrate
+from app.db.engine import create_engine, ensure_database
+from app.domain.models import DEFAULT_TENANT_ID
+from app.services.auth import Authenticator
+from tests import support
+
+
+async def test_0002_moves_keys_to_the_default_tenant_and_downgrades_cleanly() -> None:
+    name = f"cvtest_{support.RUN_ID}_mig"
+    url = support.pg_url(name)
+    await ensure_database(url)
+    try:
+        await migrate.upgrade(url, "0001")
+        conn = await asyncpg.connect(support.pg_url(name, "postgresql"))
+        admin_id, user_id = uuid.uuid4(), uuid.uuid4()
+        try:
+            for key_id, key_name, lookup, admin in (
+                (admin_id, "root", "aaaa", True),
+                (user_id, "alice", "bbbb", False),
+            ):
+                await conn.execute(
+                    "INSERT INTO api_keys (id, name, lookup, secret_hash, is_admin) "
+                    "VALUES ($1, $2, $3, $4, $5)",
+                    key_id,
+                    key_name,
+                    lookup,
+                    hashlib.sha256(f"secret-{key_name}".encode()).digest(),
+                    admin,
+                )
+            await conn.execute(
+                "INSERT INTO jobs (id, kind, queue, status, payload, max_attempts, "
+                "timeout_seconds, backoff_base_seconds, backoff_cap_seconds, owner_id) "
+                "VALUES ($1, 'demo.noop', 'default', 'QUEUED', '{}', 3, 60, 1, 300, $2)",
+                uuid.uuid4(),
+                user_id,
+            )
+
+            await migrate.upgrade(url)
+            rows = await conn.fetch(
+                "SELECT name, tenant_id, role, hash_scheme FROM api_keys ORDER BY name"
+            )
+            assert [tuple(r) for r in rows] == [
+                ("alice", DEFAULT_TENANT_ID, "submitter", "sha256"),
+                ("root", DEFAULT_TENANT_ID, "admin", "sha256"),
+            ]
+            # The old keys still work, and move to the keyed hash on first use.
+            engine = create_engine(url, pool_size=1)
+            try:
+                auth = Authenticator(engine, cache_seconds=0, secret_key=support.SECRET_KEY)
+                alice = await auth.authenticate("Bearer cvk_bbbb_secret-alice")
+                assert (alice.role, alice.tenant_id) == ("submitter", DEFAULT_TENANT_ID)
+                root = await auth.authenticate("Bearer cvk_aaaa_secret-root")
+                assert root.is_admin
+            finally:
+                await engine.dispose()
+            schemes = await conn.fetch("SELECT DISTINCT hash_scheme FROM api_keys")
+            assert [r["hash_scheme"] for r in schemes] == ["hmac"]
+            await conn.execute("INSERT INTO audit_log (actor_name, action) VALUES ('t', 'x')")
+
+            await migrate.downgrade(url, "0001")
+            tables = {
+                r["tablename"]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
+            assert not tables & {"tenants", "policies", "policy_decisions", "audit_log"}
+            keys = await conn.fetch("SELECT name, is_admin, revoked_at FROM api_keys ORDER BY name")
+            # Re-hashed keys cannot go back to plain SHA-256: they are revoked, not left broken.
+            assert [(r["name"], r["is_admin"], r["revoked_at"] is not None) for r in keys] == [
+                ("alice", False, True),
+                ("root", True, True),
+            ]
+            assert (await conn.fetchval("SELECT count(*) FROM jobs")) == 1
+
+            await migrate.upgrade(url)
+            assert (await conn.fetchval("SELECT count(*) FROM tenants")) == 1
+        finally:
+            await conn.close()
+    finally:
+        await support.drop_database(name)

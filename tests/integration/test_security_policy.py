@@ -1,0 +1,164 @@
+"""Admission policy: data edited over GraphQL, every decision recorded and typed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import support
+from tests.integration import security_support as sec
+from tests.integration.conftest import Api
+
+SET = """mutation($p: PolicyInput!, $v: Int) { setPolicy(input: $p, expectedVersion: $v) {
+    __typename ... on Policy { version maxWaitingJobs roleKinds { role kinds } }
+    ... on InvalidInput { fieldErrors { path message } } } }"""
+DENIED = """mutation($input: SubmitJobInput!) { submitJob(input: $input) { __typename
+    ... on Job { id } ... on PolicyDenied { message code rule retryAfterSeconds } } }"""
+DECISIONS = """query($f: PolicyDecisionFilter, $after: String) {
+  policyDecisions(filter: $f, first: 2, after: $after) {
+    edges { cursor node {
+        action jobKind jobId decision rule reason policyVersion principalName requestId } }
+    pageInfo { hasNextPage endCursor } } }"""
+
+
+async def _submit(
+    client: support.GraphQLClient, kind: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return (await client(DENIED, {"input": {"kind": kind, "payload": payload}}))["submitJob"]  # type: ignore[no-any-return]
+
+
+async def _all_decisions(
+    client: support.GraphQLClient, flt: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = (await client(DECISIONS, {"f": flt, "after": after}))["policyDecisions"]
+        found += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_role_kinds_and_payload_size_are_policy_data(api: Api, env: support.Env) -> None:
+    team = await sec.team(api, "acme")
+    stored = await team.admin(
+        SET,
+        {
+            "p": {
+                "roleKinds": [{"role": "SUBMITTER", "kinds": ["demo.*"]}],
+                "maxPayloadBytes": 1024,
+            },
+            "v": 0,
+        },
+    )
+    assert stored["setPolicy"]["version"] == 1
+    assert {"role": "SUBMITTER", "kinds": ["demo.*"]} in stored["setPolicy"]["roleKinds"]
+
+    assert (await _submit(team.submitter, "demo.noop", {}))["__typename"] == "Job"
+    denied = await _submit(team.submitter, "compute.primes", {"limit": 10})
+    assert denied == {
+        "__typename": "PolicyDenied",
+        "message": "role submitter may not submit compute.primes",
+        "code": "POLICY_DENIED",
+        "rule": "role.kinds",
+        "retryAfterSeconds": None,
+    }
+    assert (await _submit(team.operator, "compute.primes", {"limit": 10}))["__typename"] == "Job"
+    big = await _submit(team.operator, "demo.sleep", {"steps": 1, "stepSeconds": 0.0} | {})
+    assert big["__typename"] == "Job"
+    # Payload size counts the validated payload; a kind with a big input is refused.
+    await team.admin(SET, {"p": {"maxPayloadBytes": 10}})
+    assert (await _submit(team.operator, "demo.sleep", {"steps": 1}))["rule"] == "payload.maxBytes"
+    # Nothing denied was stored.
+    assert (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] == 3
+
+    decisions = await _all_decisions(team.admin)
+    assert [(d["decision"], d["rule"], d["policyVersion"]) for d in decisions] == [
+        ("deny", "payload.maxBytes", 2),
+        ("allow", "allow", 1),
+        ("allow", "allow", 1),
+        ("deny", "role.kinds", 1),
+        ("allow", "allow", 1),
+    ]
+    assert all(d["requestId"] for d in decisions)
+    allowed = [d for d in decisions if d["decision"] == "allow"]
+    assert all(d["jobId"] for d in allowed)
+    only_denials = await _all_decisions(team.admin, {"decision": "deny"})
+    assert {d["rule"] for d in only_denials} == {"role.kinds", "payload.maxBytes"}
+    by_submitter = await _all_decisions(team.admin, {"jobKind": "compute.primes"})
+    assert [d["principalName"] for d in by_submitter] == ["acme-operator", "acme-submitter"]
+
+
+async def test_viewer_submits_are_recorded_denials(api: Api, env: support.Env) -> None:
+    team = await sec.team(api, "acme")
+    # Even a policy that lists the viewer cannot make it write.
+    await team.admin(SET, {"p": {"roleKinds": [{"role": "VIEWER", "kinds": ["*"]}]}})
+    denied = await _submit(team.viewer, "demo.noop", {})
+    assert denied["rule"] == "role.readOnly"
+    rows = await env.sql("SELECT principal_name, decision, rule FROM policy_decisions")
+    assert [tuple(r) for r in rows] == [("acme-viewer", "deny", "role.readOnly")]
+
+
+async def test_tenant_waiting_limit_counts_batches_and_retries(api: Api, env: support.Env) -> None:
+    team = await sec.team(api, "acme")
+    await team.admin(SET, {"p": {"maxWaitingJobs": 2}})
+    batch = await team.submitter(
+        """mutation { submitJobs(inputs: [{kind: "demo.noop", payload: {}},
+            {kind: "demo.noop", payload: {}}, {kind: "demo.noop", payload: {}}]) {
+            __typename ... on PolicyDenied { rule retryAfterSeconds } } }"""
+    )
+    assert [r["__typename"] for r in batch["submitJobs"]] == ["Job", "Job", "PolicyDenied"]
+    assert batch["submitJobs"][2] == {
+        "__typename": "PolicyDenied",
+        "rule": "tenant.maxWaitingJobs",
+        "retryAfterSeconds": 5.0,
+    }
+    # The limit is per tenant: another key of the tenant is refused too.
+    assert (await _submit(team.operator, "demo.noop", {}))["rule"] == "tenant.maxWaitingJobs"
+    # A retry puts a job back in the queue: it passes the same policy.
+    jobs = await env.sql("SELECT CAST(id AS text) AS id FROM jobs")
+    await env.sql("UPDATE jobs SET status = 'FAILED' WHERE id = $1::uuid", jobs[0]["id"])
+    await _submit(team.operator, "demo.noop", {})  # takes the freed place
+    retry = await team.operator(
+        "mutation($id: ID!) { retryJob(id: $id) { __typename ... on PolicyDenied { rule } } }",
+        {"id": jobs[0]["id"]},
+    )
+    assert retry["retryJob"] == {"__typename": "PolicyDenied", "rule": "tenant.maxWaitingJobs"}
+    assert (await env.sql("SELECT status FROM jobs WHERE id = $1::uuid", jobs[0]["id"]))[0][
+        "status"
+    ] == "FAILED"
+    retries = await env.sql("SELECT job_id, decision FROM policy_decisions WHERE action = 'retry'")
+    assert [(str(r["job_id"]), r["decision"]) for r in retries] == [(jobs[0]["id"], "deny")]
+
+
+async def test_running_limit(api: Api, env: support.Env) -> None:
+    team = await sec.team(api, "acme")
+    await team.admin(SET, {"p": {"maxRunningJobs": 1}})
+    job = await _submit(team.operator, "demo.noop", {})
+    await env.sql("UPDATE jobs SET status = 'RUNNING' WHERE id = $1::uuid", job["id"])
+    assert (await _submit(team.operator, "demo.noop", {}))["rule"] == "tenant.maxRunningJobs"
+
+
+async def test_submit_rate_is_a_token_bucket_per_principal(api: Api) -> None:
+    team = await sec.team(api, "acme")
+    await team.admin(SET, {"p": {"submitRatePerSecond": 0.5, "submitBurst": 2}})
+    results = [await _submit(team.submitter, "demo.noop", {}) for _ in range(3)]
+    assert [r["__typename"] for r in results] == ["Job", "Job", "PolicyDenied"]
+    assert results[2]["rule"] == "principal.submitRate"
+    assert 0 < results[2]["retryAfterSeconds"] <= 2.0
+    # Another principal has its own bucket.
+    assert (await _submit(team.submitter2, "demo.noop", {}))["__typename"] == "Job"
+
+
+async def test_invalid_policies_and_concurrent_edits_are_typed_errors(api: Api) -> None:
+    team = await sec.team(api, "acme")
+    bad = await team.admin(SET, {"p": {"maxWaitingJobs": -1, "submitRatePerSecond": 0}})
+    assert bad["setPolicy"]["__typename"] == "InvalidInput"
+    assert {tuple(e["path"]) for e in bad["setPolicy"]["fieldErrors"]} == {
+        ("maxWaitingJobs",),
+        ("submitRatePerSecond",),
+    }
+    assert (await team.admin(SET, {"p": {}, "v": 0}))["setPolicy"]["version"] == 1
+    stale = await team.admin(SET, {"p": {}, "v": 0})
+    assert stale["setPolicy"]["__typename"] == "Conflict"
+    assert (await team.admin("{ policy { version } }"))["policy"]["version"] == 1
