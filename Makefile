@@ -2,13 +2,12 @@
 UV ?= uv
 PY := .venv/bin/python
 
-.PHONY: setup run test check fmt pytest chaos frontend frontend-test bench schema clean
+.PHONY: setup run test test-deps check fmt pytest chaos frontend frontend-test bench schema clean
 
 setup: ## Create .venv from uv.lock (pinned) and build the dashboard.
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv==0.13.8
 	$(UV) sync --frozen --all-groups
 	$(MAKE) frontend
-	cd tests/http-audit && npm ci --no-audit --no-fund
 
 frontend: ## Install the dashboard's npm packages from its lockfile and build it.
 	@if [ -f frontend/package-lock.json ]; then \
@@ -27,8 +26,11 @@ check: ## Lint, format check, layer contract, schema drift, types.
 	$(PY) -m app export-schema --check
 	.venv/bin/mypy app
 
-pytest: ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
+pytest: test-deps ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
 	$(PY) -m pytest -q
+
+test-deps: ## The graphql-http audit suite the HTTP tests run (npm, from its lockfile).
+	cd tests/http-audit && npm ci --no-audit --no-fund
 
 chaos: ## Only the fault-injection tests (kill -9, Redis/PostgreSQL restarts).
 	$(PY) -m pytest -q -m chaos
