@@ -1,7 +1,6 @@
 import { Navigate, NavLink, Route, Routes, useLocation } from 'react-router-dom';
-import { useQuery } from 'urql';
 import { useApi } from './lib/ApiProvider';
-import { MeQuery } from './lib/operations';
+import { MeProvider, useMe } from './lib/me';
 import { ConnectionIndicator } from './components/ConnectionIndicator';
 import { SignInPage } from './pages/SignInPage';
 import { JobsPage } from './pages/JobsPage';
@@ -9,6 +8,8 @@ import { JobPage } from './pages/JobPage';
 import { SubmitPage } from './pages/SubmitPage';
 import { DeadLetterPage } from './pages/DeadLetterPage';
 import { QueuesPage } from './pages/QueuesPage';
+import { AuditPage } from './pages/AuditPage';
+import { PolicyPage } from './pages/PolicyPage';
 import { EmptyState } from './components/ui';
 
 export function App() {
@@ -40,7 +41,22 @@ const NAV = [
   { to: '/queues', label: 'Queues & workers' },
 ];
 
+/** Admin-only pages: hidden from the navigation for everyone else (they show "Admins only" if opened). */
+const ADMIN_NAV = [
+  { to: '/audit', label: 'Audit log' },
+  { to: '/policy', label: 'Policy decisions' },
+];
+
 function Shell() {
+  return (
+    <MeProvider>
+      <ShellLayout />
+    </MeProvider>
+  );
+}
+
+function ShellLayout() {
+  const { caps } = useMe();
   return (
     <div className="shell">
       <a className="skip-link" href="#main">
@@ -59,6 +75,12 @@ function Shell() {
               {n.label}
             </NavLink>
           ))}
+          {caps.isAdmin &&
+            ADMIN_NAV.map((n) => (
+              <NavLink key={n.to} to={n.to} className={({ isActive }) => `nav-link${isActive ? ' active' : ''}`}>
+                {n.label}
+              </NavLink>
+            ))}
           <a className="nav-link" href="/graphiql">
             API explorer
           </a>
@@ -77,6 +99,8 @@ function Shell() {
           <Route path="/submit" element={<SubmitPage />} />
           <Route path="/dead-letter" element={<DeadLetterPage />} />
           <Route path="/queues" element={<QueuesPage />} />
+          <Route path="/audit" element={<AuditPage />} />
+          <Route path="/policy" element={<PolicyPage />} />
           <Route
             path="*"
             element={
@@ -93,21 +117,23 @@ function Shell() {
 
 function Me() {
   const { signOut } = useApi();
-  const [{ data, error, fetching }] = useQuery({ query: MeQuery });
+  const { me, caps, error, fetching } = useMe();
   return (
     <div className="me">
       <div className="me-who" aria-live="polite">
-        {fetching && !data ? (
+        {fetching && !me ? (
           <span className="muted">Checking key…</span>
         ) : error ? (
-          <span className="text-danger" title={error.message}>
+          <span className="text-danger" title={error}>
             Can't reach API
           </span>
-        ) : data ? (
+        ) : me ? (
           <>
             <span className="me-label">Signed in as</span>{' '}
-            <strong data-testid="me-name">{data.me.name}</strong>
-            {data.me.isAdmin && <span className="pill pill-admin">admin</span>}
+            <strong data-testid="me-name">{me.name}</strong>
+            <span className="pill pill-role" data-testid="me-role" data-role={me.role.toLowerCase()} title={`Role: ${caps.label}`}>
+              {caps.label}
+            </span>
           </>
         ) : null}
       </div>

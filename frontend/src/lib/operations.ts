@@ -8,6 +8,10 @@ export const MeQuery = graphql(`
       id
       name
       isAdmin
+      role
+      tenantId
+      isSuperuser
+      tokenScope
     }
   }
 `);
@@ -162,6 +166,10 @@ export const SubmitJobMutation = graphql(`
       ... on Conflict {
         existingJobId
       }
+      ... on PolicyDenied {
+        rule
+        retryAfterSeconds
+      }
     }
   }
 `);
@@ -191,6 +199,10 @@ export const RetryJobMutation = graphql(`
       ... on UserError {
         message
         code
+      }
+      ... on PolicyDenied {
+        rule
+        retryAfterSeconds
       }
     }
   }
@@ -279,6 +291,60 @@ export const QueueStatsSubscription = graphql(`
   subscription QueueStats($interval: Float) {
     queueStats(interval: $interval) {
       ...QueueStatsFields
+    }
+  }
+`);
+
+export const AuditLogQuery = graphql(`
+  query AuditLog($filter: AuditLogFilter, $first: Int!, $after: String) {
+    auditLog(filter: $filter, first: $first, after: $after) {
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        cursor
+        node {
+          id
+          at
+          actorId
+          actorName
+          action
+          target
+          before
+          after
+          requestId
+          clientAddress
+        }
+      }
+    }
+  }
+`);
+
+export const PolicyDecisionsQuery = graphql(`
+  query PolicyDecisions($filter: PolicyDecisionFilter, $first: Int!, $after: String) {
+    policyDecisions(filter: $filter, first: $first, after: $after) {
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+      edges {
+        cursor
+        node {
+          id
+          at
+          principalId
+          principalName
+          action
+          jobKind
+          jobId
+          decision
+          rule
+          reason
+          policyVersion
+          requestId
+        }
+      }
     }
   }
 `);
