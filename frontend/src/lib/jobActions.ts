@@ -1,6 +1,7 @@
 import type { Client } from 'urql';
 import { CancelJobMutation, RetryJobMutation } from './operations';
 import { describe } from './client';
+import { describePolicyDenied } from './access';
 import { mapLimit, type BulkOutcome } from './bulk';
 import type { JobRowFragment } from '../gql/graphql';
 
@@ -20,6 +21,7 @@ export async function runJobAction(client: Client, action: JobAction, id: string
   const r = res.data?.retryJob;
   if (!r) return { error: 'No answer' };
   if (r.__typename === 'Job') return { job: r };
+  if (r.__typename === 'PolicyDenied') return { error: describePolicyDenied(r) };
   return { error: r.message };
 }
 

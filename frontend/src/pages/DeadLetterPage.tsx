@@ -9,6 +9,7 @@ import { summarize } from '../lib/bulk';
 import { FailedJobsQuery, JobUpdatesSubscription, RetryJobsMutation } from '../lib/operations';
 import type { FailedJobsQuery as FailedJobsResult } from '../gql/graphql';
 import { EmptyState, ErrorState, LoadingState, PageHeader } from '../components/ui';
+import { useMe } from '../lib/me';
 import { useToast } from '../components/Toasts';
 
 type FailedJob = FailedJobsResult['jobs']['edges'][number]['node'];
@@ -55,6 +56,7 @@ export function DeadLetterPage() {
   const { urql } = useClients();
   const connection = useConnection();
   const toast = useToast();
+  const { caps } = useMe();
   const now = useNow(5000);
   const [jobs, setJobs] = useState<FailedJob[] | null>(null);
   const [totalCount, setTotalCount] = useState<number | null>(null);
@@ -171,6 +173,7 @@ export function DeadLetterPage() {
             : `${totalCount.toLocaleString()} failed job${totalCount === 1 ? '' : 's'}${loadedCount < totalCount ? ` (showing the newest ${loadedCount.toLocaleString()})` : ''}, grouped by kind and error.`
         }
         actions={
+          caps.canWrite &&
           loadedCount > 0 && (
             <button type="button" className="btn btn-primary" onClick={() => void retryAll()} disabled={busyKey !== null}>
               {busyKey === 'all' ? 'Retrying…' : `Retry all ${(totalCount ?? loadedCount).toLocaleString()}`}
@@ -194,6 +197,7 @@ export function DeadLetterPage() {
                 <h2 id={`dl-${g.kind}`}>
                   <span className="mono">{g.kind}</span> <span className="count-pill">{g.total}</span>
                 </h2>
+                {caps.canWrite && (
                 <button
                   type="button"
                   className="btn btn-sm"
@@ -202,6 +206,7 @@ export function DeadLetterPage() {
                 >
                   {busyKey === `kind:${g.kind}` ? 'Retrying…' : `Retry all ${g.kind}`}
                 </button>
+                )}
               </div>
               <ul className="dl-errors">
                 {g.errors.map((eg) => {
@@ -214,6 +219,7 @@ export function DeadLetterPage() {
                           <span className="count-pill count-danger">{eg.jobs.length}</span>
                           <span className="muted small">last {formatAge(eg.latest.finishedAt ?? eg.latest.createdAt, now)}</span>
                         </div>
+                        {caps.canWrite && (
                         <button
                           type="button"
                           className="btn btn-sm"
@@ -223,6 +229,7 @@ export function DeadLetterPage() {
                         >
                           {busyKey === key ? 'Retrying…' : `Retry ${eg.jobs.length}`}
                         </button>
+                        )}
                       </div>
                       {eg.latest.error?.message && <pre className="error-msg">{eg.latest.error.message}</pre>}
                       <details className="dl-jobs">
@@ -241,6 +248,7 @@ export function DeadLetterPage() {
                               <span className="dl-job-msg" title={j.error?.message}>
                                 {j.error?.message}
                               </span>
+                              {caps.canWrite && (
                               <button
                                 type="button"
                                 className="btn btn-xs"
@@ -250,6 +258,7 @@ export function DeadLetterPage() {
                               >
                                 {busyKey === j.id ? '…' : 'Retry'}
                               </button>
+                              )}
                             </li>
                           ))}
                           {eg.jobs.length > 200 && <li className="muted small">…and {eg.jobs.length - 200} more</li>}

@@ -10,6 +10,7 @@ import { JobDetailQuery } from '../lib/operations';
 import { useJobTimeline, type LiveStatus } from '../lib/useJobTimeline';
 import type { TimelineEvent } from '../lib/timeline';
 import { CANCELLABLE, ErrorState, JsonView, LoadingState, EmptyState, ProgressBar, RETRYABLE, StatusBadge } from '../components/ui';
+import { useMe } from '../lib/me';
 import { useToast } from '../components/Toasts';
 import type { JobStatus } from '../gql/graphql';
 
@@ -18,6 +19,7 @@ export function JobPage() {
   useDocumentTitle(`Job ${shortId(id)}`);
   const { urql } = useClients();
   const toast = useToast();
+  const { caps } = useMe();
   const [detail, refetchDetail] = useQuery({ query: JobDetailQuery, variables: { id } });
   const timeline = useJobTimeline(id);
   const now = useNow(1000);
@@ -105,6 +107,7 @@ export function JobPage() {
             </div>
           </div>
           <div className="job-actions">
+            {caps.canWrite && (
             <Link
               className="btn"
               to={`/submit?kind=${encodeURIComponent(job.kind)}&payload=${encodeURIComponent(JSON.stringify(job.payload))}`}
@@ -112,12 +115,13 @@ export function JobPage() {
             >
               Run again…
             </Link>
-            {CANCELLABLE.has(s) && (
+            )}
+            {caps.canWrite && CANCELLABLE.has(s) && (
               <button type="button" className="btn btn-danger" onClick={() => void act('cancel')} disabled={busy !== null}>
                 {busy === 'cancel' ? 'Cancelling…' : 'Cancel job'}
               </button>
             )}
-            {RETRYABLE.has(s) && (
+            {caps.canWrite && RETRYABLE.has(s) && (
               <button type="button" className="btn btn-primary" onClick={() => void act('retry')} disabled={busy !== null}>
                 {busy === 'retry' ? 'Retrying…' : 'Retry job'}
               </button>

@@ -13,6 +13,7 @@ import { summarize } from '../lib/bulk';
 import { CancelJobsMutation, JobKindsQuery, JobsQuery, JobUpdatesSubscription, RetryJobsMutation } from '../lib/operations';
 import type { JobFilter, JobStatus } from '../gql/graphql';
 import { CANCELLABLE, EmptyState, ErrorState, JOB_STATUSES, LoadingState, PageHeader, ProgressBar, RETRYABLE, StatusBadge, statusLabel } from '../components/ui';
+import { useMe } from '../lib/me';
 import { useToast } from '../components/Toasts';
 
 const PAGE_SIZE = 100;
@@ -169,6 +170,7 @@ export function JobsPage() {
     setFilter({ status: next, kind });
   };
 
+  const { caps } = useMe();
   const selectedRows = [...selected].map((id) => state.rows.get(id)).filter((r): r is JobRow => !!r);
   const canCancel = selectedRows.filter((r) => CANCELLABLE.has(r.status));
   const canRetry = selectedRows.filter((r) => RETRYABLE.has(r.status));
@@ -276,7 +278,7 @@ export function JobsPage() {
             Clear filters
           </button>
         )}
-        {filterActive && state.totalCount != null && state.totalCount > 0 && (
+        {caps.canWrite && filterActive && state.totalCount != null && state.totalCount > 0 && (
           <div className="bulk-filter" role="group" aria-label="Act on every job matching the filters">
             {confirm ? (
               <>
@@ -304,7 +306,7 @@ export function JobsPage() {
         )}
       </div>
 
-      {selected.size > 0 && (
+      {caps.canWrite && selected.size > 0 && (
         <div className="selection-bar" role="region" aria-label="Selection">
           <span>
             <strong>{selected.size}</strong> selected
@@ -347,6 +349,7 @@ export function JobsPage() {
       ) : (
         <JobsTable
           state={state}
+          selectable={caps.canWrite}
           selected={selected}
           allSelected={allSelected}
           someSelected={someSelected}
@@ -383,6 +386,7 @@ export function JobsPage() {
 
 function JobsTable({
   state,
+  selectable,
   selected,
   allSelected,
   someSelected,
@@ -391,6 +395,8 @@ function JobsTable({
   onNearEnd,
 }: {
   state: typeof initialJobsList;
+  /** False for read-only callers (viewers, tokens): no selection checkboxes. */
+  selectable: boolean;
   selected: Set<string>;
   allSelected: boolean;
   someSelected: boolean;
@@ -428,14 +434,18 @@ function JobsTable({
       <div className="jt-head" role="rowgroup">
         <div className="jt-row jt-header-row" role="row" aria-rowindex={1}>
           <div className="jt-cell jt-check" role="columnheader">
-            <input
-              ref={headerCheck}
-              type="checkbox"
-              className="checkbox"
-              checked={allSelected}
-              onChange={onToggleAll}
-              aria-label="Select all loaded jobs"
-            />
+            {selectable ? (
+              <input
+                ref={headerCheck}
+                type="checkbox"
+                className="checkbox"
+                checked={allSelected}
+                onChange={onToggleAll}
+                aria-label="Select all loaded jobs"
+              />
+            ) : (
+              <span className="sr-only">Row</span>
+            )}
           </div>
           <div className="jt-cell jt-job" role="columnheader">
             Job
@@ -472,6 +482,7 @@ function JobsTable({
                 height={rowHeight}
                 now={row.finishedAt ? 0 : now}
                 ageNow={now}
+                selectable={selectable}
                 selected={selected.has(id)}
                 onToggle={onToggle}
               />
@@ -490,6 +501,7 @@ const JobRowView = memo(function JobRowView({
   height,
   now,
   ageNow,
+  selectable,
   selected,
   onToggle,
 }: {
@@ -499,6 +511,7 @@ const JobRowView = memo(function JobRowView({
   height: number;
   now: number;
   ageNow: number;
+  selectable: boolean;
   selected: boolean;
   onToggle(id: string): void;
 }) {
@@ -514,13 +527,15 @@ const JobRowView = memo(function JobRowView({
       style={{ transform: `translateY(${start}px)`, height }}
     >
       <div className="jt-cell jt-check" role="cell">
-        <input
-          type="checkbox"
-          className="checkbox"
-          checked={selected}
-          onChange={() => onToggle(row.id)}
-          aria-label={`Select job ${shortId(row.id)} (${row.kind})`}
-        />
+        {selectable && (
+          <input
+            type="checkbox"
+            className="checkbox"
+            checked={selected}
+            onChange={() => onToggle(row.id)}
+            aria-label={`Select job ${shortId(row.id)} (${row.kind})`}
+          />
+        )}
       </div>
       <div className="jt-cell jt-job" role="cell">
         <Link to={`/jobs/${row.id}`} className="job-link">

@@ -8,6 +8,8 @@ import { JobKindsQuery, SubmitJobMutation } from '../lib/operations';
 import { buildPayload, initialValues, mapApiFieldErrors, parseSchema, type FieldErrors, type RawValues } from '../lib/schemaForm';
 import { SchemaFields } from '../components/SchemaForm';
 import { EmptyState, ErrorState, LoadingState, PageHeader, RichText } from '../components/ui';
+import { useMe } from '../lib/me';
+import { describePolicyDenied, formatRetryAfter } from '../lib/access';
 import { useToast } from '../components/Toasts';
 import type { JobKindsQuery as JobKindsResult, Priority, SubmitJobInput } from '../gql/graphql';
 
@@ -26,11 +28,20 @@ export function SubmitPage() {
   const selectedName = picked ?? list[0]?.name ?? '';
   const kind = list.find((k) => k.name === selectedName);
   const pickerId = useId();
+  const { me, caps } = useMe();
 
   return (
     <div className="page">
       <PageHeader title="Submit a job" subtitle="Pick a kind; the form is generated from its input schema." />
-      {kinds.fetching && !kinds.data ? (
+      {me && !caps.canWrite ? (
+        <div className="notice readonly-notice" role="status" data-testid="readonly-notice">
+          <span aria-hidden="true">🔒</span>
+          <span>
+            <strong>Read-only access.</strong> You are signed in as <strong>{me.name}</strong> ({caps.label}), which can look at jobs but not
+            submit, cancel or retry them. Ask an admin for a submitter or operator key.
+          </span>
+        </div>
+      ) : kinds.fetching && !kinds.data ? (
         <LoadingState label="Loading job kinds…" />
       ) : kinds.error && !kinds.data ? (
         <ErrorState title="Could not load job kinds" error={describe(kinds.error)} onRetry={() => refetch({ requestPolicy: 'network-only' })} />
@@ -176,6 +187,9 @@ function SubmitForm({ kind, prefill }: { kind: Kind; prefill?: Record<string, un
             {r.message} <Link to={`/jobs/${r.existingJobId}`}>Open the existing job</Link>
           </>,
         );
+        return;
+      case 'PolicyDenied':
+        setFormError(<PolicyDeniedMessage message={r.message} rule={r.rule} retryAfterSeconds={r.retryAfterSeconds} />);
         return;
       default:
         setFormError(r.message);
@@ -337,5 +351,19 @@ function OptionInput({
         </p>
       )}
     </div>
+  );
+}
+
+/** A PolicyDenied answer: the message, the rule that refused it, and when to try again. */
+export function PolicyDeniedMessage({ message, rule, retryAfterSeconds }: { message: string; rule: string; retryAfterSeconds?: number | null | undefined }) {
+  const after = formatRetryAfter(retryAfterSeconds);
+  return (
+    <span className="policy-denied" data-testid="policy-denied" title={describePolicyDenied({ message, rule, retryAfterSeconds })}>
+      <span>Refused by the admission policy: {message}</span>
+      <span className="pd-meta">
+        Rule <code>{rule}</code>
+        {after && <> · {after.charAt(0).toUpperCase() + after.slice(1)}</>}
+      </span>
+    </span>
   );
 }
