@@ -349,6 +349,50 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await g.waitForURL(/\/jobs/);
   });
 
+  test('the audit log (admins) shows the entries made by the earlier steps', async () => {
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.goto(`${BASE_URL}/jobs`);
+    await page.getByTestId('me-role').filter({ hasText: 'admin' }).waitFor();
+    await nav(page, 'Audit log').click();
+    await page.waitForURL(/\/audit/);
+    await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
+    const table = page.getByTestId('audit-table');
+    await table.locator('tr[data-action="job.submit"]').first().waitFor();
+    for (const action of ['job.cancel', 'job.retry']) {
+      assert.ok((await table.locator(`tr[data-action="${action}"]`).count()) > 0, `an ${action} row`);
+    }
+    // The action filter (prefix) narrows the log to cancels only.
+    await page.getByLabel('Action').fill('job.cancel');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/action=job\.cancel/);
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('[data-testid="audit-table"] tbody tr')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-action') === 'job.cancel');
+    });
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await table.locator('tr[data-action="job.submit"]').first().waitFor();
+    await expectNoSeriousA11yViolations('audit');
+    await shot('15-audit');
+  });
+
+  test('policy decisions (admins) show an allow decision', async () => {
+    await nav(page, 'Policy decisions').click();
+    await page.waitForURL(/\/policy/);
+    await page.getByRole('heading', { name: 'Policy decisions', level: 1 }).waitFor();
+    const table = page.getByTestId('policy-table');
+    const allow = table.locator('tr[data-decision="allow"]').first();
+    await allow.waitFor();
+    assert.match(await allow.innerText(), /submit/);
+    await page.getByLabel('Decision').selectOption('allow');
+    await page.waitForURL(/decision=allow/);
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('[data-testid="policy-table"] tbody tr')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-decision') === 'allow');
+    });
+    await expectNoSeriousA11yViolations('policy decisions');
+    await shot('16-policy');
+  });
+
   test('nothing was loaded from outside the app', () => {
     assert.deepEqual(externalRequests, []);
   });
