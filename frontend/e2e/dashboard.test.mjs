@@ -165,6 +165,18 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
   test('the jobs table updates live and shows the new job', async () => {
     await nav(page, 'Jobs').click();
     await page.locator('.jt-data-row').first().waitFor();
+    // graphql-transport-ws does not acknowledge a subscribe: probe until a job submitted now
+    // shows up, which proves the live subscription is established (on a loaded machine it
+    // can take a moment), then submit the job under test.
+    for (let attempt = 0; ; attempt++) {
+      const probe = await submitViaApi('demo.noop', {});
+      try {
+        await page.locator(`.jt-data-row[data-job-id="${probe}"]`).waitFor({ timeout: 1000 });
+        break;
+      } catch (err) {
+        if (attempt >= 30) throw err;
+      }
+    }
     const id = await submitViaApi('demo.sleep', { steps: 3, stepSeconds: 0.3 });
     const row = page.locator(`.jt-data-row[data-job-id="${id}"]`);
     await row.waitFor(); // arrived through jobUpdates (no reload, no polling)
