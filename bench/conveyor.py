@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 import tempfile
@@ -40,6 +41,23 @@ from bench.common import (
 
 DB_PREFIX = "cvbench_"
 REDIS_KEY_PREFIX = "cvbench-"
+#: A directory holding a snapshot of ``app/`` and ``migrations/`` to run instead of the working
+#: tree (``bench.run --app-ref`` exports a commit there, so every run of a session measures the
+#: same code while others keep editing ``app/``).
+APP_DIR_ENV = "CVBENCH_APP_DIR"
+
+
+def app_dir() -> str | None:
+    """The snapshot to run (``$CVBENCH_APP_DIR``), or None for the working tree."""
+    value = os.environ.get(APP_DIR_ENV)
+    return value if value and Path(value, "app").is_dir() else None
+
+
+def use_app_snapshot() -> None:
+    """Make ``import app`` in this process load the snapshot, if one is set."""
+    snapshot = app_dir()
+    if snapshot and snapshot not in sys.path:
+        sys.path.insert(0, snapshot)
 
 
 def free_port() -> int:
@@ -212,6 +230,11 @@ class ConveyorStack:
             SHUTDOWN_GRACE_SECONDS="3",
             **(extra_env or {}),
         )
+        self.cwd: str | None = None
+        if snapshot := app_dir():
+            # `python -m app` then imports the snapshot, not the working tree.
+            self.env["PYTHONPATH"] = os.pathsep.join([snapshot, self.env["PYTHONPATH"]])
+            self.cwd = snapshot
         self.key = ""
         self.port = 0
         self.api: asyncio.subprocess.Process | None = None
@@ -228,6 +251,7 @@ class ConveyorStack:
             "app",
             *args,
             env=self.env,
+            cwd=self.cwd,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -281,6 +305,7 @@ class ConveyorStack:
             "--port",
             str(self.port),
             env=self.env,
+            cwd=self.cwd,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=self._log("api"),
             start_new_session=True,
@@ -309,6 +334,7 @@ class ConveyorStack:
             "--concurrency",
             str(concurrency),
             env=self.env,
+            cwd=self.cwd,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=self._log(f"worker-{index}"),
             start_new_session=True,
@@ -366,19 +392,30 @@ async def wait_count(
     poll_s: float,
     deadline: float,
     alive: list[asyncio.subprocess.Process] | None = None,
+    stall_s: float = 20.0,
 ) -> tuple[int, float]:
-    """Poll ``sql`` (a count) until it reaches ``target``; return (count, perf_counter at exit).
+    """Poll ``sql`` (a count) until it reaches ``target``; return (count, perf_counter at the
+    last increase or at the target).
 
-    Bounded by ``deadline`` (monotonic); stops early when a watched process exited.
+    Bounded by ``deadline`` (monotonic); stops early when a watched process exited, or when the
+    count has not moved for ``stall_s`` seconds (jobs that will never finish must not hold the
+    run until its deadline; the shortfall is reported, not waited for).
     """
+    last_count, last_change = -1, time.monotonic()
+    last_change_perf = time.perf_counter()
     while True:
         count = int(await conn.fetchval(sql))
         now = time.perf_counter()
+        if count != last_count:
+            last_count, last_change, last_change_perf = count, time.monotonic(), now
         if count >= target:
             return count, now
         if time.monotonic() > deadline:
-            log(f"stopped waiting: {count}/{target}")
-            return count, now
+            log(f"stopped waiting: {count}/{target} at the deadline")
+            return count, last_change_perf
+        if time.monotonic() - last_change > stall_s and count > 0:
+            log(f"stopped waiting: {count}/{target}, no progress for {stall_s:.0f}s")
+            return count, last_change_perf
         if alive and any(p.returncode is not None for p in alive):
             log(f"stopped waiting: a process exited ({count}/{target})")
             return count, now

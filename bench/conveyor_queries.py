@@ -50,7 +50,13 @@ from bench.common import (
     run_async,
     tree_cpu_seconds,
 )
-from bench.conveyor import ConveyorStack, GraphQLClient, drop_database, dsn_for
+from bench.conveyor import (
+    ConveyorStack,
+    GraphQLClient,
+    drop_database,
+    dsn_for,
+    use_app_snapshot,
+)
 
 TARGETS = ("api", "sql")
 MARK = "cvbench-queries v1"
@@ -370,6 +376,7 @@ async def capture_statements(
     database_url: str, events_job: uuid.UUID, after: tuple[datetime, uuid.UUID]
 ) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
     """The exact statements (and parameters) ``app.db.jobs`` sends for each query."""
+    use_app_snapshot()  # the statements of the code under test, not of the working tree
     from sqlalchemy import event
 
     from app.db import jobs as jobs_repo

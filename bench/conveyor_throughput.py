@@ -84,6 +84,7 @@ class Profilers:
             str(pid),
             "--rate",
             str(self.rate),
+            "--gil",  # only samples holding the GIL: Python CPU, not syscalls or waiting
             "--format",
             "speedscope",
             "--output",

@@ -56,7 +56,8 @@ from bench.common import (
     stop_process_group,
     tree_cpu_seconds,
 )
-from bench.conveyor import ConveyorStack, submit_one
+from bench.conveyor import SUBMIT_JOB, ConveyorStack, submit_one
+from bench.http_client import JSONPoster
 
 TARGETS = ("conveyor", "raw")
 ENV_REDIS_URL = "BENCH_REDIS_URL"
@@ -156,8 +157,16 @@ subscription($filter: JobFilter) {
 """
 
 
+NOOP_INPUT = {"kind": "demo.noop", "payload": {}}
+
+
 async def run_conveyor(
-    rate: float, duration: float, redis_url: str, concurrency: int, grace: float
+    rate: float,
+    duration: float,
+    redis_url: str,
+    concurrency: int,
+    grace: float,
+    connections: int = 32,
 ) -> tuple[Metrics, dict[str, Any]]:
     stack = ConveyorStack("lat", redis_url=redis_url)
     config: dict[str, Any] = {
@@ -176,7 +185,13 @@ async def run_conveyor(
         await stack.start_api()
         await stack.start_worker(concurrency)
         assert stack.api is not None
-        client = stack.client(connections=64)
+        client = stack.client(connections=2)
+        # The load itself goes through a lean keep-alive client (see bench.http_client).
+        poster = JSONPoster(
+            f"{stack.base_url}/graphql",
+            {"Authorization": f"Bearer {stack.key}"},
+            connections=connections,
+        )
         try:
             async with connect(
                 stack.ws_url,
@@ -237,10 +252,14 @@ async def run_conveyor(
                 if (warm, "SUCCEEDED") not in seen:
                     raise RuntimeError(f"warm-up not observed: {stack.log_tail('worker-0')}")
 
+                noop = {"query": SUBMIT_JOB, "variables": {"input": NOOP_INPUT}}
+
                 async def submit(_: int) -> None:
                     started = time.time()
                     try:
-                        job_id = await submit_one(client, "demo.noop", {})
+                        body = await poster.post(noop)
+                        item = body["data"]["submitJob"]
+                        job_id = item["id"]
                     except Exception as exc:
                         errors.append(f"submit: {exc!r}"[:300])
                         return
@@ -265,6 +284,7 @@ async def run_conveyor(
                     await read_task
         finally:
             await client.aclose()
+            await poster.aclose()
 
         running = [
             (seen[(j, "RUNNING")] - t) * 1000 for j, t in sent.items() if (j, "RUNNING") in seen
@@ -273,6 +293,11 @@ async def run_conveyor(
             (seen[(j, "SUCCEEDED")] - t) * 1000 for j, t in sent.items() if (j, "SUCCEEDED") in seen
         ]
         server = await _server_side(stack.dsn, list(sent))
+        unseen = [j for j in sent if (j, "SUCCEEDED") not in seen]
+        config["unobserved_sample"] = await _describe(
+            stack.dsn, unseen[:5], {j: (j, "RUNNING") in seen for j in unseen[:5]}
+        )
+        config["http_connections"] = connections
         metrics: Metrics = {
             "offered_per_s": rate,
             "submitted": float(len(sent)),
@@ -281,6 +306,7 @@ async def run_conveyor(
             "achieved_per_s": len(sent) / offered_s if offered_s > 0 else 0.0,
             **_pct(done, "done"),
             **_pct(running, "running"),
+            "unobserved": float(len(unseen)),
             **_pct(mutation_ms, "submit"),
             **server,
             "send_lateness_p99_ms": percentile(sorted(lateness), 99),
@@ -292,6 +318,23 @@ async def run_conveyor(
         return metrics, config
     finally:
         await stack.stop()
+
+
+async def _describe(dsn: str, job_ids: list[str], running_seen: dict[str, bool]) -> list[Any]:
+    """What PostgreSQL says about jobs the client never saw finish (diagnostics)."""
+    if not job_ids:
+        return []
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT id::text AS id, status, attempt, last_seq, "
+            "extract(epoch FROM finished_at - created_at) * 1000 AS finish_ms "
+            "FROM jobs WHERE id = ANY($1::uuid[])",
+            job_ids,
+        )
+    finally:
+        await conn.close()
+    return [{**dict(r), "running_update_seen": running_seen.get(r["id"])} for r in rows]
 
 
 async def _server_side(dsn: str, job_ids: list[str]) -> Metrics:
@@ -439,10 +482,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grace", type=float, default=15.0, help="max seconds to wait after")
     parser.add_argument("--concurrency", type=int, default=16, help="Conveyor worker concurrency")
     parser.add_argument("--max-async-tasks", type=int, default=100, help="raw taskiq worker")
+    parser.add_argument("--connections", type=int, default=32, help="Conveyor: HTTP connections")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     args = parser.parse_args(argv)
     if args.target == "conveyor":
-        coro = run_conveyor(args.rate, args.duration, args.redis_url, args.concurrency, args.grace)
+        coro = run_conveyor(
+            args.rate,
+            args.duration,
+            args.redis_url,
+            args.concurrency,
+            args.grace,
+            args.connections,
+        )
     else:
         coro = run_raw(args.rate, args.duration, args.redis_url, args.max_async_tasks, args.grace)
     metrics, config = run_async(coro)

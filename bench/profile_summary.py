@@ -39,6 +39,7 @@ def package_of(path: str) -> str:
 
 def _short(path: str) -> str:
     norm = path.replace("\\", "/")
+    norm = re.sub(r"^.*/cvbench-app-[^/]+/", "", norm)  # a bench.run --app-ref snapshot
     for marker in ("site-packages/", "dist-packages/", "/work/main/"):
         if marker in norm:
             return norm.split(marker, 1)[1]
@@ -109,12 +110,31 @@ def inclusive_share(path: Path, pattern: str) -> float:
     return 100.0 * matched / total if total else 0.0
 
 
+def refresh(results_path: Path) -> None:
+    """Re-summarize the profiles recorded in a ``latest.json`` (after changing the highlight
+    patterns in ``bench.run``) without re-measuring."""
+    from bench.run import summarize_profiles
+
+    results = json.loads(results_path.read_text())
+    record = results.get("profiles") or {}
+    files = {n: s["file"] for n, s in (record.get("processes") or {}).items() if "file" in s}
+    record["processes"] = summarize_profiles(files)
+    results_path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
+    print(f"re-summarized {', '.join(files)} in {results_path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("profile", type=Path)
+    parser.add_argument(
+        "profile", type=Path, help="a speedscope file, or latest.json with --refresh"
+    )
+    parser.add_argument("--refresh", action="store_true", help="re-summarize a latest.json")
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--match", action="append", default=[], help="regex: inclusive share")
     args = parser.parse_args(argv)
+    if args.refresh:
+        refresh(args.profile)
+        return
     summary = summarize(args.profile, args.top)
     print(f"{summary['samples']} samples ({summary['sampled_seconds']} s)")
     for title in ("packages", "self", "inclusive"):

@@ -55,7 +55,7 @@ def _ratio(bench: dict[str, Any], metric: dict[str, Any]) -> str:
     return f"{conv['median'] / base['median']:.2f}{TIMES}"
 
 
-def _machine_table(machine: dict[str, Any]) -> list[str]:
+def _machine_table(machine: dict[str, Any], app_code: dict[str, str] | None = None) -> list[str]:
     packages = ", ".join(f"{k} {v}" for k, v in sorted(machine.get("packages", {}).items()))
     rows = [
         (
@@ -73,8 +73,19 @@ def _machine_table(machine: dict[str, Any]) -> list[str]:
         ("Libraries", packages),
         ("Commit", f"`{machine['git_commit']}`"),
     ]
-    if machine.get("app_worktree"):
-        rows.append(("App code measured", machine["app_worktree"]))
+    if app_code and app_code.get("commit"):
+        rows.append(
+            (
+                "Conveyor code measured",
+                (
+                    f"`{app_code['commit']}` ({app_code.get('subject', '')}): `app/` and "
+                    "`migrations/` exported with `git archive` at the start, so edits made to "
+                    "the working tree during the session are not measured"
+                ),
+            )
+        )
+    elif machine.get("app_worktree"):
+        rows.append(("Conveyor code measured", f"the working tree: {machine['app_worktree']}"))
     return ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
 
 
@@ -279,13 +290,13 @@ def _profile_section(results: dict[str, Any]) -> list[str]:
         ),
         "",
         (
-            "py-spy leaves out threads that are sleeping (waiting in `epoll`), so a sample is a "
-            "moment the thread was running *or runnable*. On a busy shared machine a process "
-            "preempted inside a system call (typically `send()` on a loopback socket, which "
-            "wakes the receiving process) is still sampled there: innermost frames such as "
-            "`_SelectorSocketTransport.write` or uvloop's `Runner.run` then stand for kernel "
-            'time plus waiting for a core. The "stack contains" shares (inclusive) are the '
-            "robust reading: they say which operation the process was busy with."
+            "py-spy runs with `--gil`: a sample is taken only when the thread holds the GIL, i.e. "
+            "executes Python. Time in system calls (which release the GIL) and time spent "
+            "waiting for a core on this shared machine are left out, so the shares are of the "
+            "process's Python CPU (the kernel's part of its CPU is in the throughput table). "
+            "Without `--gil`, samples of a process preempted inside `send()` on a loopback "
+            'socket swamp the profile on a busy machine. The "stack contains" rows '
+            "(inclusive shares) say which operation the Python time went to."
         ),
         "",
     ]
@@ -302,7 +313,8 @@ def _profile_section(results: dict[str, Any]) -> list[str]:
         count = f"{summary['samples']:,} samples" + (f" ({seconds:,.1f} s)" if seconds else "")
         lines += [f"### {title.get(name, name)}", "", f"{count}.", ""]
         lines += ["| Stack contains | Share of samples |", "|---|---:|"]
-        for label, share in summary.get("highlights", {}).items():
+        highlights = summary.get("highlights", {})
+        for label, share in sorted(highlights.items(), key=lambda kv: -kv[1]):
             lines.append(f"| {label} | {share:.1f} % |")
         lines += ["", "| Innermost frame (self) | Share |", "|---|---:|"]
         for row in summary["self"][:10]:
@@ -355,7 +367,7 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
         "",
         "## Machine",
         "",
-        *_machine_table(results["machine"]),
+        *_machine_table(results["machine"], results.get("app_code")),
         "",
     ]
     goals = goal_rows(results)

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import fnmatch
+import io
 import json
 import os
 import shlex
@@ -30,6 +31,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -151,7 +154,8 @@ LATENCY_METRICS = (
     Metric("submit_p99_ms", "Submit call (mutation / kiq), p99", "ms", False, 1),
     Metric("server_finished_p50_ms", "PostgreSQL created to finished, p50", "ms", False, 1),
     Metric("server_finished_p99_ms", "PostgreSQL created to finished, p99", "ms", False, 1),
-    Metric("achieved_per_s", "Submissions started per second", "jobs/s", True, 1),
+    Metric("achieved_per_s", "Submissions answered per second (load + drain)", "jobs/s", True, 1),
+    Metric("unobserved", "Jobs stored but never seen SUCCEEDED by the client", "jobs", False),
     Metric("completed", "Jobs observed SUCCEEDED", "jobs", True),
     Metric("missing", "Jobs not observed within the grace period", "jobs", False),
     Metric("api_cpu_pct", "API CPU", "% of a core", False),
@@ -388,52 +392,79 @@ def benchmarks(scale: Scale) -> list[Benchmark]:
 #: Inclusive-share patterns (regex over "function file") reported for each profiled process.
 PROFILE_HIGHLIGHTS: dict[str, dict[str, str]] = {
     "worker": {
-        "claim (services.execution.claim)": r"(^|\.)claim .*app/services/execution\.py",
-        "finish (services.execution.finish)": r"(^|\.)finish .*app/services/execution\.py",
+        "claims (claim / batched _claim_many)": r"(^|\.)(claim|_claim_many) .*app/services/",
+        "outcomes (finish / batched _finish_many)": r"(^|\.)(finish|_finish_many) .*app/services/",
+        "micro-batcher (Batcher._drain)": r"Batcher\._drain ",
         "pool pre-ping (BEGIN+ROLLBACK per checkout)": r"_async_ping ",
         "transaction begin/commit (engine.begin)": r"(^|\.)transaction .*app/db/engine\.py",
         "events.publish (Redis PUBLISH after commit)": r"(^|\.)publish .*app/events\.py",
-        "message ack (XACK+XDEL)": r"(^|\.)ack .*app/worker/broker\.py",
+        "message ack (XACK+XDEL)": r"(^|\.)(ack|_ack_many) .*app/worker/broker\.py",
         "broker.listen (XREADGROUP)": r"(^|\.)listen .*app/worker/broker\.py",
+        "job runner (run_job and JobRunner, outside the batches)": r"(^|\.)run_job .*app/worker/",
         "maintenance loop": r"_maintenance_loop ",
         "SQLAlchemy (any frame)": r"site-packages/sqlalchemy/",
         "asyncpg (any frame)": r"site-packages/asyncpg/",
         "redis-py (any frame)": r"site-packages/redis/",
+        "taskiq (any frame)": r"site-packages/taskiq/",
     },
     "api": {
-        "strawberry / graphql-core (any frame)": r"site-packages/(strawberry|graphql)/",
+        "HTTP GraphQL requests (submitJobs)": r"GraphQLEndpoint\.__call__ ",
+        "submitJobs resolver": r"(^|\.)submit_jobs .*app/api/resolvers\.py",
         "submit_many (validate, insert, publish, send)": (
             r"(^|\.)submit_many .*app/services/jobs\.py"
         ),
         "payload validation (_validate)": r"(^|\.)_validate .*app/services/jobs\.py",
-        "insert (INSERT ... unnest)": r"(^|\.)insert .*app/db/jobs\.py",
-        "events hub loop (decode + dispatch)": r"(^|\.)_run .*app/events\.py",
+        "insert (INSERT ... unnest, rows to domain objects)": r"(^|\.)insert .*app/db/jobs\.py",
+        "events.publish + dispatcher XADD after commit": r"(^|\.)_after_commit .*app/services/",
+        "events hub loop, no subscriber connected (pub/sub read + decode)": (
+            r"Hub\._run .*app/events\.py"
+        ),
         "events.decode": r"(^|\.)decode .*app/events\.py",
-        "dispatcher (XADD, mark dispatched)": r"app/services/dispatch\.py",
         "pool pre-ping (BEGIN+ROLLBACK per checkout)": r"_async_ping ",
-        "JSON response encoding (stdlib json)": r"json/encoder\.py",
+        "strawberry / graphql-core (any frame)": r"site-packages/(strawberry|graphql)/",
     },
     "api_fanout": {
-        "follow_updates (per-subscriber generator)": (
+        "shared feed: GraphQL execution once per change (Feeds)": r"Feeds\._(run|broadcast) ",
+        "per-subscriber delivery (Member.get / push)": r"Member\.(get|push) ",
+        "subscription set-up (Feeds.join)": r"Feeds\.join ",
+        "per-subscriber generator (follow_updates, before shared feeds)": (
             r"(^|\.)follow_updates .*app/services/live\.py"
         ),
-        "strawberry / graphql-core (any frame)": r"site-packages/(strawberry|graphql)/",
-        "JobUpdate.from_domain": r"(^|\.)from_domain .*app/api/types\.py",
-        "events hub loop (decode + dispatch)": r"(^|\.)_run .*app/events\.py",
-        "Subscription.push (per subscriber, per change)": r"(^|\.)push .*app/events\.py",
         "websocket send (uvicorn / websockets)": (
             r"(^|\.)send .*site-packages/(uvicorn/protocols/websockets|websockets)/"
         ),
-        "JSON encoding (stdlib json)": r"json/encoder\.py",
+        "websocket keepalive pings (uvicorn)": r"send_keepalive_ping ",
+        "the publisher's submitJob + dispatch marks": r"(submit_job|_mark_loop) ",
     },
 }
 
 
-def run_profile(scale: Scale, py_spy: str, out_dir: Path) -> dict[str, Any]:
-    """One Conveyor throughput run with py-spy attached to the API and the worker."""
+def summarize_profiles(files: dict[str, str]) -> dict[str, Any]:
+    """Top frames, packages and PROFILE_HIGHLIGHTS shares of recorded speedscope files."""
     from bench.profile_summary import inclusive_share
     from bench.profile_summary import summarize as summarize_profile
 
+    out: dict[str, Any] = {}
+    for name, path in files.items():
+        file = Path(path)
+        if not file.is_absolute():
+            file = REPO_ROOT / file
+        if not file.exists():
+            continue
+        summary = summarize_profile(file, top=15)
+        summary["highlights"] = {
+            label: round(inclusive_share(file, pattern), 1)
+            for label, pattern in PROFILE_HIGHLIGHTS.get(name, {}).items()
+        }
+        summary["file"] = (
+            str(file.relative_to(REPO_ROOT)) if file.is_relative_to(REPO_ROOT) else str(file)
+        )
+        out[name] = summary
+    return out
+
+
+def run_profile(scale: Scale, py_spy: str, out_dir: Path) -> dict[str, Any]:
+    """One Conveyor throughput run with py-spy attached to the API and the worker."""
     profile_dir = out_dir / "profiles"
     argv = (
         PYTHON,
@@ -471,17 +502,34 @@ def run_profile(scale: Scale, py_spy: str, out_dir: Path) -> dict[str, Any]:
     fan_file = profile_dir / "api_fanout.speedscope.json"
     if fan["ok"] and fan_file.exists():
         files["api_fanout"] = str(fan_file)
-    for name, path in files.items():
-        file = Path(path)
-        summary = summarize_profile(file, top=15)
-        summary["highlights"] = {
-            label: round(inclusive_share(file, pattern), 1)
-            for label, pattern in PROFILE_HIGHLIGHTS.get(name, {}).items()
-        }
-        with contextlib.suppress(ValueError):
-            summary["file"] = str(file.relative_to(REPO_ROOT))
-        record["processes"][name] = summary
+    record["processes"] = summarize_profiles(files)
     return record
+
+
+def prepare_app_snapshot(ref: str) -> tuple[dict[str, str], Path | None]:
+    """Export ``app/`` and ``migrations/`` of ``ref`` to a temporary directory that every
+    Conveyor process of this session runs (``$CVBENCH_APP_DIR``). Others may be editing the
+    working tree meanwhile: without a snapshot, runs of one session could measure different
+    code. ``ref == "worktree"`` runs the working tree as it is at each moment."""
+    from bench.conveyor import APP_DIR_ENV
+
+    if ref == "worktree":
+        os.environ.pop(APP_DIR_ENV, None)
+        return {"ref": "worktree"}, None
+
+    def git(*args: str) -> bytes:
+        return subprocess.run(
+            ["git", "-C", str(REPO_ROOT), *args], capture_output=True, check=True, timeout=60
+        ).stdout
+
+    commit = git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
+    snapshot = Path(tempfile.mkdtemp(prefix="cvbench-app-"))
+    archive = git("archive", "--format=tar", commit, "app", "migrations")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(snapshot, filter="data")
+    os.environ[APP_DIR_ENV] = str(snapshot)
+    subject = git("log", "-1", "--format=%s", commit).decode().strip()
+    return {"ref": ref, "commit": commit[:12], "subject": subject}, snapshot
 
 
 def find_py_spy(explicit: str | None) -> str | None:
@@ -586,10 +634,12 @@ def run_all(
     results_path: Path,
     scale: Scale,
     command: str,
+    app_code: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "harness_command": command,
+        "app_code": app_code or {},
         "scale": asdict(scale),
         "runs_per_side": runs,
         "machine": machine_facts(),
@@ -654,6 +704,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile step")
     parser.add_argument(
+        "--app-ref",
+        default="HEAD",
+        help="git ref whose app/ and migrations/ Conveyor runs, exported once for the whole "
+        "session ('worktree': the working tree as it is at each moment)",
+    )
+    parser.add_argument(
         "--keep-query-db", action="store_true", help="keep the query benchmark's database"
     )
     parser.add_argument(
@@ -700,8 +756,10 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     results_path = args.output_dir / "latest.json"
+    app_code, snapshot = prepare_app_snapshot(args.app_ref)
+    log(f"Conveyor code measured: {app_code}")
     try:
-        results = run_all(items, runs, args.cooldown, results_path, scale, command)
+        results = run_all(items, runs, args.cooldown, results_path, scale, command, app_code)
         if want_profile:
             py_spy = find_py_spy(args.py_spy)
             if py_spy is None:
@@ -719,6 +777,8 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(Exception):
                 asyncio.run(drop_database(database_name(scale.query_jobs)))
                 log(f"dropped {database_name(scale.query_jobs)}")
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
     log(f"results: {results_path}")
     if not args.no_report:
         from bench.report import write_report
