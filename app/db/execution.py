@@ -33,9 +33,10 @@ _CLAIM = with_event(
     # Rows are locked in id order (no deadlock between batches), and a locked row is waited
     # for, never skipped: the lock may be a mere `dispatched_at` mark, and skipping would
     # read as "not claimable" and drop the message. After the wait, the row is re-checked.
+    # The lock is taken by primary key alone (a status predicate here lets the planner walk
+    # the partial QUEUED index instead); the UPDATE re-checks the status after the lock.
     before="""c AS (
-        SELECT id FROM jobs WHERE id = ANY(:ids) AND status = 'QUEUED'
-        ORDER BY id FOR UPDATE
+        SELECT id FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
     ), """,
     extra_ctes=""",
     a AS (

@@ -310,8 +310,8 @@ async def mark_dispatched(conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID]
     await conn.execute(
         text(
             "UPDATE jobs SET dispatched_at = now() WHERE id IN ("
-            "SELECT id FROM jobs WHERE id = ANY(:ids) AND status = 'QUEUED' "
-            "AND dispatched_at IS NULL ORDER BY id FOR UPDATE)"
+            "SELECT id FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE) "
+            "AND status = 'QUEUED' AND dispatched_at IS NULL"
         ),
         {"ids": list(job_ids)},
     )
