@@ -14,7 +14,6 @@ slowing the others.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncGenerator, Awaitable, Sequence
@@ -40,6 +39,7 @@ from graphql import (
 )
 from strawberry.types.execution import ExecutionResult
 
+from app.api import sockets
 from app.api.context import Context
 from app.api.errors import public
 from app.domain import policy
@@ -51,20 +51,6 @@ log = logging.getLogger(__name__)
 #: Root fields whose subscriptions are shared.
 SHARED_FIELDS = frozenset({"jobUpdates"})
 _END = object()
-
-
-def _close_soon(websocket: Any, code: int, reason: str, keep: set[asyncio.Task[None]]) -> None:
-    if websocket is None:
-        return
-
-    async def close() -> None:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(120):
-                await websocket.close(code=code, reason=reason)
-
-    task = asyncio.create_task(close())
-    keep.add(task)
-    task.add_done_callback(keep.discard)
 
 
 @dataclass(eq=False)
@@ -123,7 +109,6 @@ class Feeds:
         self._max_tokens = max_tokens
         self._groups: dict[tuple[Any, ...], Group] = {}
         self._documents: OrderedDict[str, DocumentNode | None] = OrderedDict()
-        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def member_count(self) -> int:
@@ -243,8 +228,7 @@ class Feeds:
     def _broadcast(self, group: Group, result: ExecutionResult) -> None:
         for member in list(group.members):
             if not member.push(result):
-                log.warning("closing a subscriber too slow to keep up", extra={"code": 4429})
-                _close_soon(member.websocket, 4429, "subscriber too slow", self._closing)
+                sockets.close_too_slow(member.websocket)
 
 
 def _strawberry(result: CoreResult) -> ExecutionResult:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import strawberry
 
+from app.api import sockets
 from app.api import types as t
 from app.api.context import Context
 from app.domain import errors, models
@@ -19,7 +17,6 @@ from app.services import jobs as jobs_service
 from app.services import live, ops
 
 Info = strawberry.Info[Context, None]
-log = logging.getLogger(__name__)
 
 
 def _uuid(value: str, field: str = "id") -> uuid.UUID | None:
@@ -27,20 +24,6 @@ def _uuid(value: str, field: str = "id") -> uuid.UUID | None:
         return uuid.UUID(value)
     except ValueError:
         return None
-
-
-_closing: set[asyncio.Task[None]] = set()
-
-
-def _close_soon(websocket: Any, code: int, reason: str) -> None:
-    async def close() -> None:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(120):
-                await websocket.close(code=code, reason=reason)
-
-    task = asyncio.create_task(close())
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
 
 
 def _filter_args(flt: t.JobFilter | None) -> jobs_service.JobFilterArgs:
@@ -229,17 +212,12 @@ class Subscription:
     ) -> AsyncGenerator[t.JobUpdate, None]:
         ctx = info.context
 
-        def too_slow() -> None:
-            # The close frame waits behind what the client has not read yet; do not wait here.
-            log.warning("closing a subscriber too slow to keep up", extra={"code": 4429})
-            _close_soon(ctx.request, 4429, "subscriber too slow")
-
         async for change in live.follow_updates(
             ctx.deps,
             ctx.hub,
             ctx.principal,
             _filter_args(filter),
-            on_overflow=too_slow,
+            on_overflow=lambda: sockets.close_too_slow(ctx.request),
             internal=ctx.internal,
         ):
             yield t.JobUpdate.from_domain(change)
