@@ -81,6 +81,27 @@ describe('jobs list reducer', () => {
     expect(s.rows.get('n1')).toMatchObject({ maxAttempts: 3, createdAt: '2025-01-01T00:00:01Z' });
   });
 
+  it('shows a job submitted and started within one frame (only its latest update survives coalescing)', () => {
+    let s = loaded(['a']);
+    s = jobsListReducer(s, {
+      type: 'updates',
+      updates: [
+        upd('n', 1, { type: 'SUBMITTED', status: 'QUEUED', progress: 0 }),
+        upd('n', 2, { type: 'STARTED', status: 'RUNNING', progress: 0 }),
+        upd('n', 3, { type: 'PROGRESS', status: 'RUNNING', progress: 0.5 }),
+      ],
+    });
+    expect(s.ids).toEqual(['n', 'a']);
+    expect(s.outside).toBe(0);
+    expect(s.rows.get('n')).toMatchObject({
+      status: 'RUNNING',
+      progress: 0.5,
+      seq: 3,
+      createdAt: '2025-01-01T00:00:01Z',
+      startedAt: '2025-01-01T00:00:02Z',
+    });
+  });
+
   it('counts changes to jobs that are not loaded instead of inventing rows', () => {
     let s = loaded(['a']);
     s = jobsListReducer(s, { type: 'updates', updates: [upd('zzz', 4)] });

@@ -140,6 +140,14 @@ export function jobsListReducer(state: JobsListState, action: JobsListAction): J
     }
     case 'updates': {
       const latest = latestByKey(action.updates, (u) => u.jobId, (u) => u.seq);
+      // A job submitted and started within one frame arrives here as its latest update
+      // only (e.g. STARTED): remember which jobs this batch saw submitted, and when.
+      const submittedAt = new Map<string, string>();
+      const startedAt = new Map<string, string>();
+      for (const u of action.updates) {
+        if (u.type === 'SUBMITTED') submittedAt.set(u.jobId, u.at);
+        else if (u.type === 'STARTED') startedAt.set(u.jobId, u.at);
+      }
       const rows = new Map(state.rows);
       const fresh: string[] = [];
       let outside = state.outside;
@@ -164,7 +172,7 @@ export function jobsListReducer(state: JobsListState, action: JobsListAction): J
         } else if (action.statusFilter?.length && !action.statusFilter.includes(u.status)) {
           // Not loaded and not in the status filter: nothing to show.
           continue;
-        } else if (u.type === 'SUBMITTED') {
+        } else if (submittedAt.has(u.jobId)) {
           rows.set(u.jobId, {
             id: u.jobId,
             kind: u.kind,
@@ -175,11 +183,11 @@ export function jobsListReducer(state: JobsListState, action: JobsListAction): J
             progressMessage: u.progressMessage ?? null,
             attempt: u.attempt,
             maxAttempts: action.maxAttemptsByKind?.[u.kind] ?? null,
-            createdAt: u.at,
+            createdAt: submittedAt.get(u.jobId) ?? u.at,
             runAt: null,
             nextRunAt: null,
-            startedAt: null,
-            finishedAt: null,
+            startedAt: startedAt.get(u.jobId) ?? null,
+            finishedAt: TERMINAL.has(u.status) ? u.at : null,
             seq: u.seq,
           });
           fresh.push(u.jobId);
