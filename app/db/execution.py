@@ -26,17 +26,19 @@ _CLAIM = with_event(
     UPDATE jobs SET status = 'RUNNING', attempt = attempt + 1, last_seq = last_seq + 1,
                     started_at = coalesce(started_at, now()), updated_at = now(),
                     dispatched_at = NULL, next_run_at = NULL
-    FROM c WHERE jobs.id = c.id AND jobs.status = 'QUEUED'
+    FROM c WHERE jobs.id = c.id AND c.status = 'QUEUED'
     """,
     "'STARTED'",
     data="jsonb_build_object('attempt', j.attempt, 'workerId', CAST(:worker AS text))",
     # Rows are locked in id order (no deadlock between batches), and a locked row is waited
     # for, never skipped: the lock may be a mere `dispatched_at` mark, and skipping would
     # read as "not claimable" and drop the message. After the wait, the row is re-checked.
-    # The lock is taken by primary key alone (a status predicate here lets the planner walk
-    # the partial QUEUED index instead); the UPDATE re-checks the status after the lock.
+    # Rows are found by primary key alone, and the status guard reads the locked row (`c`,
+    # the latest version once the lock is held): a `jobs.status = 'QUEUED'` predicate in the
+    # UPDATE lets the planner walk the partial QUEUED index for every claim (with stale
+    # statistics it estimates one entry and joins every QUEUED job against the batch).
     before="""c AS (
-        SELECT id FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+        SELECT id, status FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
     ), """,
     extra_ctes=""",
     a AS (

@@ -307,11 +307,17 @@ async def ids_matching(
 
 
 async def mark_dispatched(conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID]) -> None:
+    """Record that these jobs' messages were sent. Rows locked by someone else (a worker's
+    claim, a cancel) are skipped, never waited for: the mark is only an optimisation against
+    resending, and a job it misses that is still QUEUED later is merely sent twice (claims are
+    guarded). Waiting here made claims queue behind a mark of a whole batch."""
     await conn.execute(
+        # Found by primary key, guarded on the locked row `l`: see `execution._CLAIM`.
         text(
-            "UPDATE jobs SET dispatched_at = now() WHERE id IN ("
-            "SELECT id FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE) "
-            "AND status = 'QUEUED' AND dispatched_at IS NULL"
+            "WITH l AS (SELECT id, status, dispatched_at FROM jobs WHERE id = ANY(:ids) "
+            "FOR UPDATE SKIP LOCKED) "
+            "UPDATE jobs SET dispatched_at = now() FROM l "
+            "WHERE jobs.id = l.id AND l.status = 'QUEUED' AND l.dispatched_at IS NULL"
         ),
         {"ids": list(job_ids)},
     )

@@ -111,6 +111,12 @@ class Dispatcher:
             log.warning("could not mark jobs dispatched", extra={"error": repr(exc)})
 
 
+#: Rows per mark statement. Its row locks are held until the statement ends and a worker's
+#: claim of one of those jobs waits for them: small statements keep that wait short.
+MARK_CHUNK = 100
+
+
 async def mark(engine: AsyncEngine, job_ids: Sequence[uuid.UUID]) -> None:
     async with statements(engine) as conn:
-        await jobs_repo.mark_dispatched(conn, job_ids=job_ids)
+        for i in range(0, len(job_ids), MARK_CHUNK):
+            await jobs_repo.mark_dispatched(conn, job_ids=job_ids[i : i + MARK_CHUNK])
