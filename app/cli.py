@@ -9,6 +9,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from app import logs
@@ -205,10 +206,12 @@ async def _create_tenant(settings: Settings, name: str) -> int:
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
+    from app.api import wsprotocol
     from app.main import create_app
 
     if problem := asyncio.run(_preflight(settings)):
         return _fail(problem)
+    ws = settings.ws_implementation
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -216,6 +219,8 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         log_config=None,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,
+        ws=wsprotocol.IMPORT_PATH if ws == "conveyor" else ws,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -228,8 +233,19 @@ def _worker(settings: Settings, queues: list[str], concurrency: int) -> int:
     if problem := asyncio.run(_preflight(settings)):
         return _fail(problem)
     registry = jobs.load()
-    asyncio.run(Worker(settings, registry, queues=queues, concurrency=concurrency).run())
+    # uvloop, as uvicorn uses for the API: the worker's hot path is event-loop bookkeeping
+    # (tasks, socket reads, callbacks), which uvloop does in C.
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(Worker(settings, registry, queues=queues, concurrency=concurrency).run())
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # not on this platform: the standard loop
+        return None
+    return uvloop.new_event_loop
 
 
 def _dev(settings: Settings, host: str, port: int) -> int:

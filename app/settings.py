@@ -72,6 +72,16 @@ class Settings(BaseSettings):
     #: instance because it stopped reading) is disconnected.
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
+    #: The WebSocket implementation. `conveyor` (app.api.wsprotocol): uvicorn's sans-I/O one,
+    #: which keeps no task per connection (about 6 KB less per connection than the legacy
+    #: `websockets` one, which runs three), made to abort clients that stopped reading.
+    ws_implementation: Literal["conveyor", "websockets-sansio", "websockets", "wsproto"] = (
+        "conveyor"
+    )
+    #: permessage-deflate on WebSockets. Off: browsers always offer it, and each compressed
+    #: connection keeps its own zlib state (about 40 KB measured, twice the connection's own
+    #: cost) and compresses every message again, for updates of a few hundred bytes.
+    ws_per_message_deflate: bool = False
     #: Seconds an authenticated API key is cached in-process before it is checked again.
     auth_cache_seconds: float = Field(default=2.0, ge=0.0, le=300.0)
     #: Open WebSockets re-check their key this often (a revocation also closes them at once).
