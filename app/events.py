@@ -4,6 +4,11 @@ Each process holds ONE pub/sub connection (the `Hub`), subscribed to one channel
 job change. Subscribers register in-process and get a bounded buffer. Redis pub/sub is lossy
 (reconnects, slow readers), so every message carries the job's `seq`: subscribers detect gaps,
 and on any loss the hub tells them to `resync` from PostgreSQL, which holds every event.
+
+The hub listens only while someone subscribes: an API process nobody watches does not read
+and decode every change of every job (at a batch submit, that was a third of its CPU). A new
+subscriber waits (`listening`) until the channel is subscribed before reading PostgreSQL, so
+nothing falls between its snapshot and the first live message.
 """
 
 from __future__ import annotations
@@ -100,6 +105,11 @@ async def publish(redis: Redis, prefix: str, changes: Iterable[JobChange]) -> No
 RESYNC = object()
 #: The hub yields to the event loop after this many consecutive messages.
 YIELD_EVERY = 64
+#: The hub unsubscribes after this long without subscribers.
+IDLE_UNSUBSCRIBE_SECONDS = 5.0
+#: How long a new subscriber waits for the hub to be listening before going on without it
+#: (Redis down or slow: it is sent RESYNC once the hub listens).
+LISTEN_WAIT_SECONDS = 2.0
 
 
 class Subscription:
@@ -153,18 +163,30 @@ class Hub:
     """The process's single pub/sub reader and its in-process subscribers."""
 
     def __init__(
-        self, redis: Redis, prefix: str, *, buffer: int = 1000, max_subscribers: int = 20_000
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        buffer: int = 1000,
+        max_subscribers: int = 20_000,
+        idle_unsubscribe: float = IDLE_UNSUBSCRIBE_SECONDS,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
         self._buffer = buffer
         self._max_subscribers = max_subscribers
+        self._idle_unsubscribe = idle_unsubscribe
         self._reserved = 0
         self._internal = 0
         self._by_job: dict[uuid.UUID, set[Subscription]] = {}
         self._firehose: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
+        #: Set while the channel is subscribed (messages are being delivered).
         self._connected = asyncio.Event()
+        #: Set while someone needs the channel; the reader sleeps on it when idle.
+        self._wanted = asyncio.Event()
+        #: A subscriber went on without waiting for the channel: resync everyone once it is up.
+        self._late = False
         self.on_change: list[Callable[[JobChange], None]] = []
 
     @property
@@ -184,11 +206,23 @@ class Hub:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="events-hub")
-        # Wait briefly for the first subscription so early publishers are not missed in tests;
-        # a Redis outage must not block start-up (subscribers resync once it connects).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5):
+
+    @property
+    def is_listening(self) -> bool:
+        return self._connected.is_set()
+
+    async def listening(self, timeout: float = LISTEN_WAIT_SECONDS) -> None:
+        """Wait until changes published from now on reach this process's subscribers. Call it
+        after `subscribe` and before reading the state the live changes continue. On timeout
+        (Redis unavailable) the caller goes on, and every subscriber is sent RESYNC once the
+        hub listens."""
+        if self._connected.is_set():
+            return
+        try:
+            async with asyncio.timeout(timeout):
                 await self._connected.wait()
+        except TimeoutError:
+            self._late = True
 
     async def stop(self) -> None:
         if self._task:
@@ -217,7 +251,11 @@ class Hub:
             self._firehose.add(sub)
         else:
             self._by_job.setdefault(job_id, set()).add(sub)
+        self._wanted.set()
         return sub
+
+    def _needed(self) -> bool:
+        return bool(self._by_job or self._firehose or self.on_change)
 
     def _remove(self, sub: Subscription) -> None:
         if sub.closed:
@@ -250,20 +288,35 @@ class Hub:
 
     async def _run(self) -> None:
         backoff = 0.1
-        first = True
+        failed = False
+        loop = asyncio.get_running_loop()
         while True:
+            if self.on_change:
+                self._wanted.set()
+            await self._wanted.wait()
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(channel(self._prefix))
-                if not first:
+                if failed or self._late:
                     # Anything published while we were away is lost to pub/sub.
                     self._resync_all()
-                first = False
+                failed = self._late = False
                 self._connected.set()
                 backoff = 0.1
                 burst = 0
+                idle_since: float | None = None
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
+                    if not self._needed():
+                        idle_since = idle_since or loop.time()
+                        if loop.time() - idle_since >= self._idle_unsubscribe:
+                            # No await between this check and clearing the flags: a new
+                            # subscriber either saw the hub listening or waits for it again.
+                            self._connected.clear()
+                            self._wanted.clear()
+                            break
+                        continue  # nobody to deliver to: do not decode
+                    idle_since = None
                     if message is None or message.get("type") != "message":
                         burst = 0
                         continue
@@ -282,6 +335,7 @@ class Hub:
                 raise
             except Exception as exc:
                 self._connected.clear()
+                failed = True
                 log.warning(
                     "event stream lost; reconnecting",
                     extra={"error": repr(exc), "retry_in": backoff},

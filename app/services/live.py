@@ -46,6 +46,7 @@ async def follow_job(
 ) -> AsyncIterator[Event]:
     sub = hub.subscribe(job_id)
     try:
+        await hub.listening()  # before reading PostgreSQL: no gap before the first message
         job = await jobs_service.get(deps, principal, job_id)
         if job is None:
             raise NotFound(str(job_id))
@@ -130,9 +131,10 @@ async def follow_updates(
     sub = hub.subscribe(None, on_overflow, internal=internal)
     pending: dict[uuid.UUID, JobChange] = {}
     flush_at: float | None = None
-    last_seen = datetime.now(UTC)
     loop = asyncio.get_running_loop()
     try:
+        await hub.listening()  # changes from here on are delivered
+        last_seen = datetime.now(UTC)
         while True:
             timeout = None if flush_at is None else max(0.0, flush_at - loop.time())
             item = await sub.get(timeout=timeout)
