@@ -175,9 +175,21 @@ class JobConnection:
     page_info: PageInfo
     count_filter: strawberry.Private[Any]
 
-    @strawberry.field(description="Jobs matching the filter (counted only when asked for).")
-    async def total_count(self, info: strawberry.Info[Context, None]) -> int:
-        return await jobs_service.count(info.context.deps, self.count_filter)
+    @strawberry.field(
+        description=(
+            "Jobs matching the filter (counted only when asked for). Counting is a scan of "
+            "every matching index entry; with `atMost`, it stops there, and an answer equal to "
+            "`atMost` means 'at least that many' (dashboards ask for `atMost: 10000`)."
+        )
+    )
+    async def total_count(
+        self, info: strawberry.Info[Context, None], at_most: int | None = None
+    ) -> int:
+        if at_most is not None and at_most < 1:
+            raise errors.InvalidInput(
+                "invalid count bound", [errors.FieldError(("atMost",), "must be at least 1")]
+            )
+        return await jobs_service.count(info.context.deps, self.count_filter, at_most=at_most)
 
 
 @strawberry.type

@@ -204,12 +204,15 @@ async def page(
     return found[:first], len(found) > first
 
 
-async def count(conn: AsyncConnection, *, flt: JobFilter) -> int:
+async def count(conn: AsyncConnection, *, flt: JobFilter, at_most: int | None = None) -> int:
+    """Jobs matching `flt`; with `at_most`, counting stops there (a bounded index scan)."""
     clauses, params = _where(flt)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    return int(
-        (await conn.execute(text(f"SELECT count(*) FROM jobs {where}"), params)).scalar_one()
-    )
+    sql = f"SELECT count(*) FROM jobs {where}"
+    if at_most is not None:
+        sql = f"SELECT count(*) FROM (SELECT 1 FROM jobs {where} LIMIT :at_most) AS bounded"
+        params["at_most"] = at_most
+    return int((await conn.execute(text(sql), params)).scalar_one())
 
 
 async def attempts(conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID]) -> list[Attempt]:

@@ -482,9 +482,9 @@ async def page(
     return found, has_next, flt
 
 
-async def count(deps: Deps, flt: jobs_repo.JobFilter) -> int:
+async def count(deps: Deps, flt: jobs_repo.JobFilter, *, at_most: int | None = None) -> int:
     async with statements(deps.engine) as conn:
-        return await jobs_repo.count(conn, flt=flt)
+        return await jobs_repo.count(conn, flt=flt, at_most=at_most)
 
 
 async def attempts(deps: Deps, job_ids: list[uuid.UUID]) -> list[Attempt]:

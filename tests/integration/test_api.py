@@ -125,6 +125,11 @@ async def test_keyset_pagination_newest_first_with_filters(api: Api) -> None:
     assert bad.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
     too_big = await client.raw("{ jobs(first: 100000) { totalCount } }")
     assert too_big.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    # A bounded count stops at `atMost` (at least that many); above the total it is exact.
+    bounded = "{ jobs(first: 1) { few: totalCount(atMost: 5) all: totalCount(atMost: 50) } }"
+    assert (await client(bounded))["jobs"] == {"few": 5, "all": 8}
+    zero = await client.raw("{ jobs { totalCount(atMost: 0) } }")
+    assert zero.json()["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
 async def test_idempotency_key_returns_the_same_job_or_a_conflict(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, pct } from './format';
+import { formatCount, formatDuration, pct } from './format';
 
 describe('format', () => {
   it('formats durations compactly', () => {
@@ -14,5 +14,14 @@ describe('format', () => {
     expect(pct(0.5)).toBe(50);
     expect(pct(1)).toBe(100);
     expect(pct(null)).toBe(0);
+  });
+});
+
+describe('formatCount', () => {
+  it('shows a count bounded by totalCount(atMost:) as "at least"', () => {
+    expect(formatCount(9_999)).toBe((9_999).toLocaleString());
+    expect(formatCount(10_000)).toBe(`${(10_000).toLocaleString()}+`);
+    expect(formatCount(10_003)).toBe(`${(10_000).toLocaleString()}+`);
+    expect(formatCount(5, 5)).toBe('5+');
   });
 });

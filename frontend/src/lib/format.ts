@@ -74,3 +74,11 @@ export function prettyJson(v: unknown): string {
     return String(v);
   }
 }
+
+/** The bound the dashboard's queries put on `totalCount(atMost:)` (see lib/operations.ts). */
+export const COUNT_CAP = 10_000;
+
+/** A count from `totalCount(atMost: COUNT_CAP)`: at the cap it means "at least", shown as 10,000+. */
+export function formatCount(n: number, cap: number = COUNT_CAP): string {
+  return n >= cap ? `${cap.toLocaleString()}+` : n.toLocaleString();
+}

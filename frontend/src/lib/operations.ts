@@ -38,7 +38,7 @@ export const JobRowFragment = graphql(`
 export const JobsQuery = graphql(`
   query Jobs($filter: JobFilter, $first: Int, $after: String) {
     jobs(filter: $filter, first: $first, after: $after) {
-      totalCount
+      totalCount(atMost: 10000)
       pageInfo {
         hasNextPage
         endCursor
@@ -227,7 +227,7 @@ export const RetryJobsMutation = graphql(`
 export const FailedJobsQuery = graphql(`
   query FailedJobs($filter: JobFilter, $first: Int, $after: String) {
     jobs(filter: $filter, first: $first, after: $after) {
-      totalCount
+      totalCount(atMost: 10000)
       pageInfo {
         hasNextPage
         endCursor

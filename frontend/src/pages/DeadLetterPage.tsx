@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link } from 'react-router-dom';
 import { useClients, useConnection } from '../lib/ApiProvider';
 import { describe } from '../lib/client';
-import { formatAge, shortId } from '../lib/format';
+import { formatAge, formatCount, shortId } from '../lib/format';
 import { useDocumentTitle, useNow, useOnReconnect } from '../lib/hooks';
 import { runBulkJobAction, runJobAction } from '../lib/jobActions';
 import { summarize } from '../lib/bulk';
@@ -170,13 +170,13 @@ export function DeadLetterPage() {
         subtitle={
           totalCount == null
             ? 'Jobs that used up their attempts, grouped by kind and error.'
-            : `${totalCount.toLocaleString()} failed job${totalCount === 1 ? '' : 's'}${loadedCount < totalCount ? ` (showing the newest ${loadedCount.toLocaleString()})` : ''}, grouped by kind and error.`
+            : `${formatCount(totalCount)} failed job${totalCount === 1 ? '' : 's'}${loadedCount < totalCount ? ` (showing the newest ${loadedCount.toLocaleString()})` : ''}, grouped by kind and error.`
         }
         actions={
           caps.canWrite &&
           loadedCount > 0 && (
             <button type="button" className="btn btn-primary" onClick={() => void retryAll()} disabled={busyKey !== null}>
-              {busyKey === 'all' ? 'Retrying…' : `Retry all ${(totalCount ?? loadedCount).toLocaleString()}`}
+              {busyKey === 'all' ? 'Retrying…' : `Retry all ${formatCount(totalCount ?? loadedCount)}`}
             </button>
           )
         }

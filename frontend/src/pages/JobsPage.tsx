@@ -5,7 +5,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useClients, useConnection } from '../lib/ApiProvider';
 import { describe } from '../lib/client';
 import { createFrameBatcher } from '../lib/frameBatcher';
-import { formatAge, jobDuration, shortId } from '../lib/format';
+import { formatAge, formatCount, jobDuration, shortId } from '../lib/format';
 import { useDocumentTitle, useMediaQuery, useNow, useOnReconnect } from '../lib/hooks';
 import { initialJobsList, jobsListReducer, type JobRow, type JobUpdate } from '../lib/jobsList';
 import { runBulkJobAction, type JobAction } from '../lib/jobActions';
@@ -221,7 +221,7 @@ export function JobsPage() {
         title="Jobs"
         subtitle={
           <span aria-live="polite">
-            {state.totalCount == null ? '…' : `${state.totalCount.toLocaleString()} job${state.totalCount === 1 ? '' : 's'}`}
+            {state.totalCount == null ? '…' : `${formatCount(state.totalCount)} job${state.totalCount === 1 ? '' : 's'}`}
             {statuses.length || kind ? ' matching filters' : ''}
             {' · '}
             {liveError ? (
@@ -283,7 +283,7 @@ export function JobsPage() {
             {confirm ? (
               <>
                 <span className="bulk-confirm" role="alert">
-                  {confirm === 'cancel' ? 'Cancel' : 'Retry'} every job matching these filters ({state.totalCount.toLocaleString()})?
+                  {confirm === 'cancel' ? 'Cancel' : 'Retry'} every job matching these filters ({formatCount(state.totalCount)})?
                 </span>
                 <button type="button" className={`btn btn-sm ${confirm === 'cancel' ? 'btn-danger' : 'btn-primary'}`} onClick={() => void bulkByFilter(confirm)}>
                   Yes, {confirm} all
@@ -370,7 +370,7 @@ export function JobsPage() {
         <div className="table-foot">
           <span>
             Showing {state.ids.length.toLocaleString()}
-            {state.totalCount != null ? ` of ${Math.max(state.totalCount, state.ids.length).toLocaleString()}` : ''}
+            {state.totalCount != null ? ` of ${formatCount(Math.max(state.totalCount, state.ids.length))}` : ''}
           </span>
           {state.error && <span className="text-danger">{state.error}</span>}
           {state.hasNextPage && (
