@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -138,7 +139,7 @@ def _is_request_error(result: ExecutionResult) -> bool:
 
 
 def _dump(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+    return orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
 def respond(status: int, body: Mapping[str, Any], media: str, headers: dict[str, str]) -> Response:
