@@ -120,7 +120,7 @@ async def run_conveyor_throughput(
     mode: str = "concurrent",
     batch: int = 1000,
     senders: int = 2,
-    concurrency: int = 16,
+    concurrency: int = 100,
     poll_ms: float = 50.0,
     redis_url: str = DEFAULT_REDIS_URL,
     timeout_s: float | None = None,
@@ -322,7 +322,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=MODES, default="concurrent")
     parser.add_argument("--batch", type=int, default=1000, help="jobs per submitJobs call")
     parser.add_argument("--senders", type=int, default=2, help="concurrent submitJobs calls")
-    parser.add_argument("--concurrency", type=int, default=16, help="worker --concurrency")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=100,
+        help="worker --concurrency (100: the raw baseline's max_async_tasks, same jobs in flight)",
+    )
     parser.add_argument("--poll-ms", type=float, default=50.0)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--timeout", type=float, default=None, help="max seconds to finish")

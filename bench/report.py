@@ -450,8 +450,10 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
         (
             "- Conveyor runs as users run it: a private database (`cvbench_*`, created by "
             "`python -m app migrate` and dropped afterwards), a private Redis key prefix "
-            "(`cvbench-*`), `python -m app serve` and `python -m app worker` (default "
-            "concurrency 16) as separate processes configured through their environment "
+            "(`cvbench-*`), `python -m app serve` and `python -m app worker` ("
+            "`--concurrency 100` for throughput, the raw baseline's `max_async_tasks`, so both "
+            "hold as many jobs in flight; 16 elsewhere) as separate processes configured "
+            "through their environment "
             "(`bench/conveyor.py`). Throughput completion is read from PostgreSQL "
             "(`count(*) ... WHERE status = 'SUCCEEDED'` every 50 ms) and every job is checked "
             "at the end (SUCCEEDED, one SUCCEEDED attempt, SUBMITTED/STARTED/SUCCEEDED events). "
