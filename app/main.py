@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import events, jobs, metrics
+from app import events, heap, jobs, metrics
 from app.api.connections import Connections
 from app.api.http import ConveyorGraphQL
 from app.api.schema import create_schema
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await dispatcher.start()
         await hub.start()
         await connections.start()
+        heap.settle()
         try:
             yield
         finally:

@@ -20,7 +20,7 @@ from taskiq import Context, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
-from app import events, metrics
+from app import events, heap, metrics
 from app.db.engine import create_engine
 from app.domain.errors import ServiceUnavailable
 from app.jobs.registry import Registry
@@ -90,6 +90,7 @@ class Worker:
         self.broker.is_worker_process = True
         try:
             await self._start()
+            heap.settle()
             await self._receive()
         finally:
             await self._stop()
