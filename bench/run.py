@@ -168,7 +168,7 @@ QUERY_NAMES = (
     ("status_failed", "`jobs(filter: {status: [FAILED]})`"),
     ("status_running_failed", "`jobs(filter: {status: [RUNNING, FAILED]})`"),
     ("job_events", "`job(id) { events(first: 100) }`"),
-    ("dashboard_jobs", "Dashboard `Jobs` query (with `totalCount`)"),
+    ("dashboard_jobs", "Dashboard `Jobs` query (with `totalCount(atMost: 10000)`)"),
 )
 
 QUERY_METRICS = (
