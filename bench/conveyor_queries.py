@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import time
 import uuid
 from datetime import datetime
@@ -378,7 +379,7 @@ async def capture_statements(
 ) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
     """The exact statements (and parameters) ``app.db.jobs`` sends for each query."""
     use_app_snapshot()  # the statements of the code under test, not of the working tree
-    from sqlalchemy import event
+    from sqlalchemy import event, text
 
     from app.db import jobs as jobs_repo
     from app.db.engine import create_engine
@@ -394,9 +395,14 @@ async def capture_statements(
 
     event.listen(engine.sync_engine, "before_cursor_execute", grab)
     out: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
-    flt = jobs_repo.JobFilter
     try:
         async with engine.connect() as conn:
+            # The API scopes an admin's listing to the keys of its tenant: so does the baseline.
+            tenant = (
+                await conn.execute(text("SELECT tenant_id FROM api_keys ORDER BY created_at"))
+            ).scalar()
+            flt = functools.partial(jobs_repo.JobFilter, tenant_id=tenant)
+            captured.clear()
             calls: dict[str, Any] = {
                 "first_page": [lambda: jobs_repo.page(conn, flt=flt(), first=PAGE, after=None)],
                 "page_1000": [lambda: jobs_repo.page(conn, flt=flt(), first=PAGE, after=after)],
@@ -474,7 +480,11 @@ async def run_sql(
     after = await deep_cursor(dsn, jobs)
     database_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
     statements = await capture_statements(database_url, events_job, after)
-    conn = await asyncpg.connect(dsn, timeout=10, server_settings={"jit": "off"})
+    from app.db import engine as app_engine  # the snapshot's (capture_statements loaded it)
+
+    # The API's own session settings (no JIT, no parallel plans): the same SQL, planned alike.
+    settings = getattr(app_engine, "SERVER_SETTINGS", {"jit": "off"})
+    conn = await asyncpg.connect(dsn, timeout=10, server_settings=dict(settings))
     metrics: Metrics = {}
     plans: dict[str, list[str]] = {}
     try:

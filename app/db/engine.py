@@ -14,6 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app.domain.errors import ServiceUnavailable
 
+#: Session settings of every connection. No JIT and no parallel plans: every statement here is
+#: a short indexed one, and the generic plan of a status-filtered jobs page chose a parallel
+#: index scan whose two workers took 8 ms to start for 0.3 ms of work (docs/benchmarks.md).
+SERVER_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+
 
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
@@ -27,7 +32,7 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         json_serializer=lambda v: orjson.dumps(v).decode(),
         json_deserializer=orjson.loads,
         # A dead server must not hang a request: fail the connect and each statement in time.
-        connect_args={"timeout": 5, "command_timeout": 30, "server_settings": {"jit": "off"}},
+        connect_args={"timeout": 5, "command_timeout": 30, "server_settings": SERVER_SETTINGS},
     )
 
 
