@@ -206,12 +206,10 @@ async def _create_tenant(settings: Settings, name: str) -> int:
 def _serve(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
-    from app.api import wsprotocol
     from app.main import create_app
 
     if problem := asyncio.run(_preflight(settings)):
         return _fail(problem)
-    ws = settings.ws_implementation
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -219,7 +217,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         log_config=None,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,
-        ws=wsprotocol.IMPORT_PATH if ws == "conveyor" else ws,
+        ws=settings.ws_implementation,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         timeout_graceful_shutdown=10,
     )

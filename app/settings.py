@@ -72,12 +72,10 @@ class Settings(BaseSettings):
     #: instance because it stopped reading) is disconnected.
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
-    #: The WebSocket implementation. `conveyor` (app.api.wsprotocol): uvicorn's sans-I/O one,
-    #: which keeps no task per connection (about 6 KB less per connection than the legacy
-    #: `websockets` one, which runs three), made to abort clients that stopped reading.
-    ws_implementation: Literal["conveyor", "websockets-sansio", "websockets", "wsproto"] = (
-        "conveyor"
-    )
+    #: uvicorn's WebSocket implementation. `websockets` (the legacy one) is the default: with
+    #: `websockets-sansio` (no task per connection, ~7 KiB less per connection) our e2e test
+    #: saw a client that stopped reading never dropped (ADR-0015).
+    ws_implementation: Literal["websockets", "websockets-sansio", "wsproto"] = "websockets"
     #: permessage-deflate on WebSockets. Off: browsers always offer it, and each compressed
     #: connection keeps its own zlib state (about 40 KB measured, twice the connection's own
     #: cost) and compresses every message again, for updates of a few hundred bytes.
