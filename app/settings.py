@@ -72,9 +72,9 @@ class Settings(BaseSettings):
     #: instance because it stopped reading) is disconnected.
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
-    #: uvicorn's WebSocket implementation. `websockets` (the legacy one) is the default: with
-    #: `websockets-sansio` (no task per connection, ~7 KiB less per connection) our e2e test
-    #: saw a client that stopped reading never dropped (ADR-0015).
+    #: uvicorn's WebSocket implementation. `websockets` (the legacy one) is the default:
+    #: `websockets-sansio` keeps no task per connection (~7 KiB less each) but gives up on a
+    #: stalled client with a close that waits for its buffer to drain (ADR-0015).
     ws_implementation: Literal["websockets", "websockets-sansio", "wsproto"] = "websockets"
     #: permessage-deflate on WebSockets. Off: browsers always offer it, and each compressed
     #: connection keeps its own zlib state (about 40 KB measured, twice the connection's own
