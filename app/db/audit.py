@@ -12,6 +12,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.sql import newest_first
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -72,7 +74,7 @@ async def page(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Newest first, keyset-paginated on id."""
     clauses = ["tenant_id = :tenant"]
-    params: dict[str, Any] = {"tenant": flt.tenant_id, "limit": first + 1}
+    params: dict[str, Any] = {"tenant": flt.tenant_id}
     if flt.action is not None:
         # `job.` matches every job action; an exact name matches itself.
         clauses.append("(action = :action OR (right(:action, 1) = '.' AND action LIKE :prefix))")
@@ -84,17 +86,6 @@ async def page(
     if flt.target is not None:
         clauses.append("target = :target")
         params["target"] = flt.target
-    if flt.since is not None:
-        clauses.append("at >= :since")
-        params["since"] = flt.since
-    if before_id is not None:
-        clauses.append("id < :before")
-        params["before"] = before_id
-    result = await conn.execute(
-        text(
-            f"SELECT * FROM audit_log WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT :limit"
-        ),
-        params,
+    return await newest_first(
+        conn, "audit_log", clauses, params, first=first, since=flt.since, before_id=before_id
     )
-    found = [dict(r) for r in result.mappings()]
-    return found[:first], len(found) > first

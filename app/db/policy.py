@@ -12,6 +12,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.sql import newest_first
+
 
 async def current(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
     """(version, document) in force; (0, {}) when the tenant never set one (the defaults)."""
@@ -113,7 +115,7 @@ async def page(
 ) -> tuple[list[dict[str, Any]], bool]:
     """Newest first, keyset-paginated on id."""
     clauses = ["tenant_id = :tenant"]
-    params: dict[str, Any] = {"tenant": flt.tenant_id, "limit": first + 1}
+    params: dict[str, Any] = {"tenant": flt.tenant_id}
     for column, value in (
         ("decision", flt.decision),
         ("action", flt.action),
@@ -123,18 +125,6 @@ async def page(
         if value is not None:
             clauses.append(f"{column} = :{column}")
             params[column] = value
-    if flt.since is not None:
-        clauses.append("at >= :since")
-        params["since"] = flt.since
-    if before_id is not None:
-        clauses.append("id < :before")
-        params["before"] = before_id
-    result = await conn.execute(
-        text(
-            f"SELECT * FROM policy_decisions WHERE {' AND '.join(clauses)} "
-            "ORDER BY id DESC LIMIT :limit"
-        ),
-        params,
+    return await newest_first(
+        conn, "policy_decisions", clauses, params, first=first, since=flt.since, before_id=before_id
     )
-    found = [dict(r) for r in result.mappings()]
-    return found[:first], len(found) > first

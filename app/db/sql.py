@@ -1,9 +1,14 @@
-"""Building blocks for guarded job statements that append an event in the same round trip."""
+"""Statement building blocks: guarded job statements that append an event in the same round
+trip, and keyset pages of the append-only logs."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
 
@@ -49,3 +54,32 @@ def typed(sql: str, json_params: tuple[str, ...] = ()) -> TextClause:
             *(bindparam(p, type_=JSONB(none_as_null=True)) for p in json_params)
         )
     return clause
+
+
+async def newest_first(
+    conn: AsyncConnection,
+    table: str,
+    clauses: list[str],
+    params: dict[str, Any],
+    *,
+    first: int,
+    since: datetime | None,
+    before_id: int | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of an append-only log (`audit_log`, `policy_decisions`): rows matching `clauses`
+    (bound by `params`), at or after `since`, newest first, keyset-paginated on `id`. Returns
+    the rows and whether more follow."""
+    clauses = [*clauses]
+    params = {**params, "limit": first + 1}
+    if since is not None:
+        clauses.append("at >= :since")
+        params["since"] = since
+    if before_id is not None:
+        clauses.append("id < :before")
+        params["before"] = before_id
+    result = await conn.execute(
+        text(f"SELECT * FROM {table} WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT :limit"),
+        params,
+    )
+    found = [dict(r) for r in result.mappings()]
+    return found[:first], len(found) > first
