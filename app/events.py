@@ -187,7 +187,6 @@ class Hub:
         self._wanted = asyncio.Event()
         #: A subscriber went on without waiting for the channel: resync everyone once it is up.
         self._late = False
-        self.on_change: list[Callable[[JobChange], None]] = []
 
     @property
     def subscriber_count(self) -> int:
@@ -255,7 +254,7 @@ class Hub:
         return sub
 
     def _needed(self) -> bool:
-        return bool(self._by_job or self._firehose or self.on_change)
+        return bool(self._by_job or self._firehose)
 
     def _remove(self, sub: Subscription) -> None:
         if sub.closed:
@@ -276,8 +275,6 @@ class Hub:
             sub.push(change)
         for sub in self._firehose:
             sub.push(change)
-        for callback in self.on_change:
-            callback(change)
 
     def _resync_all(self) -> None:
         for subs in self._by_job.values():
@@ -291,8 +288,6 @@ class Hub:
         failed = False
         loop = asyncio.get_running_loop()
         while True:
-            if self.on_change:
-                self._wanted.set()
             await self._wanted.wait()
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
