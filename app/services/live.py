@@ -57,6 +57,8 @@ async def follow_job(
             last = job.last_seq
         else:
             last = max(after, 0)
+            if job.status.is_terminal and last >= job.last_seq:
+                return  # the client already holds the terminal event (a resume after it)
         caught_up, done = False, False
         while not done:
             if not caught_up:

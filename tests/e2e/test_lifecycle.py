@@ -83,6 +83,12 @@ async def test_subscribing_with_after_replays_exactly_the_missing_events(
     assert [e["seq"] for e in events] == [e["seq"] for e in final["events"] if e["seq"] > after]
     assert events[-1]["type"] == "SUCCEEDED"
 
+    # A client that resumes after (or past) the terminal event gets an empty, completed stream.
+    terminal = final["events"][-1]["seq"]
+    async with ws_connect(base, key) as ws:
+        for resume in (terminal, terminal + 5):
+            assert await asyncio.wait_for(_collect(ws, job["id"], after=resume), 10) == []
+
 
 async def test_cpu_bound_work_does_not_stall_other_jobs(
     stack: support.Stack, env: support.Env
