@@ -1,8 +1,10 @@
 """Job and attempt states, and the only table of allowed job transitions.
 
 Every status change in the database is a guarded UPDATE whose WHERE clause names the expected
-current status; `can_transition` is the same table in Python, used to validate intent before
-SQL and by tests.
+current status (and, for a worker's writes, its attempt number). The table below is the
+specification those guards implement: tests/integration/test_state_guards.py drives every
+guarded statement against a job in every status and checks that exactly the transitions this
+table allows took place.
 """
 
 from __future__ import annotations
