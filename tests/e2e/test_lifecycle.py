@@ -90,6 +90,31 @@ async def test_subscribing_with_after_replays_exactly_the_missing_events(
             assert await asyncio.wait_for(_collect(ws, job["id"], after=resume), 10) == []
 
 
+async def test_progress_is_coalesced_before_it_is_written(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    stack.worker(PROGRESS_INTERVAL_SECONDS="0.1")
+    client = GraphQLClient(base, env.create_key("alice"))
+    # 10,000 progress reports as fast as the handler can make them.
+    job = await submit(client, "demo.sleep", {"steps": 10_000, "stepSeconds": 0})
+    await wait_for_status(client, job["id"], {"SUCCEEDED"}, timeout=60)
+    await client.aclose()
+    rows = await env.sql(
+        "SELECT count(*) FILTER (WHERE type = 'PROGRESS') AS n, "
+        "max(progress) FILTER (WHERE type = 'PROGRESS') AS last, "
+        "extract(epoch FROM max(at) - min(at)) AS span FROM job_events WHERE job_id = $1::uuid",
+        job["id"],
+    )
+    n, last, span = rows[0]["n"], rows[0]["last"], float(rows[0]["span"])
+    # At most one write per interval while it ran (plus the final flush), and the last kept.
+    assert 1 <= n <= span / 0.1 + 3, (n, span)
+    assert n < 10_000
+    assert last == 1.0
+    job_row = await env.sql("SELECT progress FROM jobs WHERE id = $1::uuid", job["id"])
+    assert job_row[0]["progress"] == 1.0
+
+
 async def test_cpu_bound_work_does_not_stall_other_jobs(
     stack: support.Stack, env: support.Env
 ) -> None:
