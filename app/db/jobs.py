@@ -309,6 +309,47 @@ async def ids_matching(
     return [(r.id, r.kind) for r in result]
 
 
+@dataclass(frozen=True)
+class RetryCandidate:
+    id: uuid.UUID
+    kind: str
+    #: Bytes of the payload as PostgreSQL prints it: at least its compact JSON size, which
+    #: `payload_bytes` measures exactly when it matters.
+    stored_bytes: int
+
+
+async def retry_candidates(
+    conn: AsyncConnection, *, flt: JobFilter, after: uuid.UUID | None, limit: int
+) -> list[RetryCandidate]:
+    """FAILED/CANCELLED jobs matching `flt` with an id above `after`, in id order, locked for
+    update (a keyset page: jobs refused by the admission policy are not visited again)."""
+    clauses, params = _where(flt)
+    clauses.append("status = ANY(:wanted)")
+    params["wanted"] = [s.value for s in RETRYABLE]
+    if after is not None:
+        clauses.append("id > :after")
+        params["after"] = after
+    params["limit"] = limit
+    result = await conn.execute(
+        text(
+            "SELECT id, kind, octet_length(CAST(payload AS text)) AS stored_bytes FROM jobs "
+            f"WHERE {' AND '.join(clauses)} ORDER BY id LIMIT :limit FOR UPDATE"
+        ),
+        params,
+    )
+    return [RetryCandidate(r.id, r.kind, r.stored_bytes) for r in result]
+
+
+async def payload_bytes(
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Compact JSON size of each job's payload, as admission measures it at submit."""
+    result = await conn.execute(
+        text("SELECT id, payload FROM jobs WHERE id = ANY(:ids)"), {"ids": list(job_ids)}
+    )
+    return {r.id: len(orjson.dumps(r.payload)) for r in result}
+
+
 async def mark_dispatched(conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID]) -> None:
     """Record that these jobs' messages were sent. Rows locked by someone else (a worker's
     claim, a cancel) are skipped, never waited for: the mark is only an optimisation against

@@ -398,42 +398,59 @@ async def cancel_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) 
     return total
 
 
+#: Jobs one bulk-retry transaction visits.
+BULK_RETRY_BATCH = 1000
+#: Denials that will refuse every further job of the same call: a bulk retry stops there.
+_STOPS_BULK = frozenset(
+    {policy.RULE_READ_ONLY, policy.RULE_WAITING, policy.RULE_RUNNING, policy.RULE_RATE}
+)
+
+
 async def retry_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) -> int:
     """Retry every visible FAILED/CANCELLED job matching the filter that the admission policy
-    admits (one decision per kind and batch). Returns how many changed."""
+    admits, each job decided like a single retry (kind, payload size, the tenant's limits and
+    the principal's rate, counting the jobs admitted before it). Stops at the first refusal
+    by a limit. Returns how many changed."""
     scope = _retry_scope(principal)
-    total = 0
-    refused: set[str] = set()
-    while total < MAX_BULK:
+    total = visited = 0
+    after: uuid.UUID | None = None
+    while visited < MAX_BULK:
         async with transaction(deps.engine) as conn:
-            found = await jobs_repo.ids_matching(
-                conn, flt=_filter(scope, flt), statuses=RETRYABLE, limit=1000
+            current_policy = await admission.prepare(conn, principal)
+            found = await jobs_repo.retry_candidates(
+                conn, flt=_filter(scope, flt), after=after, limit=BULK_RETRY_BATCH
             )
-            by_kind: dict[str, list[uuid.UUID]] = {}
-            for job_id, kind in found:
-                if kind not in refused:
-                    by_kind.setdefault(kind, []).append(job_id)
+            if not found:
+                return total
+            limit = current_policy.max_payload_bytes
+            # The stored size bounds the compact one: measure exactly only what may be over.
+            over = [c.id for c in found if limit is not None and c.stored_bytes > limit]
+            exact = await jobs_repo.payload_bytes(conn, job_ids=over) if over else {}
             decided = await admission.admit(
                 conn,
                 deps,
                 principal,
                 policy.Action.RETRY,
-                [admission.Candidate(kind, 0) for kind in by_kind],
+                [admission.Candidate(c.kind, exact.get(c.id, c.stored_bytes), c.id) for c in found],
+                current_policy=current_policy,
             )
-            await admission.record(conn, decided, [None] * len(by_kind))
+            await admission.record_bulk(conn, decided)
+            by_kind: dict[str, list[uuid.UUID]] = {}
+            for c, d in zip(found, decided.decisions, strict=True):
+                if d.allowed:
+                    by_kind.setdefault(c.kind, []).append(c.id)
             changes: list[JobChange] = []
-            for (kind, ids), d in zip(by_kind.items(), decided.decisions, strict=True):
-                if not d.allowed:
-                    refused.add(kind)
-                    continue
-                budget = _budget(deps, kind, 1)
+            for kind, ids in by_kind.items():
                 changes += await jobs_repo.retry(
-                    conn, job_ids=ids, budget=budget, by=principal.name
+                    conn, job_ids=ids, budget=_budget(deps, kind, 1), by=principal.name
                 )
             await audit.append(conn, _bulk_audit(principal, "jobs.retry", flt, changes))
         await _after_commit(deps, changes)
         total += len(changes)
-        if len(found) < 1000 or not changes:
+        visited += len(found)
+        after = found[-1].id
+        stopped = any(d.rule in _STOPS_BULK for d in decided.decisions if not d.allowed)
+        if stopped or len(found) < BULK_RETRY_BATCH:
             return total
     return total
 

@@ -13,7 +13,7 @@ import logging
 import math
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -142,9 +142,14 @@ async def admit(
     principal: Principal,
     action: str,
     candidates: Sequence[Candidate],
+    *,
+    current_policy: policy.Policy | None = None,
 ) -> Admission:
-    """Decide every candidate (inside the caller's transaction). Record with `record`."""
-    current_policy = await current(conn, principal.tenant_id)
+    """Decide every candidate (inside the caller's transaction). Record with `record`.
+
+    `current_policy`: the tenant's policy when the caller already read it (`prepare`)."""
+    if current_policy is None:
+        current_policy = await current(conn, principal.tenant_id)
     usage = policy.Usage()
     if current_policy.max_waiting_jobs is not None or current_policy.max_running_jobs is not None:
         await tenants_repo.lock(conn, tenant_id=principal.tenant_id)
@@ -164,6 +169,16 @@ async def admit(
     if current_policy.rate_limited and admitted:
         decisions = await _rate_limit(deps, principal, current_policy, decisions, admitted)
     return Admission(principal, action, candidates, decisions, current_policy.version)
+
+
+async def prepare(conn: AsyncConnection, principal: Principal) -> policy.Policy:
+    """Read the tenant's policy and, when it limits jobs, take the tenant's admission lock now:
+    for a caller that locks job rows before `admit` (bulk retry), so that every admission
+    takes the tenant lock before any job row (the order a single retry uses)."""
+    current_policy = await current(conn, principal.tenant_id)
+    if current_policy.max_waiting_jobs is not None or current_policy.max_running_jobs is not None:
+        await tenants_repo.lock(conn, tenant_id=principal.tenant_id)
+    return current_policy
 
 
 async def _rate_limit(
@@ -202,6 +217,31 @@ async def record(
     conn: AsyncConnection, admission: Admission, job_ids: Sequence[uuid.UUID | None]
 ) -> None:
     await policy_repo.record(conn, decisions=admission.rows(job_ids))
+
+
+async def record_bulk(conn: AsyncConnection, admission: Admission) -> None:
+    """Record a bulk operation's decisions: one row per admitted job (with its id, as for a
+    single retry), and one row per refused kind and rule whose reason counts the jobs (with the
+    job's id when it is one), so that refusing a large bulk retry stays a few rows."""
+    entries: list[tuple[Candidate, policy.Decision, uuid.UUID | None]] = []
+    refused: dict[tuple[str, str], list[tuple[Candidate, policy.Decision]]] = {}
+    for c, d in zip(admission.candidates, admission.decisions, strict=True):
+        if d.allowed:
+            entries.append((c, d, c.job_id))
+        else:
+            refused.setdefault((c.kind, d.rule), []).append((c, d))
+    for group in refused.values():
+        c, d = group[0]
+        if len(group) == 1:
+            entries.append((c, d, c.job_id))
+        else:
+            entries.append((c, replace(d, reason=f"{d.reason} ({len(group)} jobs)"), None))
+    summary = replace(
+        admission,
+        candidates=[c for c, _, _ in entries],
+        decisions=[d for _, d, _ in entries],
+    )
+    await policy_repo.record(conn, decisions=summary.rows([j for _, _, j in entries]))
 
 
 def denial(decision: policy.Decision) -> PolicyDenied:

@@ -162,3 +162,58 @@ async def test_invalid_policies_and_concurrent_edits_are_typed_errors(api: Api) 
     stale = await team.admin(SET, {"p": {}, "v": 0})
     assert stale["setPolicy"]["__typename"] == "Conflict"
     assert (await team.admin("{ policy { version } }"))["policy"]["version"] == 1
+
+
+RETRY_ALL = "mutation { retryJobs(filter: {status: [CANCELLED]}) { count } }"
+
+
+async def _cancelled_jobs(team: sec.Team, n: int) -> int:
+    """Submit `n` more demo.noop jobs, then cancel every waiting job: how many were."""
+    for _ in range(n):
+        await _submit(team.operator, "demo.noop", {})
+    cancel = "mutation { cancelJobs(filter: {status: [QUEUED]}) { count } }"
+    return (await team.operator(cancel))["cancelJobs"]["count"]  # type: ignore[no-any-return]
+
+
+async def test_bulk_retry_admits_each_job_up_to_the_waiting_limit(
+    api: Api, env: support.Env
+) -> None:
+    team = await sec.team(api, "acme")
+    assert await _cancelled_jobs(team, 5) == 5
+    await team.admin(SET, {"p": {"maxWaitingJobs": 3}})
+    assert (await team.operator(RETRY_ALL))["retryJobs"]["count"] == 3
+    waiting = await env.sql("SELECT count(*) AS n FROM jobs WHERE status = 'QUEUED'")
+    assert waiting[0]["n"] == 3
+    retries = await _all_decisions(team.admin, {"action": "retry"})
+    allowed = [d for d in retries if d["decision"] == "allow"]
+    denied = [d for d in retries if d["decision"] == "deny"]
+    # One row per admitted job, one per refused kind and rule (counting its jobs).
+    assert len(allowed) == 3
+    assert all(d["jobId"] and d["jobKind"] == "demo.noop" for d in allowed)
+    assert len(denied) == 1
+    assert denied[0]["rule"] == "tenant.maxWaitingJobs"
+    assert denied[0]["reason"].endswith("(2 jobs)")
+    assert denied[0]["jobId"] is None
+    # The limit is reached: a second bulk retry admits nothing, and says so.
+    assert (await team.operator(RETRY_ALL))["retryJobs"]["count"] == 0
+    again = await _all_decisions(team.admin, {"action": "retry", "decision": "deny"})
+    assert len(again) == 2
+
+
+async def test_bulk_retry_pays_the_rate_limit_per_job_and_checks_payload_size(
+    api: Api, env: support.Env
+) -> None:
+    team = await sec.team(api, "acme")
+    await _submit(team.operator, "demo.sleep", {"steps": 1, "stepSeconds": 0.0})
+    assert await _cancelled_jobs(team, 4) == 5
+    # demo.sleep's payload is over the limit; demo.noop's `{}` is not.
+    await team.admin(
+        SET, {"p": {"maxPayloadBytes": 5, "submitRatePerSecond": 0.01, "submitBurst": 2}}
+    )
+    assert (await team.operator(RETRY_ALL))["retryJobs"]["count"] == 2
+    denied = await _all_decisions(team.admin, {"action": "retry", "decision": "deny"})
+    assert {d["rule"] for d in denied} == {"payload.maxBytes", "principal.submitRate"}
+    payload = next(d for d in denied if d["rule"] == "payload.maxBytes")
+    assert payload["jobKind"] == "demo.sleep"
+    assert payload["jobId"]  # one job: its id is recorded
+    assert "the limit is 5" in payload["reason"]
