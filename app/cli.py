@@ -9,11 +9,16 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app import logs
 from app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -210,7 +215,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
 
     if problem := asyncio.run(_preflight(settings)):
         return _fail(problem)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -221,7 +226,37 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         ws_per_message_deflate=settings.ws_per_message_deflate,
         timeout_graceful_shutdown=10,
     )
-    return 0
+    # As `uvicorn.run`: a server that never started (port taken, lifespan failed) is a failure.
+    return 0 if _run_server(config) else 3
+
+
+def _run_server(config: uvicorn.Config) -> bool:
+    """Run uvicorn until a signal stops it; True if it had started.
+
+    `uvicorn.Server.capture_signals` re-raises a SIGTERM/SIGINT once the server has shut down
+    gracefully, so the process dies of the signal (exit -15) although it stopped cleanly. This
+    server's `capture_signals` is uvicorn's without that re-raise: a clean stop exits 0. A
+    second SIGINT still forces the exit (`handle_exit`)."""
+    import uvicorn
+    from uvicorn.server import HANDLED_SIGNALS
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    server = Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the handlers are in place
+        server.run()
+    return server.started
 
 
 def _worker(settings: Settings, queues: list[str], concurrency: int) -> int:
