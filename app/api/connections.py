@@ -15,6 +15,7 @@ import uuid
 from collections.abc import MutableMapping
 from typing import Any
 
+from redis.asyncio.client import PubSub
 from starlette.websockets import WebSocket, WebSocketState
 
 from app.services import keys
@@ -32,6 +33,7 @@ class Connections:
         self._authenticator = authenticator
         self._open: dict[int, tuple[uuid.UUID, WebSocket]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def add(self, scope: MutableMapping[str, Any], key_id: uuid.UUID, websocket: WebSocket) -> None:
         self._open[id(scope)] = (key_id, websocket)
@@ -64,7 +66,10 @@ class Connections:
         self._task = asyncio.create_task(self._run(), name="revocations")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
+            # The flag too: on Python 3.11, a cancel that lands as redis-py's read timeout
+            # expires comes out as TimeoutError, which the loop below survives.
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -75,31 +80,29 @@ class Connections:
         loop = asyncio.get_running_loop()
         next_check = loop.time() + interval
         pubsub = None
-        while True:
-            try:
-                if pubsub is None:
-                    pubsub = self._deps.redis.pubsub(ignore_subscribe_messages=True)
-                    await pubsub.subscribe(channel)
-                message = await pubsub.get_message(timeout=min(1.0, interval))
-                if message and message.get("type") == "message":
-                    raw = message["data"]
-                    key_id = uuid.UUID(raw.decode() if isinstance(raw, bytes) else str(raw))
-                    await self.close_key(key_id, "API key revoked")
-            except asyncio.CancelledError:
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
-                raise
-            except Exception:
-                log.warning("revocation listener failed; retrying", exc_info=True)
-                if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
-                pubsub = None
-                await asyncio.sleep(1.0)
-            if loop.time() >= next_check:
-                next_check = loop.time() + interval
-                await self._recheck()
+        try:
+            while not self._stopping:
+                try:
+                    if pubsub is None:
+                        pubsub = self._deps.redis.pubsub(ignore_subscribe_messages=True)
+                        await pubsub.subscribe(channel)
+                    message = await pubsub.get_message(timeout=min(1.0, interval))
+                    if message and message.get("type") == "message":
+                        raw = message["data"]
+                        key_id = uuid.UUID(raw.decode() if isinstance(raw, bytes) else str(raw))
+                        await self.close_key(key_id, "API key revoked")
+                except Exception:
+                    if self._stopping:
+                        break
+                    log.warning("revocation listener failed; retrying", exc_info=True)
+                    await _close(pubsub)
+                    pubsub = None
+                    await asyncio.sleep(1.0)
+                if loop.time() >= next_check:
+                    next_check = loop.time() + interval
+                    await self._recheck()
+        finally:
+            await _close(pubsub)
 
     async def _recheck(self) -> None:
         key_ids = list({key_id for key_id, _ in self._open.values()})
@@ -112,3 +115,9 @@ class Connections:
             return
         for key_id in inactive:
             await self.close_key(key_id, "API key revoked or expired")
+
+
+async def _close(pubsub: PubSub | None) -> None:
+    if pubsub is not None:
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
