@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,14 @@ def _too_large(limit: int) -> Response:
             ]
         },
         status_code=413,
+    )
+
+
+def _bearer_is(header: str | None, token: str) -> bool:
+    """Whether `header` is `Bearer <token>` (compared in constant time)."""
+    scheme, _, given = (header or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
     )
 
 
@@ -171,6 +180,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse(checks, status_code=200 if ok else 503)
 
     async def metrics_endpoint(request: Request) -> Response:
+        # Job counts of every tenant: for the operator's scraper only (README, Metrics).
+        token = settings.metrics_token
+        if token is None:
+            if settings.env != "dev":
+                return PlainTextResponse("Not Found", status_code=404)
+        elif not _bearer_is(request.headers.get("authorization"), token.get_secret_value()):
+            return PlainTextResponse(
+                "/metrics wants Authorization: Bearer <METRICS_TOKEN>",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         rt = holder.get()
         # On an outage, serve the last values; /readyz says what is down.
         with contextlib.suppress(ServiceUnavailable):

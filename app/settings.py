@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     #: Worker: serve Prometheus metrics on this port (0 = off) and address.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    #: The API's /metrics wants `Authorization: Bearer <METRICS_TOKEN>` when this is set; when
+    #: unset it is open with ENV=dev and answers 404 otherwise.
+    metrics_token: SecretStr | None = None
+    #: Scrapes within this many seconds of the last one serve the same job counts (each
+    #: refresh counts every job in PostgreSQL).
+    metrics_cache_seconds: float = Field(default=5.0, ge=0.0, le=3600.0)
 
     log_level: str = "INFO"
     #: `json` for one JSON object per line (production), `text` for humans.
@@ -114,6 +120,11 @@ class Settings(BaseSettings):
             if value.startswith(plain):
                 return "postgresql+asyncpg://" + value[len(plain) :]
         return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
 
     @model_validator(mode="after")
     def _real_secret(self) -> Settings:

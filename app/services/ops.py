@@ -52,7 +52,17 @@ async def workers(deps: Deps, principal: Principal) -> list[stats.WorkerInfo]:
 
 
 async def refresh_metrics(deps: Deps, subscriptions: int, shared_feeds: int) -> None:
-    """Set the API's gauges from PostgreSQL (called when /metrics is scraped)."""
+    """Set the API's gauges (called when /metrics is scraped). Job and queue counts come from
+    PostgreSQL at most once per `metrics_cache_seconds`, however often anyone scrapes."""
+    metrics.SUBSCRIPTIONS.set(subscriptions)
+    metrics.SHARED_FEEDS.set(shared_feeds)
+    key = ("metrics",)
+    now = time.monotonic()
+    cached = deps.cache.get(key)
+    if cached is not None and cached[0] > now:
+        return
+    # Marked before the reads: concurrent scrapes do not all go to PostgreSQL.
+    deps.cache[key] = (now + deps.settings.metrics_cache_seconds, None)
     async with transaction(deps.engine) as conn:
         counts = await stats.job_counts(conn)
         queues = await stats.queues(conn, owner_id=None, known=deps.registry.queues())
@@ -62,5 +72,3 @@ async def refresh_metrics(deps: Deps, subscriptions: int, shared_feeds: int) -> 
     for q in queues:
         metrics.QUEUE_WAITING.labels(q.queue).set(q.waiting)
         metrics.QUEUE_LAG.labels(q.queue).set(q.oldest_waiting_seconds or 0.0)
-    metrics.SUBSCRIPTIONS.set(subscriptions)
-    metrics.SHARED_FEEDS.set(shared_feeds)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from app.main import create_app
 from app.services.dispatch import stream_key
+from app.settings import Settings
 from tests import support
 from tests.integration.conftest import Api
 from tests.support import JOB, submit
@@ -214,3 +222,49 @@ async def test_health_readiness_and_metrics(api: Api) -> None:
     assert 'conveyor_jobs{kind="demo.sleep",status="QUEUED"} 1.0' in text
     assert 'conveyor_queue_waiting_jobs{queue="default"} 1.0' in text
     assert "conveyor_open_subscriptions" in text
+
+
+@asynccontextmanager
+async def _app(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update=changes))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(base_url="http://test", transport=transport) as http:
+            yield http
+
+
+async def test_metrics_want_the_metrics_token_when_one_is_set(api: Api) -> None:
+    token = "metrics-" + "t" * 32
+    async with _app(api.settings, metrics_token=SecretStr(token)) as http:
+        assert (await http.get("/metrics")).status_code == 401
+        wrong = await http.get("/metrics", headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        assert wrong.headers["www-authenticate"].startswith("Bearer")
+        # An API key is no metrics token.
+        key = await api.key("alice", admin=True)
+        assert (
+            await http.get("/metrics", headers={"authorization": f"Bearer {key}"})
+        ).status_code == 401
+        ok = await http.get("/metrics", headers={"authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert "conveyor_open_subscriptions" in ok.text
+
+
+async def test_metrics_are_off_outside_dev_without_a_token(api: Api) -> None:
+    async with _app(api.settings, env="production") as http:
+        assert (await http.get("/metrics")).status_code == 404
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_scrapes_read_postgresql_at_most_once_per_cache_period(api: Api) -> None:
+    alice = api.client(await api.key("alice"))
+    async with _app(api.settings, metrics_cache_seconds=3600) as http:
+        await submit(alice, "demo.sleep", {})
+        first = (await http.get("/metrics")).text
+        assert 'conveyor_jobs{kind="demo.sleep",status="QUEUED"} 1.0' in first
+        await submit(alice, "demo.sleep", {})
+        assert 'status="QUEUED"} 1.0' in (await http.get("/metrics")).text
+    async with _app(api.settings, metrics_cache_seconds=0) as http:
+        assert 'status="QUEUED"} 2.0' in (await http.get("/metrics")).text
+        await submit(alice, "demo.sleep", {})
+        assert 'status="QUEUED"} 3.0' in (await http.get("/metrics")).text
