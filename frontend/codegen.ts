@@ -1,14 +1,12 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
-import { mergeContract } from './scripts/contract.mjs';
 
-// Typed operations generated from the backend's SDL (../schema.graphql), plus any
-// part of contract/expected.graphql the backend does not export yet (see scripts/contract.mjs).
+// Typed operations generated from the backend's exported SDL (../schema.graphql).
 // Run `npm run codegen` after the schema changes; `npm run codegen:check` fails on drift.
 // CODEGEN_OUT lets `codegen:check` generate into a temp dir and compare.
 const out = process.env.CODEGEN_OUT ?? 'src/gql/';
 
 const config: CodegenConfig = {
-  schema: mergeContract().sdl,
+  schema: '../schema.graphql',
   documents: ['src/**/*.{ts,tsx}', '!src/gql/**/*'],
   ignoreNoDocuments: true,
   generates: {

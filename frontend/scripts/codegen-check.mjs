@@ -1,4 +1,5 @@
-// Fails (exit 1) when src/gql/ differs from what `graphql-codegen` produces from ../schema.graphql.
+// Fails (exit 1) when src/gql/ differs from what `graphql-codegen` produces from ../schema.graphql,
+// or when codegen cannot run (e.g. an operation asks for a field the schema lacks).
 // Generates into a temporary directory so the working tree is never touched.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -28,11 +29,14 @@ try {
       failed = true;
     }
   }
+} catch {
+  console.error('codegen failed (above), e.g. an operation in src/ asks for something ../schema.graphql lacks.');
+  failed = true;
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
 if (failed) {
-  console.error('Run `npm run codegen` and commit src/gql/.');
+  console.error('Fix the operation or run `npm run codegen`, and commit src/gql/.');
   process.exit(1);
 }
 console.log('codegen: src/gql/ is up to date with ../schema.graphql');
