@@ -7,6 +7,7 @@ import './graphiql.css';
 import { getApiKey, bearer } from '../lib/auth';
 import { GRAPHQL_PATH, wsUrl } from '../lib/client';
 import { createConveyorFetcher } from './fetcher';
+import { explorerStorage } from './storage';
 
 const DEFAULT_QUERY = `# Conveyor API explorer.
 # Your dashboard API key is pre-filled in the Headers tab below.
@@ -32,6 +33,7 @@ const params = new URLSearchParams(window.location.search);
 const initialQuery = params.get('query') ?? undefined;
 const initialVariables = params.get('variables') ?? undefined;
 
+const storage = explorerStorage();
 const fetcher = createConveyorFetcher({ url: GRAPHQL_PATH, wsUrl: wsUrl(), defaultAuthorization: key ? bearer(key) : undefined });
 
 function Explorer() {
@@ -51,6 +53,7 @@ function Explorer() {
       <div className="explorer-main">
         <GraphiQL
           fetcher={fetcher}
+          storage={storage}
           defaultQuery={DEFAULT_QUERY}
           initialHeaders={headers}
           defaultHeaders={headers}
