@@ -76,11 +76,21 @@ def describe_pg_failure(url: URL | str, exc: BaseException) -> str:
 _OUTAGE = (
     OSError,
     TimeoutError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    # SQLSTATE class 08: the connection failed, was refused or does not exist.
+    asyncpg.exceptions.PostgresConnectionError,
+    # 53300: max_connections reached (a restart's reconnect storm, or another client's leak).
+    asyncpg.exceptions.TooManyConnectionsError,
+    # 57P01-57P03, 57P05: the server is shutting down, crashed, is starting up, or dropped an
+    # idle session. Not 57014 (a statement timeout: the statement's fault, not the server's).
     asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.IdleSessionTimeoutError,
+    # "connection is closed", "another operation is in progress" after a broken connection.
     asyncpg.exceptions.InterfaceError,
 )
+#: InterfaceErrors that are the caller's mistake (a bad argument), never an outage.
+_NOT_OUTAGE = (asyncpg.exceptions.DataError, asyncpg.exceptions.ClientConfigurationError)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -89,6 +99,8 @@ def is_outage(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, _NOT_OUTAGE):
+            return False
         if isinstance(current, _OUTAGE):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:

@@ -170,31 +170,38 @@ class Worker:
         log.info("worker stopped", extra={"worker_id": self.worker_id})
 
     async def _heartbeat_loop(self) -> None:
-        """Renew leases; stop handlers whose lease is gone or whose job was asked to cancel."""
+        """Renew leases; stop handlers whose lease is gone or whose job was asked to cancel.
+
+        Nothing may end this loop but cancellation: without it every lease expires and the
+        jobs this worker is running are run again elsewhere while they still run here."""
         interval = self.settings.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
-            # Judge only the attempts this heartbeat asked about: one that starts while the
-            # query is in flight is not in its answer, and is not lost.
-            snapshot = list(self.runner.running.values())
             try:
-                held = await execution.renew_leases(
-                    self.rt, [(r.job_id, r.attempt) for r in snapshot]
-                )
+                await self._heartbeat()
+            except asyncio.CancelledError:
+                raise
             except ServiceUnavailable:
                 log.warning("heartbeat failed: database unavailable")
-                continue
-            for running in snapshot:
-                key = (running.job_id, running.attempt)
-                if key not in held:
-                    if not running.finishing:
-                        log.warning(
-                            "lease lost; stopping the attempt",
-                            extra={"job_id": str(running.job_id), "attempt": running.attempt},
-                        )
-                        running.stop("lost")
-                elif held[key]:
-                    running.stop("cancel")
+            except Exception:
+                log.error("heartbeat failed; will retry", exc_info=True)
+
+    async def _heartbeat(self) -> None:
+        # Judge only the attempts this heartbeat asked about: one that starts while the
+        # query is in flight is not in its answer, and is not lost.
+        snapshot = list(self.runner.running.values())
+        held = await execution.renew_leases(self.rt, [(r.job_id, r.attempt) for r in snapshot])
+        for running in snapshot:
+            key = (running.job_id, running.attempt)
+            if key not in held:
+                if not running.finishing:
+                    log.warning(
+                        "lease lost; stopping the attempt",
+                        extra={"job_id": str(running.job_id), "attempt": running.attempt},
+                    )
+                    running.stop("lost")
+            elif held[key]:
+                running.stop("cancel")
 
     async def _control_loop(self) -> None:
         """Cancel requests arrive over pub/sub in milliseconds; the heartbeat is the fallback."""
