@@ -9,10 +9,18 @@ setup: ## Create .venv from uv.lock (pinned) and build the dashboard.
 	$(UV) sync --frozen --all-groups
 	$(MAKE) frontend
 
-frontend: ## Install the dashboard's npm packages from its lockfile and build it.
-	@if [ -f frontend/package-lock.json ]; then \
-		cd frontend && npm ci --no-audit --no-fund && npm run build; \
-	else echo "no frontend/package-lock.json: dashboard not built"; fi
+# The dashboard is rebuilt only when missing or older than its sources (and its packages
+# reinstalled only when the lockfile changed), so `make run` starts at once the second time.
+FRONTEND_SRC := $(shell find frontend/src frontend/index.html frontend/graphiql.html \
+	frontend/vite.config.ts frontend/tsconfig*.json frontend/package.json -type f 2>/dev/null)
+
+frontend: frontend/dist/index.html ## Install the dashboard's npm packages (lockfile) and build it.
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+frontend/dist/index.html: frontend/node_modules/.package-lock.json $(FRONTEND_SRC)
+	cd frontend && npm run build
 
 run: setup ## Migrate, then run API + worker + dashboard; prints an admin key.
 	$(PY) -m app dev
