@@ -1,15 +1,48 @@
-"""Logging set-up: JSON lines (one object per record, `extra=` fields included) or plain text."""
+"""Logging set-up: JSON lines (one object per record, `extra=` fields included) or plain text,
+and the job context every line logged while an attempt runs carries."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+#: The job attempt the current task runs: set by the worker around each attempt, inherited by
+#: the handler's task and any task it starts.
+_JOB: ContextVar[dict[str, Any] | None] = ContextVar("conveyor_job", default=None)
+
+
+@contextmanager
+def job_context(job_id: uuid.UUID, attempt: int, kind: str) -> Iterator[None]:
+    """Within this block (and tasks created in it), log records carry the job's id, attempt
+    and kind."""
+    token = _JOB.set({"job_id": str(job_id), "attempt": attempt, "kind": kind})
+    try:
+        yield
+    finally:
+        _JOB.reset(token)
+
+
+class JobContextFilter(logging.Filter):
+    """Adds `job_id`, `attempt` and `kind` to records logged inside `job_context`, handlers'
+    own `logging` calls included. Fields passed with `extra=` are kept as given."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = _JOB.get()
+        if job is not None:
+            for key, value in job.items():
+                record.__dict__.setdefault(key, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,6 +74,8 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # On the handler, not a logger: logger filters do not see records propagated from children.
+    handler.addFilter(JobContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

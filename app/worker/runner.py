@@ -19,7 +19,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from taskiq import Context
 
-from app import metrics
+from app import logs, metrics
 from app.db.execution import Outcome, PendingEvent
 from app.domain.errors import PermanentError, ServiceUnavailable
 from app.domain.models import Job
@@ -119,6 +119,11 @@ class JobRunner:
         await self._execute(job)
 
     async def _execute(self, job: Job) -> None:
+        # Every line logged while the attempt runs (the handler's own too) names the job.
+        with logs.job_context(job.id, job.attempt, job.kind):
+            await self._execute_attempt(job)
+
+    async def _execute_attempt(self, job: Job) -> None:
         extra = {"job_id": str(job.id), "attempt": job.attempt, "kind": job.kind}
         log.info("attempt started", extra=extra)
         started = asyncio.get_running_loop().time()
