@@ -5,7 +5,9 @@
   and are re-created if Redis lost them (restart, FLUSHALL).
 - Consumers are named `host-pid`, and consumers idle for an hour with nothing pending are removed.
 - Pending entries idle longer than `reclaim_idle_seconds` (their consumer died between reading
-  and claiming) are re-claimed on a timer, also on a quiet queue.
+  and claiming) are re-claimed on a timer, also on a quiet queue. A pass takes no more than
+  the worker has free slots for, and the next pass follows each stream's XAUTOCLAIM cursor at
+  once until the stream is done: a backlog drains as fast as the worker runs it.
 - Small reads (`read_count`), so one worker never hoards messages it is not running.
 - Ack = XACK + XDEL on one long-lived client: acknowledged entries do not pile up in the stream.
 - Messages are acked by the task itself once the claim is committed in PostgreSQL (ADR-0013);
@@ -32,6 +34,8 @@ from app.services.dispatch import stream_key
 log = logging.getLogger(__name__)
 
 GROUP = "conveyor"
+#: Most messages one reclaim pass takes over, however many slots are free.
+RECLAIM_MAX = 256
 
 
 class ConveyorBroker(RedisStreamBroker):
@@ -45,6 +49,7 @@ class ConveyorBroker(RedisStreamBroker):
         read_count: int = 8,
         block_ms: int = 1000,
         reclaim_idle_seconds: float = 30.0,
+        free_slots: Callable[[], int] | None = None,
     ) -> None:
         # redis-py 8 defaults socket_timeout=5s: keep the XREADGROUP block well below it.
         super().__init__(
@@ -63,6 +68,10 @@ class ConveyorBroker(RedisStreamBroker):
         self.streams = [stream_key(prefix, q, p) for p in Priority for q in queues]
         self._client: Redis | None = None
         self._acks: Batcher[tuple[str, str], None] = Batcher(self._ack_many)
+        #: How many more messages the worker could start now (bounds a reclaim pass).
+        self._free_slots = free_slots or (lambda: read_count)
+        #: Per stream, where the next XAUTOCLAIM continues; "0-0" once a scan is complete.
+        self._reclaim_cursors = dict.fromkeys(self.streams, "0-0")
         self._last_reclaim = 0.0
         self._last_cleanup = 0.0
 
@@ -128,17 +137,39 @@ class ConveyorBroker(RedisStreamBroker):
         return await self._read(self.streams, block=self.block)
 
     async def _reclaim(self) -> list[tuple[str, str, bytes]]:
+        """Take over entries pending longer than the idle timeout (their consumer died, or
+        never managed to claim them), highest priority first: at most as many as the worker
+        has free slots for (never more than RECLAIM_MAX), one XAUTOCLAIM per stream, each
+        continuing from that stream's cursor."""
+        limit = max(1, min(self._free_slots(), RECLAIM_MAX))
         out: list[tuple[str, str, bytes]] = []
         for stream in self.streams:
+            if len(out) >= limit:
+                break
             reply: Any = await self.client.xautoclaim(
-                stream, GROUP, self.consumer_name, min_idle_time=self.idle_timeout, count=self.count
+                stream,
+                GROUP,
+                self.consumer_name,
+                min_idle_time=self.idle_timeout,
+                start_id=self._reclaim_cursors[stream],
+                count=limit - len(out),
             )
+            cursor = reply[0]
+            self._reclaim_cursors[stream] = cursor.decode() if isinstance(cursor, bytes) else cursor
             for msg_id, fields in reply[1]:
                 if fields:  # entries deleted meanwhile come back empty
                     out.append((stream, msg_id, fields[b"data"]))
         if out:
-            log.info("re-claimed messages of a dead consumer", extra={"count": len(out)})
+            log.info(
+                "re-claimed messages left pending (a dead consumer's, or never claimed)",
+                extra={"count": len(out)},
+            )
         return out
+
+    def _reclaim_due(self, now: float) -> bool:
+        if any(c != "0-0" for c in self._reclaim_cursors.values()):
+            return True  # a scan is under way: continue it now
+        return now - self._last_reclaim > min(self.idle_timeout / 1000 / 3, 10)
 
     async def _cleanup_consumers(self) -> None:
         for stream in self.streams:
@@ -158,7 +189,7 @@ class ConveyorBroker(RedisStreamBroker):
             try:
                 now = time.monotonic()
                 batch: list[tuple[str, str, bytes]] = []
-                if now - self._last_reclaim > min(self.idle_timeout / 1000 / 3, 10):
+                if self._reclaim_due(now):
                     self._last_reclaim = now
                     batch = await self._reclaim()
                 if now - self._last_cleanup > 600:

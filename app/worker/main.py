@@ -84,6 +84,7 @@ class Worker:
             consumer_name=self.worker_id,
             read_count=max(1, min(8, self.concurrency)),
             reclaim_idle_seconds=s.reclaim_idle_seconds,
+            free_slots=lambda: self.concurrency - self.runner.busy,
         )
         self.broker.register_task(run_job, task_name=TASK_NAME)
         self.broker.state.runner = self.runner

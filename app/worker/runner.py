@@ -32,6 +32,10 @@ from app.worker.events import EventWriter
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: A claim that failed for a database outage is retried after this, doubling up to the max.
+CLAIM_RETRY_FIRST_SECONDS = 0.2
+CLAIM_RETRY_MAX_SECONDS = 5.0
+
 
 @dataclass
 class Running:
@@ -96,12 +100,23 @@ class JobRunner:
     writer: EventWriter
     pool: Executor
     running: dict[uuid.UUID, Running] = field(default_factory=dict)
+    #: Messages being handled now (claiming or running): the receiver slots in use.
+    busy: int = 0
     #: How long to keep retrying to record an outcome while PostgreSQL is unreachable.
     record_patience_seconds: float = 600.0
+    #: How long one message holds its slot retrying its claim through an outage.
+    claim_patience_seconds: float = 600.0
 
     async def run(self, job_id: uuid.UUID, context: Context | None) -> None:
+        self.busy += 1
         try:
-            job = await execution.claim(self.rt, job_id)
+            await self._run(job_id, context)
+        finally:
+            self.busy -= 1
+
+    async def _run(self, job_id: uuid.UUID, context: Context | None) -> None:
+        try:
+            job = await self._claim(job_id)
         except ServiceUnavailable:
             # Not acked: the message is re-claimed later, when PostgreSQL may be back.
             log.warning("claim failed: database unavailable", extra={"job_id": str(job_id)})
@@ -117,6 +132,26 @@ class JobRunner:
             )
             return
         await self._execute(job)
+
+    async def _claim(self, job_id: uuid.UUID) -> Job | None:
+        """Claim, holding this slot through a database outage with exponential backoff: a
+        worker that cannot claim must not take more messages, which would only pile up,
+        unacknowledged, in its pending list until they are re-claimed."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.claim_patience_seconds
+        delay = CLAIM_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return await execution.claim(self.rt, job_id)
+            except ServiceUnavailable:
+                if loop.time() + delay > give_up:
+                    raise
+                log.warning(
+                    "claim failed: database unavailable; retrying",
+                    extra={"job_id": str(job_id), "retry_in": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, CLAIM_RETRY_MAX_SECONDS)
 
     async def _execute(self, job: Job) -> None:
         # Every line logged while the attempt runs (the handler's own too) names the job.

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -146,3 +148,52 @@ async def test_postgresql_restart_while_jobs_run(
     assert {j["status"] for j in jobs} == {"SUCCEEDED"}
     for job in jobs:
         assert [a["status"] for a in job["attempts"]].count("SUCCEEDED") == 1
+
+
+async def test_a_worker_takes_no_more_than_it_can_run_while_postgresql_is_down(
+    stack: support.Stack, env: support.Env, private_pg: PrivatePostgres
+) -> None:
+    """A claim that fails for an outage holds its slot and retries: the worker does not drain
+    the stream into its pending list (where messages would wait to be re-claimed)."""
+    from redis.asyncio import Redis
+
+    from app.services.dispatch import message, stream_key
+
+    pg_env = {"DATABASE_URL": private_pg.url, "AUTH_CACHE_SECONDS": "0"}
+    await asyncio.to_thread(env.cli, "migrate", **pg_env)
+    key = await asyncio.to_thread(env.create_key, "alice", False, **pg_env)
+    _, base = stack.serve(**pg_env)
+    concurrency = 4
+    stack.worker("worker", "--concurrency", str(concurrency), **pg_env, **FAST)
+    client = GraphQLClient(base, key)
+    # 200 jobs stored but not sent (far-future runAt), then made QUEUED and marked sent: their
+    # messages arrive only once PostgreSQL is down, at an idle worker.
+    inputs = [{"kind": "demo.noop", "payload": {}, "runAt": "2100-01-01T00:00:00+00:00"}] * 200
+    results = (await client(SUBMIT_MANY, {"inputs": inputs}))["submitJobs"]
+    ids = [r["id"] for r in results]
+    conn = await asyncpg.connect(private_pg.url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(
+            "UPDATE jobs SET status = 'QUEUED', next_run_at = NULL, dispatched_at = now()"
+        )
+    finally:
+        await conn.close()
+    await asyncio.to_thread(private_pg.stop)
+    stream = stream_key(env.prefix, "default", 1)
+    redis = Redis.from_url(support.REDIS_URL)
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.xadd(stream, {b"data": message(uuid.UUID(job_id))})
+            await pipe.execute()
+        await asyncio.sleep(3.0)
+        pending = (await redis.xpending(stream, "conveyor"))["pending"]
+        # Held by the slots retrying their claims, plus one small read waiting for a slot.
+        assert pending <= 2 * concurrency
+        assert await redis.xlen(stream) == len(ids)
+    finally:
+        await redis.aclose()
+    await asyncio.to_thread(private_pg.start)
+    jobs = await _wait_all(client, ids, timeout=120)
+    await client.aclose()
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
