@@ -112,9 +112,22 @@ async def promote_due(rt: Runtime) -> int:
 async def recover_expired(rt: Runtime) -> int:
     async with statements(rt.engine) as conn:
         changes = await repo.recover_expired(conn)
-    if changes:
-        metrics.RECOVERED.inc(len(changes))
-        log.warning("recovered jobs whose worker stopped responding", extra={"count": len(changes)})
+    for c in changes:
+        status = c.event.status
+        if status is JobStatus.QUEUED:
+            metrics.RETRIES.labels(c.kind).inc()
+        elif status is JobStatus.FAILED:
+            metrics.DEAD_LETTERED.labels(c.kind).inc()
+        log.warning(
+            "recovered a job whose worker stopped responding (lease expired)",
+            extra={
+                "job_id": str(c.job_id),
+                "attempt": c.attempt,
+                "kind": c.kind,
+                "status": status.value,
+            },
+        )
+    metrics.RECOVERED.inc(len(changes))
     await _requeued(rt, changes)
     return len(changes)
 

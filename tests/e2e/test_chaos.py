@@ -71,7 +71,8 @@ async def test_sigkill_a_worker_mid_run_loses_nothing(
 ) -> None:
     _, base = stack.serve()
     victim = stack.worker("w1", **FAST)
-    stack.worker("w2", **FAST)
+    metrics_port = support.free_port()
+    stack.worker("w2", **FAST, METRICS_PORT=str(metrics_port))
     client = GraphQLClient(base, env.create_key("alice", admin=True))
     ids = await _submit_sleepers(client, 200, 1.0, 3.0)
     await asyncio.sleep(3)
@@ -90,6 +91,12 @@ async def test_sigkill_a_worker_mid_run_loses_nothing(
         victim_id,
     )
     assert rows[0]["n"] == 0
+    # The survivor recovered every lost attempt (demo.sleep never fails on its own), and each
+    # one sent back to the queue counts as a retry.
+    async with httpx.AsyncClient() as http:
+        scraped = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    assert f'conveyor_retries_total{{kind="demo.sleep"}} {float(len(lost))}' in scraped
+    assert f"conveyor_recovered_attempts_total {float(len(lost))}" in scraped
 
 
 @pytest.fixture
