@@ -51,8 +51,11 @@ class Settings(BaseSettings):
     reclaim_idle_seconds: float = Field(default=30.0, ge=1.0, le=86_400.0)
     #: Finished jobs older than this are pruned with their attempts and events (0 = never).
     retention_days: float = Field(default=30.0, ge=0.0)
-    #: How often a worker prunes (one batch of 1,000 per run).
+    #: How often a worker prunes. A pass deletes batch after batch (each its own short
+    #: transaction) for up to 5 s; while a backlog remains, the next pass follows at once.
     prune_interval_seconds: float = Field(default=60.0, ge=0.1)
+    #: Jobs deleted per pruning transaction (with their attempts and events).
+    prune_batch_size: int = Field(default=1000, ge=1, le=100_000)
 
     #: Defaults for retries when a job kind does not set its own.
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0.0)
@@ -93,6 +96,9 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2, le=100)
     graphql_max_aliases: int = Field(default=30, ge=1, le=10_000)
     graphql_max_tokens: int = Field(default=2_000, ge=100, le=1_000_000)
+    #: Largest cost of an operation: the fields its response may hold, lists multiplied by
+    #: their page size (`app/api/cost.py`). The dashboard's largest query costs ~8,500.
+    graphql_max_cost: int = Field(default=50_000, ge=100, le=100_000_000)
     #: Seconds one HTTP GraphQL request may execute before it is answered 504.
     graphql_timeout_seconds: float = Field(default=15.0, ge=0.1, le=600.0)
     #: A WebSocket must send `connection_init` within this many seconds (else closed 4408).

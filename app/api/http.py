@@ -3,14 +3,15 @@ authentication in front of both."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -53,6 +54,28 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return None
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """Queries and mutations get the HTTP endpoint's time limit (an `error` for that
+        operation; the socket and its other operations carry on); subscriptions have none."""
+        view = cast(ConveyorGraphQL, self.view)
+        timeout: float | None = view.deps.settings.graphql_timeout_seconds
+        if view.is_subscription(operation.query, operation.operation_name):
+            timeout = None
+        try:
+            async with asyncio.timeout(timeout) as limit:
+                await self._run(operation)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            log.warning(
+                "GraphQL operation over WebSocket timed out",
+                extra={"request_id": audit.REQUEST.get().request_id},
+            )
+            error = GraphQLError(
+                f"the operation took longer than {timeout:g} s", extensions={"code": "TIMEOUT"}
+            )
+            await operation.send_initial_errors([error])
+
+    async def _run(self, operation: Operation[Context, None]) -> None:
         # The parser cache raises syntax errors out of `schema.stream` (instead of returning
         # a PreExecutionError); strawberry would then only send `complete`. Answer `error`.
         try:
@@ -129,6 +152,27 @@ class ConveyorGraphQL(GraphQL[Context, None]):
             max_tokens=schema.max_tokens,
         )
         self._next_cache: OrderedDict[int, tuple[object, str]] = OrderedDict()
+        self._subscriptions: OrderedDict[tuple[str, str | None], bool] = OrderedDict()
+        self._max_tokens = schema.max_tokens
+
+    def is_subscription(self, query: str, operation_name: str | None) -> bool:
+        """Whether the document's operation is a subscription (cached: clients send the same
+        few documents; one that does not parse is not, and fails when it runs)."""
+        key = (query, operation_name)
+        found = self._subscriptions.get(key)
+        if found is not None:
+            self._subscriptions.move_to_end(key)
+            return found
+        try:
+            operation = get_operation_ast(parse(query, max_tokens=self._max_tokens), operation_name)
+            found = operation is not None and operation.operation is OperationType.SUBSCRIPTION
+        except GraphQLError:
+            found = False
+        if len(query) <= 16_384:
+            self._subscriptions[key] = found
+            if len(self._subscriptions) > 512:
+                self._subscriptions.popitem(last=False)
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = audit.REQUEST.set(_request_info(scope))

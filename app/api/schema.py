@@ -20,10 +20,24 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 
+from app.api import cost
 from app.api.errors import ErrorPolicy
 from app.api.resolvers import Mutation, Query, Subscription
-from app.api.security import SecurityMutation, SecurityQuery
+from app.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
+from app.api.types import MAX_EVENTS_PAGE
+from app.services.jobs import MAX_PAGE
 from app.settings import Settings
+
+#: The largest `first` of each paginated field (what a `first: $variable` may ask for).
+PAGE_LIMITS = {
+    ("Query", "jobs"): MAX_PAGE,
+    ("Query", "auditLog"): MAX_LOG_PAGE,
+    ("Query", "policyDecisions"): MAX_LOG_PAGE,
+    ("Job", "events"): MAX_EVENTS_PAGE,
+}
+#: Fields that read PostgreSQL once per parent object (no DataLoader) cost this much more: a
+#: round trip takes about as long as executing a hundred fields.
+FIELD_COSTS = {("Job", "events"): 100}
 
 RootQuery = merge_types("Query", (Query, SecurityQuery))
 RootMutation = merge_types("Mutation", (Mutation, SecurityMutation))
@@ -70,12 +84,13 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
     rules: list[type[ASTValidationRule]] = [
         query_depth_limiter.create_validator(s.graphql_max_depth, None),
         max_aliases.create_validator(s.graphql_max_aliases),
+        cost.create_validator(s.graphql_max_cost, page_limits=PAGE_LIMITS, field_costs=FIELD_COSTS),
     ]
     if not s.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[type[SchemaExtension] | object] = [
         # Limits apply before any resolver runs: the token limit inside the parser (which the
-        # parser cache honours), depth, aliases and introspection as validation rules.
+        # parser cache honours), depth, aliases, cost and introspection as validation rules.
         lambda: MaxTokensLimiter(max_token_count=s.graphql_max_tokens),
         lambda: AddValidationRules(rules),
         # Clients send the same few documents over and over: parse and validate each once.

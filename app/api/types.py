@@ -60,6 +60,10 @@ class JobAttempt:
         )
 
 
+#: Largest `Job.events(first:)`.
+MAX_EVENTS_PAGE = 1000
+
+
 @strawberry.type
 class JobEvent:
     seq: int
@@ -124,9 +128,10 @@ class Job:
     async def events(
         self, info: strawberry.Info[Context, None], after: int = 0, first: int = 100
     ) -> list[JobEvent]:
-        if not 1 <= first <= 1000:
+        if not 1 <= first <= MAX_EVENTS_PAGE:
             raise errors.InvalidInput(
-                "invalid page size", [errors.FieldError(("first",), "must be between 1 and 1000")]
+                "invalid page size",
+                [errors.FieldError(("first",), f"must be between 1 and {MAX_EVENTS_PAGE}")],
             )
         found = await jobs_service.events_after(info.context.deps, self.uuid_, after, first)
         return [JobEvent.from_domain(e) for e in found]

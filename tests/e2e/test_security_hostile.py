@@ -28,12 +28,20 @@ def _aliases(n: int) -> str:
     return "{ " + " ".join(f"a{i}: __typename" for i in range(n)) + " }"
 
 
+def _nested_lists(aliases: int) -> str:
+    # Within the depth, alias and token limits; only the cost model refuses it.
+    one = "jobs(first: 500) { edges { node { events(first: 1000) { job { events { seq } } } } } }"
+    return "{ " + " ".join(f"a{i}: {one}" for i in range(aliases)) + " }"
+
+
 async def _hostile(http: httpx.AsyncClient) -> dict[str, httpx.Response]:
     js = {"content-type": "application/json", "accept": GRJ}
     mutation = 'mutation { submitJob(input: {kind: "demo.noop", payload: {}}) { __typename } }'
     cases: dict[str, Any] = {
         "deep query": http.post("/graphql", json={"query": _deep(40)}, headers=js),
         "2,000 aliases": http.post("/graphql", json={"query": _aliases(2000)}, headers=js),
+        "300 aliases": http.post("/graphql", json={"query": _aliases(300)}, headers=js),
+        "nested lists": http.post("/graphql", json={"query": _nested_lists(30)}, headers=js),
         "5 MB body": http.post(
             "/graphql",
             content=json.dumps({"query": "{ me { name } }", "pad": "x" * 5_000_000}),
@@ -88,6 +96,8 @@ async def _timed(request: Any) -> httpx.Response:
 EXPECTED = {
     "deep query": (400, "GRAPHQL_VALIDATION_FAILED", "exceeds maximum operation depth"),
     "2,000 aliases": (400, "GRAPHQL_VALIDATION_FAILED", "more than 2000 tokens"),
+    "300 aliases": (400, "GRAPHQL_VALIDATION_FAILED", "300 aliases found. Allowed: 30"),
+    "nested lists": (400, "QUERY_TOO_COMPLEX", "may return up to"),
     "5 MB body": (413, "PAYLOAD_TOO_LARGE", "request body over"),
     "1,000-operation batch": (400, "BATCHING_NOT_SUPPORTED", "batched"),
     "mutation over GET": (405, "METHOD_NOT_ALLOWED", "only queries"),

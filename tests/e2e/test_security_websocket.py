@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+import asyncpg
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -193,3 +194,44 @@ async def _handshake(url: str, origin: str, key: str) -> str:
 async def _drain(ws: support.WSClient, op_id: str) -> None:
     while True:
         await _next(ws, op_id, timeout=5)
+
+
+async def test_queries_over_websocket_have_the_time_limit_and_the_socket_carries_on(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve(GRAPHQL_TIMEOUT_SECONDS="0.5")
+    key = env.create_key("alice")
+    locker = await asyncpg.connect(support.pg_url(env.database, "postgresql"))
+    try:
+        async with ws_connect(base, key) as ws:
+            await _send(ws, "live", STATS)
+            await _next(ws, "live")
+            # A query stuck behind a lock: an error for it after the limit, nothing else.
+            async with locker.transaction():
+                await locker.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+                await _send(ws, "slow", "{ jobs { totalCount } }")
+                slow = await _next(ws, "slow", timeout=10)
+            assert slow["type"] == "error"
+            assert slow["payload"][0]["extensions"]["code"] == "TIMEOUT"
+            await _send(ws, "quick", "{ jobs { totalCount } }")
+            assert (await _next(ws, "quick"))["payload"]["data"]["jobs"]["totalCount"] == 0
+            # Subscriptions have no time limit: the one opened first still streams.
+            await asyncio.sleep(0.6)
+            assert (await _next(ws, "live"))["type"] == "next"
+    finally:
+        await locker.close()
+
+
+async def test_refused_documents_over_websocket(stack: support.Stack, env: support.Env) -> None:
+    _, base = stack.serve()
+    key = env.create_key("alice")
+    nested = (
+        "jobs(first: 500) { edges { node { events(first: 1000) { job { events { seq } } } } } }"
+    )
+    async with ws_connect(base, key) as ws:
+        await _send(ws, "costly", "{ " + " ".join(f"a{i}: {nested}" for i in range(30)) + " }")
+        costly = await _next(ws, "costly")
+        assert costly["type"] == "error"
+        assert costly["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        await _send(ws, "fine", "{ me { name } }")
+        assert (await _next(ws, "fine"))["payload"]["data"]["me"]["name"] == "alice"
