@@ -3,6 +3,7 @@ transaction and publishes after commit."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
@@ -132,15 +133,14 @@ async def recover_expired(rt: Runtime) -> int:
     return len(changes)
 
 
-#: Advisory lock key: one worker at a time runs the non-idempotent sweeps.
+#: Advisory lock keys: one worker at a time runs the resend sweep, and one prunes.
 SWEEP_LOCK = 0x636F6E76  # "conv"
+PRUNE_LOCK = SWEEP_LOCK + 1
 
 
-async def sweep(
-    rt: Runtime, *, redispatch_after: float, redis_lost: bool, retention_days: float | None
-) -> None:
-    """Resend QUEUED jobs never confirmed sent (or all of them when Redis lost its data), and
-    prune old finished jobs. Skipped when another worker holds the sweep lock."""
+async def sweep(rt: Runtime, *, redispatch_after: float, redis_lost: bool) -> None:
+    """Resend QUEUED jobs never confirmed sent (or all of them when Redis lost its data).
+    Skipped when another worker holds the sweep lock."""
     async with transaction(rt.engine) as conn:
         got = (
             await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK})
@@ -153,14 +153,39 @@ async def sweep(
         targets = await repo.undispatched(
             conn, older_than_seconds=0 if redis_lost else redispatch_after
         )
-        pruned = 0
-        if retention_days:
-            pruned = await repo.prune_finished(conn, older_than_days=retention_days)
     if targets:
         log.info("resending queued jobs", extra={"jobs": len(targets)})
         await rt.dispatcher.send(targets)
+
+
+async def prune(rt: Runtime, *, retention_days: float, batch: int, budget_seconds: float) -> bool:
+    """Delete finished jobs older than the retention, `batch` at a time, each batch its own
+    short transaction, until a batch comes back short or `budget_seconds` are spent. One
+    worker at a time prunes. True when caught up (or another worker is pruning)."""
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + budget_seconds
+    pruned = batches = 0
+    caught_up = True
+    while True:
+        async with transaction(rt.engine) as conn:
+            got = (
+                await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": PRUNE_LOCK})
+            ).scalar_one()
+            n = 0
+            if got:
+                n = await repo.prune_finished(conn, older_than_days=retention_days, limit=batch)
+        if not got:
+            break
+        pruned += n
+        batches += 1
+        if n < batch:
+            break
+        if loop.time() >= stop_at:
+            caught_up = False
+            break
     if pruned:
-        log.info("pruned finished jobs", extra={"jobs": pruned})
+        log.info("pruned finished jobs", extra={"jobs": pruned, "batches": batches})
+    return caught_up
 
 
 async def register_worker(

@@ -116,6 +116,7 @@ class Worker:
             (self._heartbeat_loop, "heartbeat"),
             (self._control_loop, "control"),
             (self._maintenance_loop, "maintenance"),
+            (self._prune_loop, "prune"),
         ):
             self._loops.append(asyncio.create_task(loop(), name=name))
         log.info(
@@ -246,7 +247,7 @@ class Worker:
     async def _maintenance_loop(self) -> None:
         s = self.settings
         loop = asyncio.get_running_loop()
-        next_sweep = next_prune = loop.time()
+        next_sweep = loop.time()
         while True:
             await asyncio.sleep(s.maintenance_interval_seconds)
             try:
@@ -256,16 +257,35 @@ class Worker:
                 now = loop.time()
                 if redis_lost or now >= next_sweep:
                     next_sweep = now + min(2.0, s.redispatch_after_seconds / 2)
-                    prune = s.retention_days > 0 and now >= next_prune
-                    if prune:
-                        next_prune = now + s.prune_interval_seconds
                     await execution.sweep(
-                        self.rt,
-                        redispatch_after=s.redispatch_after_seconds,
-                        redis_lost=redis_lost,
-                        retention_days=s.retention_days if prune else None,
+                        self.rt, redispatch_after=s.redispatch_after_seconds, redis_lost=redis_lost
                     )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive outages
                 log.warning("maintenance failed; will retry", extra={"error": repr(exc)})
+
+    async def _prune_loop(self) -> None:
+        """Retention: a pass every PRUNE_INTERVAL_SECONDS, of as many short batches as fit in
+        its time budget; the next pass comes at once (after a breath) while a backlog remains."""
+        s = self.settings
+        if s.retention_days <= 0:
+            return
+        while True:
+            caught_up = True
+            try:
+                caught_up = await execution.prune(
+                    self.rt,
+                    retention_days=s.retention_days,
+                    batch=s.prune_batch_size,
+                    budget_seconds=PRUNE_BUDGET_SECONDS,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("pruning failed; will retry", extra={"error": repr(exc)})
+            await asyncio.sleep(s.prune_interval_seconds if caught_up else 1.0)
+
+
+#: Longest pruning pass; batches are separate short transactions in any case.
+PRUNE_BUDGET_SECONDS = 5.0

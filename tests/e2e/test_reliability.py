@@ -4,6 +4,7 @@ worker processes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
@@ -164,7 +165,7 @@ async def test_sigterm_lets_short_jobs_finish_and_releases_long_ones(
     await client.aclose()
 
 
-async def test_finished_jobs_are_pruned_and_acknowledged_messages_leave_the_stream(
+async def test_finished_jobs_are_pruned_in_batches_and_acknowledged_messages_leave_the_stream(
     stack: support.Stack, env: support.Env
 ) -> None:
     from redis.asyncio import Redis
@@ -172,8 +173,7 @@ async def test_finished_jobs_are_pruned_and_acknowledged_messages_leave_the_stre
     from app.services.dispatch import stream_key
 
     _, base = stack.serve()
-    # Retention of ~2 s, pruned every 0.5 s.
-    stack.worker(**FAST, RETENTION_DAYS=str(2 / 86400), PRUNE_INTERVAL_SECONDS="0.5")
+    runner = stack.worker("runner", **FAST, RETENTION_DAYS="0")  # never prunes
     client = GraphQLClient(base, env.create_key("alice"))
     done = [await submit(client, "demo.noop", {}) for _ in range(5)]
     for job in done:
@@ -184,7 +184,21 @@ async def test_finished_jobs_are_pruned_and_acknowledged_messages_leave_the_stre
     finally:
         await redis.aclose()
     waiting = await submit(client, "demo.sleep", {}, runAt="2100-01-01T00:00:00+00:00")
+    assert await asyncio.to_thread(runner.terminate, 30) == 0
     deadline = time.monotonic() + 30
+    old = "SELECT count(*) AS n FROM jobs WHERE finished_at < now() - interval '2 seconds'"
+    while (await env.sql(old))[0]["n"] < 5:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    # Retention of 2 s, 2 jobs per batch, and one pass (at start-up) per hour: the five old
+    # jobs are all pruned by that one pass.
+    pruner = stack.worker(
+        "pruner",
+        **FAST,
+        RETENTION_DAYS=str(2 / 86400),
+        PRUNE_BATCH_SIZE="2",
+        PRUNE_INTERVAL_SECONDS="3600",
+    )
     while (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] > 1:
         assert time.monotonic() < deadline, "finished jobs were not pruned"
         await asyncio.sleep(0.2)
@@ -195,4 +209,10 @@ async def test_finished_jobs_are_pruned_and_acknowledged_messages_leave_the_stre
             "SELECT count(*) AS n FROM job_events WHERE job_id <> $1::uuid", waiting["id"]
         )
     )[0]["n"] == 0
+    passes = [
+        json.loads(line)
+        for line in pruner.output().splitlines()
+        if '"pruned finished jobs"' in line
+    ]
+    assert [(p["jobs"], p["batches"]) for p in passes] == [(5, 3)]
     await client.aclose()
