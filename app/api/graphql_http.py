@@ -75,13 +75,21 @@ def negotiate(accept: str | None) -> str:
     )
 
 
+def loads(text: str | bytes, what: str) -> Any:
+    """Parse JSON; a 400 RequestError when it is not JSON or nests deeper than the parser can
+    go (the stdlib parser is recursive: RecursionError, not ValueError)."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"{what} is not valid JSON", "BAD_REQUEST") from exc
+    except RecursionError as exc:
+        raise RequestError(400, f"{what} is nested too deeply", "BAD_REQUEST") from exc
+
+
 def _json_param(value: str | None, name: str) -> Any:
     if value is None or value == "":
         return None
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise RequestError(400, f"{name} is not valid JSON", "BAD_REQUEST") from exc
+    return loads(value, name)
 
 
 async def read_params(request: Request) -> dict[str, Any]:
@@ -109,10 +117,7 @@ async def read_params(request: Request) -> dict[str, Any]:
         body = await request.body()
         if not body.strip():
             raise RequestError(400, "the request body is empty", "BAD_REQUEST")
-        try:
-            params = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(400, "the request body is not valid JSON", "BAD_REQUEST") from exc
+        params = loads(body, "the request body")
         if isinstance(params, list):
             raise RequestError(400, "batched requests are not supported", "BATCHING_NOT_SUPPORTED")
     if not isinstance(params, dict):

@@ -4,6 +4,7 @@ authentication in front of both."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -244,6 +245,14 @@ class ConveyorGraphQL(GraphQL[Context, None]):
             response=response,
             feeds=self.feeds if isinstance(request, WebSocket) else None,
         )
+
+    def decode_json(self, data: str | bytes) -> object:
+        """WebSocket messages: one nested deeper than the parser can go is not JSON (closed
+        4400 like any other), not an error that ends the connection's handler."""
+        try:
+            return json.loads(data)
+        except RecursionError as exc:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from exc
 
     def encode_json(self, data: object) -> str:
         """orjson, and a shared subscription result is encoded once for all its subscribers."""

@@ -42,6 +42,19 @@ async def _hostile(http: httpx.AsyncClient) -> dict[str, httpx.Response]:
         "2,000 aliases": http.post("/graphql", json={"query": _aliases(2000)}, headers=js),
         "300 aliases": http.post("/graphql", json={"query": _aliases(300)}, headers=js),
         "nested lists": http.post("/graphql", json={"query": _nested_lists(30)}, headers=js),
+        "deeply nested JSON": http.post(
+            "/graphql",
+            content=b'{"query": "{ me { name } }", "variables": {"x": '
+            + b"[" * 200_000
+            + b"]" * 200_000
+            + b"}}",
+            headers=js,
+        ),
+        "deeply nested variables over GET": http.get(
+            "/graphql",
+            params={"query": "{ me { name } }", "variables": "[" * 2_000 + "]" * 2_000},
+            headers=js,
+        ),
         "5 MB body": http.post(
             "/graphql",
             content=json.dumps({"query": "{ me { name } }", "pad": "x" * 5_000_000}),
@@ -98,6 +111,8 @@ EXPECTED = {
     "2,000 aliases": (400, "GRAPHQL_VALIDATION_FAILED", "more than 2000 tokens"),
     "300 aliases": (400, "GRAPHQL_VALIDATION_FAILED", "300 aliases found. Allowed: 30"),
     "nested lists": (400, "QUERY_TOO_COMPLEX", "may return up to"),
+    "deeply nested JSON": (400, "BAD_REQUEST", "nested too deeply"),
+    "deeply nested variables over GET": (400, "BAD_REQUEST", "nested too deeply"),
     "5 MB body": (413, "PAYLOAD_TOO_LARGE", "request body over"),
     "1,000-operation batch": (400, "BATCHING_NOT_SUPPORTED", "batched"),
     "mutation over GET": (405, "METHOD_NOT_ALLOWED", "only queries"),

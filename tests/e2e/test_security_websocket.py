@@ -235,3 +235,16 @@ async def test_refused_documents_over_websocket(stack: support.Stack, env: suppo
         assert costly["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
         await _send(ws, "fine", "{ me { name } }")
         assert (await _next(ws, "fine"))["payload"]["data"]["me"]["name"] == "alice"
+
+
+async def test_json_nested_too_deeply_over_websocket_is_invalid_json(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    async with ws_connect(base, env.create_key("alice")) as ws:
+        # Deeper than the JSON parser goes: invalid JSON (4400), not a crashed handler.
+        await ws.ws.send('{"type": "ping", "payload": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        with pytest.raises(ConnectionClosed) as closed:
+            await _drain(ws, "none")
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4400
