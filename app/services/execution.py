@@ -138,24 +138,32 @@ SWEEP_LOCK = 0x636F6E76  # "conv"
 PRUNE_LOCK = SWEEP_LOCK + 1
 
 
-async def sweep(rt: Runtime, *, redispatch_after: float, redis_lost: bool) -> None:
-    """Resend QUEUED jobs never confirmed sent (or all of them when Redis lost its data).
-    Skipped when another worker holds the sweep lock."""
+async def forget_dispatches(rt: Runtime) -> int:
+    """Redis lost its data: mark every QUEUED job not sent, so that whichever worker sweeps
+    next sends it again. One statement, safe to repeat, no lock needed."""
+    async with statements(rt.engine) as conn:
+        return await repo.forget_dispatches(conn)
+
+
+async def sweep(rt: Runtime, *, redispatch_after: float, resend_all: bool) -> bool:
+    """Resend QUEUED jobs never confirmed sent (all of them at once after Redis lost its
+    data). False when another worker holds the sweep lock and nothing was done."""
     async with transaction(rt.engine) as conn:
         got = (
             await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK})
         ).scalar_one()
         if not got:
-            return
-        if redis_lost:
-            forgotten = await repo.forget_dispatches(conn)
-            log.warning("Redis lost its data; resending queued jobs", extra={"jobs": forgotten})
+            return False
         targets = await repo.undispatched(
-            conn, older_than_seconds=0 if redis_lost else redispatch_after
+            conn, older_than_seconds=0 if resend_all else redispatch_after
         )
     if targets:
-        log.info("resending queued jobs", extra={"jobs": len(targets)})
+        log.info(
+            "resending queued jobs",
+            extra={"jobs": len(targets), "job_ids": [str(job_id) for job_id, _, _ in targets]},
+        )
         await rt.dispatcher.send(targets)
+    return True
 
 
 async def prune(rt: Runtime, *, retention_days: float, batch: int, budget_seconds: float) -> bool:

@@ -25,7 +25,7 @@ from app.db.engine import create_engine
 from app.domain.errors import ServiceUnavailable
 from app.jobs.registry import Registry
 from app.services import execution
-from app.services.dispatch import TASK_NAME, Dispatcher
+from app.services.dispatch import TASK_NAME, Dispatcher, epoch_key
 from app.settings import Settings
 from app.worker.broker import ConveyorBroker
 from app.worker.events import EventWriter
@@ -59,6 +59,8 @@ class Worker:
         self.stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._redis_epoch: str | None = None
+        #: Redis lost its data, and no sweep of this worker has resent every QUEUED job yet.
+        self._resend_pending = False
 
     async def run(self) -> None:
         s = self.settings
@@ -111,7 +113,10 @@ class Worker:
         )
         await self.dispatcher.start()
         await self.writer.start()
-        await self._check_redis_epoch()
+        try:
+            await self._check_redis_epoch()
+        except Exception as exc:  # the maintenance loop checks again
+            log.warning("could not check the Redis epoch", extra={"error": repr(exc)})
         for loop, name in (
             (self._heartbeat_loop, "heartbeat"),
             (self._control_loop, "control"),
@@ -232,17 +237,37 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def _check_redis_epoch(self) -> bool:
-        """True when Redis lost its data since we last looked (restart without persistence)."""
-        key = f"{self.settings.redis_prefix}:epoch"
-        await self.redis.set(key, uuid.uuid4().hex, nx=True)
-        raw: Any = await self.redis.get(key)
-        current = raw.decode() if isinstance(raw, bytes) else str(raw or "")
-        lost = self._redis_epoch is not None and current != self._redis_epoch
+    async def _check_redis_epoch(self) -> None:
+        """Notice that Redis lost its data (restart without persistence, FLUSHALL, a new
+        instance) and make sure every QUEUED job is sent again (ADR-0013).
+
+        `{prefix}:epoch` lives in Redis, so it vanishes with the messages. A worker that finds
+        it missing, or changed since it last looked, records the loss in PostgreSQL first
+        (every QUEUED job marked not sent: one idempotent statement) and only then creates a
+        new epoch. Every worker's sweep resends unmarked jobs, so the loss is acted on even if
+        this worker dies next or another worker holds the sweep lock; and since an epoch exists
+        only once the loss it stands for is recorded, a worker that starts later and finds one
+        has nothing to do.
+        """
+        key = epoch_key(self.settings.redis_prefix)
+        current = _text(await self.redis.get(key))
+        if current is not None and current == self._redis_epoch:
+            return
+        if current is not None and self._redis_epoch is None:
+            self._redis_epoch = current  # first look: Redis still holds what it held
+            return
+        await self.broker.ensure_groups()
+        forgotten = await execution.forget_dispatches(self.rt)
+        log.warning(
+            "Redis holds none of our messages (it lost its data, or this is its first use): "
+            "every QUEUED job will be sent again",
+            extra={"jobs": forgotten},
+        )
+        if current is None:
+            await self.redis.set(key, uuid.uuid4().hex, nx=True)
+            current = _text(await self.redis.get(key))
         self._redis_epoch = current
-        if lost:
-            await self.broker.ensure_groups()
-        return lost
+        self._resend_pending = True
 
     async def _maintenance_loop(self) -> None:
         s = self.settings
@@ -253,13 +278,18 @@ class Worker:
             try:
                 await execution.promote_due(self.rt)
                 await execution.recover_expired(self.rt)
-                redis_lost = await self._check_redis_epoch()
+                await self._check_redis_epoch()
                 now = loop.time()
-                if redis_lost or now >= next_sweep:
+                if self._resend_pending or now >= next_sweep:
                     next_sweep = now + min(2.0, s.redispatch_after_seconds / 2)
-                    await execution.sweep(
-                        self.rt, redispatch_after=s.redispatch_after_seconds, redis_lost=redis_lost
+                    resend_all = self._resend_pending
+                    ran = await execution.sweep(
+                        self.rt, redispatch_after=s.redispatch_after_seconds, resend_all=resend_all
                     )
+                    # Not run (another worker holds the sweep lock): that worker's sweeps send
+                    # the unmarked jobs too, but this one keeps trying to resend them all now.
+                    if ran and resend_all:
+                        self._resend_pending = False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive outages
@@ -289,3 +319,9 @@ class Worker:
 
 #: Longest pruning pass; batches are separate short transactions in any case.
 PRUNE_BUDGET_SECONDS = 5.0
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -123,6 +123,36 @@ async def test_redis_restarted_empty_loses_no_job(
     assert {j["status"] for j in jobs} == {"SUCCEEDED"}
 
 
+async def test_redis_emptied_while_no_worker_runs_loses_no_job(
+    stack: support.Stack, env: support.Env, private_redis: PrivateRedis
+) -> None:
+    """Jobs already sent are lost with Redis; the next worker to start must notice it even
+    though it never saw the old Redis, and send every QUEUED job again from PostgreSQL."""
+    from redis.asyncio import Redis
+
+    _, base = stack.serve(REDIS_URL=private_redis.url)
+    first = stack.worker("w1", "--concurrency", "2", REDIS_URL=private_redis.url, **FAST)
+    client = GraphQLClient(base, env.create_key("alice"))
+    ids = await _submit_sleepers(client, 30, 0.4, 0.8)
+    sent_and_waiting = (
+        "SELECT count(*) AS n FROM jobs WHERE status = 'QUEUED' AND dispatched_at IS NOT NULL"
+    )
+    deadline = time.monotonic() + 30
+    while (await env.sql(sent_and_waiting))[0]["n"] < 10:
+        assert time.monotonic() < deadline, "jobs were never marked sent"
+        await asyncio.sleep(0.1)
+    first.kill()  # every worker is gone
+    redis = Redis.from_url(private_redis.url)  # this test's own server: nobody else uses it
+    try:
+        await redis.flushall()
+    finally:
+        await redis.aclose()
+    stack.worker("w2", "--concurrency", "8", REDIS_URL=private_redis.url, **FAST)
+    jobs = await _wait_all(client, ids, timeout=120)
+    await client.aclose()
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+
+
 @pytest.fixture
 def private_pg(tmp_path: Path) -> Iterator[PrivatePostgres]:
     pg = PrivatePostgres.create(tmp_path)
