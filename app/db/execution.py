@@ -169,6 +169,8 @@ class Outcome:
     delay_seconds: float | None = None
     #: Skip the write when the job was asked to cancel meanwhile (retry/fail outcomes).
     unless_cancel_requested: bool = False
+    #: The attempt does not count (a release at shutdown): `max_attempts` grows by one.
+    refund_attempt: bool = False
 
 
 _FINISH = typed(
@@ -178,12 +180,14 @@ _FINISH = typed(
             CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:statuses AS text[]),
             CAST(:attempt_statuses AS text[]), CAST(:event_types AS text[]),
             CAST(:results AS jsonb[]), CAST(:errors AS jsonb[]), CAST(:public_errors AS jsonb[]),
-            CAST(:delays AS float8[]), CAST(:terminals AS bool[]), CAST(:unless_cancel AS bool[]))
+            CAST(:delays AS float8[]), CAST(:terminals AS bool[]), CAST(:unless_cancel AS bool[]),
+            CAST(:refunds AS bool[]))
         AS v(id, attempt, status, attempt_status, event_type, result, error, public_error,
-             delay, terminal, unless_cancel)
+             delay, terminal, unless_cancel, refund)
     ),
     j AS (
         UPDATE jobs SET status = v.status, result = v.result, error = v.public_error,
+            max_attempts = jobs.max_attempts + CASE WHEN v.refund THEN 1 ELSE 0 END,
             progress = CASE WHEN v.status = 'SUCCEEDED' THEN 1 ELSE jobs.progress END,
             next_run_at = CASE WHEN v.delay IS NULL THEN NULL
                                ELSE now() + make_interval(secs => v.delay) END,
@@ -246,6 +250,7 @@ async def finish(
             "delays": [o.delay_seconds for _, _, o in outcomes],
             "terminals": [o.job_status.is_terminal for _, _, o in outcomes],
             "unless_cancel": [o.unless_cancel_requested for _, _, o in outcomes],
+            "refunds": [o.refund_attempt for _, _, o in outcomes],
         },
     )
     return {r["id"]: rows.change(r) for r in result.mappings()}

@@ -20,7 +20,7 @@ from app.db import rows
 from app.db.sql import with_event
 from app.db.tenants import TENANT_KEYS
 from app.domain.models import Attempt, Event, Job, JobChange
-from app.domain.states import RETRYABLE, WAITING, JobStatus
+from app.domain.states import RELEASED, RETRYABLE, WAITING, JobStatus
 
 
 def _in(statuses: frozenset[JobStatus]) -> str:
@@ -269,24 +269,38 @@ async def cancel(
     return changes
 
 
+#: A job's own attempt budget: what its last retry gave it, else the maxAttempts it was
+#: submitted with (`max_attempts` less the attempts released at shutdown, which each raised it
+#: by one).
+_OWN_BUDGET = """coalesce(
+        (SELECT CAST(e.data ->> 'budget' AS int) FROM job_events e
+         WHERE e.job_id = jobs.id AND e.type = 'RETRIED' ORDER BY e.seq DESC LIMIT 1),
+        jobs.max_attempts - (SELECT count(*) FROM job_attempts a
+                             WHERE a.job_id = jobs.id AND a.error ->> 'type' = :released))"""
+
 _RETRY = with_event(
     f"""
-    UPDATE jobs SET status = 'QUEUED', max_attempts = attempt + :budget, error = NULL,
+    UPDATE jobs SET status = 'QUEUED',
+                    max_attempts = attempt + coalesce(CAST(:budget AS int), {_OWN_BUDGET}),
+                    error = NULL,
                     result = NULL, progress = 0, progress_message = NULL, finished_at = NULL,
                     cancel_requested_at = NULL, dispatched_at = NULL, next_run_at = NULL,
                     last_seq = last_seq + 1, updated_at = now()
     WHERE id = ANY(:ids) AND status IN ({_in(RETRYABLE)})
     """,
     "'RETRIED'",
-    data="jsonb_build_object('by', CAST(:by AS text), 'budget', CAST(:budget AS int))",
+    data="jsonb_build_object('by', CAST(:by AS text), 'budget', j.max_attempts - j.attempt)",
 )
 
 
 async def retry(
-    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], budget: int, by: str
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], budget: int | None, by: str
 ) -> list[JobChange]:
-    """Send failed or cancelled jobs again with `budget` more attempts each; others are left."""
-    result = await conn.execute(_RETRY, {"ids": list(job_ids), "budget": budget, "by": by})
+    """Send failed or cancelled jobs again with `budget` more attempts each (None: each job's
+    own budget, see `_OWN_BUDGET`); others are left."""
+    result = await conn.execute(
+        _RETRY, {"ids": list(job_ids), "budget": budget, "by": by, "released": RELEASED}
+    )
     return [rows.change(r) for r in result.mappings()]
 
 

@@ -75,6 +75,11 @@ class AttemptStatus(enum.StrEnum):
     LOST = "LOST"  #: the lease expired (worker died) or the worker released it on shutdown
 
 
+#: The error type of a LOST attempt that a stopping worker released. A released attempt does
+#: not count against `max_attempts` (the release raises it by one); a crash's does (ADR-0013).
+RELEASED = "WorkerShutdown"
+
+
 class EventType(enum.StrEnum):
     SNAPSHOT = "SNAPSHOT"  #: synthetic: the job's current state (never stored)
     SUBMITTED = "SUBMITTED"

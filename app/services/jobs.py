@@ -293,7 +293,7 @@ async def retry(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
                 changes = await jobs_repo.retry(
                     conn,
                     job_ids=[job_id],
-                    budget=_budget(deps, job.kind, job.max_attempts),
+                    budget=None,  # the job's own maxAttempts, not its kind's
                     by=principal.name,
                 )
                 await audit.append(conn, _job_audit(principal, "job.retry", changes, job.status))

@@ -24,7 +24,7 @@ from app.db.execution import Outcome, PendingEvent
 from app.domain.errors import PermanentError, ServiceUnavailable
 from app.domain.models import Job
 from app.domain.retry import backoff_seconds
-from app.domain.states import AttemptStatus, JobStatus
+from app.domain.states import RELEASED, AttemptStatus, JobStatus
 from app.jobs.registry import Registry
 from app.services import execution
 from app.worker.events import EventWriter
@@ -237,8 +237,11 @@ class JobRunner:
         if reason == "cancel":
             return Outcome(JobStatus.CANCELLED, AttemptStatus.CANCELLED, "CANCELLED")
         if reason == "shutdown":
-            err = {"type": "WorkerShutdown", "message": "released by a stopping worker"}
-            return Outcome(JobStatus.QUEUED, AttemptStatus.LOST, "LOST", error=err)
+            # A release gives the attempt back: it does not count against maxAttempts.
+            err = {"type": RELEASED, "message": "released by a stopping worker"}
+            return Outcome(
+                JobStatus.QUEUED, AttemptStatus.LOST, "LOST", error=err, refund_attempt=True
+            )
         return None  # "lost": another worker owns the job now; write nothing
 
     @staticmethod

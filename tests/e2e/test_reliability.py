@@ -140,7 +140,7 @@ async def test_sigterm_lets_short_jobs_finish_and_releases_long_ones(
     first = stack.worker("w1", **FAST, SHUTDOWN_GRACE_SECONDS="1.5")
     client = GraphQLClient(base, env.create_key("alice"))
     short = await submit(client, "demo.sleep", {"steps": 2, "stepSeconds": 0.3})
-    long = await submit(client, "demo.sleep", {"steps": 30, "stepSeconds": 0.2})
+    long = await submit(client, "demo.sleep", {"steps": 30, "stepSeconds": 0.2}, maxAttempts=1)
     await wait_for_status(client, short["id"], {"RUNNING"})
     await wait_for_status(client, long["id"], {"RUNNING"})
     assert await asyncio.to_thread(first.terminate, 30) == 0
@@ -149,11 +149,14 @@ async def test_sigterm_lets_short_jobs_finish_and_releases_long_ones(
     assert released["status"] == "QUEUED"
     assert released["attempts"][0]["status"] == "LOST"
     assert released["attempts"][0]["error"]["type"] == "WorkerShutdown"
+    # A released attempt does not count: its one attempt is still to come, within maxAttempts.
+    assert (released["attempt"], released["maxAttempts"]) == (1, 2)
     workers = (await client("{ workers { id } }"))["workers"]
     assert workers == []
     stack.worker("w2", **FAST)
     done = await wait_for_status(client, long["id"], {"SUCCEEDED"})
     assert [a["status"] for a in done["attempts"]] == ["LOST", "SUCCEEDED"]
+    assert done["attempt"] <= done["maxAttempts"]
     assert (
         len(
             (await client("{ workers { id host pid queues runningJobs lastHeartbeatAt } }"))[

@@ -1,5 +1,5 @@
 """Worker-side use cases against real PostgreSQL and Redis, driven directly (no worker process):
-lease recovery, the resend sweep, dispatch marks across a Redis data loss."""
+lease recovery, the resend sweep, dispatch marks across a Redis data loss, attempt budgets."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ from sqlalchemy import text
 
 from app import metrics
 from app.db.engine import create_engine
+from app.db.execution import Outcome
+from app.domain.states import AttemptStatus, JobStatus
 from app.services import dispatch, execution
 from tests import support
 from tests.integration.conftest import Api
 from tests.support import submit
+
+RETRY = """mutation($id: ID!) { retryJob(id: $id) {
+  __typename ... on Job { status attempt maxAttempts } } }"""
 
 
 @pytest.fixture
@@ -90,3 +95,54 @@ async def test_a_send_is_not_marked_when_redis_lost_its_data_in_between(
     await dispatch.mark(rt.engine, rt.redis, env.prefix, b"after-the-loss", ids[2:])
     rows = await env.sql("SELECT id, dispatched_at IS NOT NULL AS marked FROM jobs")
     assert {r["id"]: r["marked"] for r in rows} == {ids[0]: False, ids[1]: False, ids[2]: True}
+
+
+async def test_retry_gives_the_jobs_own_budget_and_a_release_does_not_count(
+    api: Api, env: support.Env, rt: execution.Runtime
+) -> None:
+    client = api.client(await api.key("alice"))
+    # demo.flaky's kind allows 3 attempts; this job asked for 2.
+    job_id = uuid.UUID((await submit(client, "demo.flaky", {}, maxAttempts=2))["id"])
+
+    async def attempt(outcome: Outcome) -> int:
+        claimed = await execution.claim(rt, job_id)
+        assert claimed is not None
+        assert claimed.attempt <= claimed.max_attempts
+        assert await execution.finish(rt, job_id, claimed.attempt, outcome) is not None
+        return claimed.attempt
+
+    released = Outcome(
+        JobStatus.QUEUED,
+        AttemptStatus.LOST,
+        "LOST",
+        error={"type": "WorkerShutdown", "message": "released"},
+        refund_attempt=True,
+    )
+    failed = Outcome(JobStatus.FAILED, AttemptStatus.FAILED, "FAILED", error={"type": "E"})
+    retrying = Outcome(
+        JobStatus.RETRYING, AttemptStatus.FAILED, "RETRY_SCHEDULED", delay_seconds=0.0
+    )
+
+    async def state() -> tuple[str, int, int]:
+        row = (await env.sql("SELECT status, attempt, max_attempts FROM jobs"))[0]
+        return row["status"], row["attempt"], row["max_attempts"]
+
+    await attempt(retrying)
+    await execution.promote_due(rt)
+    # Released on its last attempt: the attempt is given back, so the next one is still
+    # within maxAttempts, and the job still gets two attempts that ran to an end.
+    await attempt(released)
+    assert await state() == ("QUEUED", 2, 3)
+    await attempt(failed)
+    assert await state() == ("FAILED", 3, 3)
+
+    # retryJob: the job's own budget (2), not its kind's (3), however often it is retried.
+    retried = (await client(RETRY, {"id": str(job_id)}))["retryJob"]
+    assert retried == {"__typename": "Job", "status": "QUEUED", "attempt": 3, "maxAttempts": 5}
+    await attempt(released)
+    await attempt(retrying)
+    await execution.promote_due(rt)
+    await attempt(failed)
+    assert await state() == ("FAILED", 6, 6)
+    retried = (await client(RETRY, {"id": str(job_id)}))["retryJob"]
+    assert retried["maxAttempts"] == 8
