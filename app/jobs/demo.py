@@ -7,6 +7,7 @@ import asyncio
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from app.domain.errors import PermanentError
 from app.jobs.context import JobContext
 from app.jobs.registry import job_kind
 
@@ -31,6 +32,9 @@ async def sleep(ctx: JobContext, input: SleepInput) -> dict[str, int]:
 
 class FlakyInput(_Input):
     fail_times: int = Field(default=1, ge=0, le=1000, description="Attempts that fail first")
+    permanent: bool = Field(
+        default=False, description="Fail with PermanentError: no further attempts"
+    )
 
 
 class FlakyError(RuntimeError):
@@ -39,8 +43,10 @@ class FlakyError(RuntimeError):
 
 @job_kind("demo.flaky", input=FlakyInput, queue="default", backoff_base=0.2, backoff_cap=2.0)
 async def flaky(ctx: JobContext, input: FlakyInput) -> dict[str, int]:
-    """Fail the first `failTimes` attempts, then succeed."""
+    """Fail the first `failTimes` attempts, then succeed (or fail for good: `permanent`)."""
     if ctx.attempt <= input.fail_times:
+        if input.permanent:
+            raise PermanentError(f"attempt {ctx.attempt} fails on purpose, permanently")
         raise FlakyError(f"attempt {ctx.attempt} fails on purpose ({input.fail_times} to fail)")
     return {"attempt": ctx.attempt}
 
