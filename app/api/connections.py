@@ -1,9 +1,11 @@
-"""Open WebSocket connections by API key, so a revoked key's connections can be closed.
+"""Open WebSocket connections by API key, so a revoked or expired credential's connections
+can be closed (code 4403).
 
-Two paths close them (code 4403): a `{prefix}:revocations` message on Redis, published by
-whichever process revoked the key (immediate), and a re-check of every open connection's key
-against PostgreSQL every `revocation_check_seconds` (covers a lost message, expiry, and a key
-revoked straight in the database).
+Three paths close them: a `{prefix}:revocations` message on Redis, published by whichever
+process revoked the key (immediate); a timer per connection at its credential's expiry (a
+token's, or its key's `expiresAt`); and a re-check of every open connection's key against
+PostgreSQL every `revocation_check_seconds` (covers a lost message and a key revoked or
+expired straight in the database).
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio.client import PubSub
 from starlette.websockets import WebSocket, WebSocketState
 
+from app.domain.models import Principal
 from app.services import keys
 from app.services.auth import Authenticator
 from app.services.jobs import Deps
@@ -27,35 +32,65 @@ log = logging.getLogger(__name__)
 CLOSE_REVOKED = 4403
 
 
+@dataclass(eq=False)
+class _Open:
+    key_id: uuid.UUID
+    websocket: WebSocket
+    expiry: asyncio.TimerHandle | None
+
+
 class Connections:
     def __init__(self, deps: Deps, authenticator: Authenticator) -> None:
         self._deps = deps
         self._authenticator = authenticator
-        self._open: dict[int, tuple[uuid.UUID, WebSocket]] = {}
+        self._open: dict[int, _Open] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Expiry closes in flight, referenced so they are not garbage-collected meanwhile.
+        self._closing: set[asyncio.Task[bool]] = set()
 
-    def add(self, scope: MutableMapping[str, Any], key_id: uuid.UUID, websocket: WebSocket) -> None:
-        self._open[id(scope)] = (key_id, websocket)
+    def add(
+        self, scope: MutableMapping[str, Any], principal: Principal, websocket: WebSocket
+    ) -> None:
+        expiry = None
+        if principal.expires_at is not None:
+            delay = max(0.0, principal.expires_at.timestamp() - time.time())
+            expiry = asyncio.get_running_loop().call_later(
+                delay, self._expired, id(scope), websocket
+            )
+        self._open[id(scope)] = _Open(principal.key_id, websocket, expiry)
 
     def discard(self, scope: MutableMapping[str, Any]) -> None:
-        self._open.pop(id(scope), None)
+        self._forget(id(scope))
 
     def __len__(self) -> int:
         return len(self._open)
+
+    def _forget(self, scope_id: int) -> _Open | None:
+        entry = self._open.pop(scope_id, None)
+        if entry is not None and entry.expiry is not None:
+            entry.expiry.cancel()
+        return entry
+
+    def _expired(self, scope_id: int, websocket: WebSocket) -> None:
+        entry = self._open.get(scope_id)
+        if entry is None or entry.websocket is not websocket:
+            return
+        self._forget(scope_id)
+        log.info("closing a connection whose credential expired", extra={"code": CLOSE_REVOKED})
+        task = asyncio.create_task(_close(websocket, "credential expired"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def close_key(self, key_id: uuid.UUID, reason: str) -> int:
         """Close every open connection of `key_id` (and tokens minted from it)."""
         self._authenticator.forget(key_id)
         closed = 0
-        for scope_id, (owner, ws) in list(self._open.items()):
-            if owner != key_id:
+        for scope_id, entry in list(self._open.items()):
+            if entry.key_id != key_id:
                 continue
-            self._open.pop(scope_id, None)
-            if ws.application_state != WebSocketState.DISCONNECTED:
-                with contextlib.suppress(Exception):  # already closing: nothing to do
-                    await ws.close(code=CLOSE_REVOKED, reason=reason)
-                    closed += 1
+            self._forget(scope_id)
+            closed += await _close(entry.websocket, reason)
         if closed:
             log.info(
                 "closed connections of a revoked key", extra={"key_id": str(key_id), "n": closed}
@@ -95,17 +130,17 @@ class Connections:
                     if self._stopping:
                         break
                     log.warning("revocation listener failed; retrying", exc_info=True)
-                    await _close(pubsub)
+                    await _unsubscribe(pubsub)
                     pubsub = None
                     await asyncio.sleep(1.0)
                 if loop.time() >= next_check:
                     next_check = loop.time() + interval
                     await self._recheck()
         finally:
-            await _close(pubsub)
+            await _unsubscribe(pubsub)
 
     async def _recheck(self) -> None:
-        key_ids = list({key_id for key_id, _ in self._open.values()})
+        key_ids = list({entry.key_id for entry in self._open.values()})
         if not key_ids:
             return
         try:
@@ -117,7 +152,18 @@ class Connections:
             await self.close_key(key_id, "API key revoked or expired")
 
 
-async def _close(pubsub: PubSub | None) -> None:
+async def _unsubscribe(pubsub: PubSub | None) -> None:
     if pubsub is not None:
         with contextlib.suppress(Exception):
             await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def _close(websocket: WebSocket, reason: str) -> bool:
+    """Close with 4403; False when it was closed or closing already."""
+    if websocket.application_state == WebSocketState.DISCONNECTED:
+        return False
+    with contextlib.suppress(Exception):  # already closing (or never drains): nothing to do
+        async with asyncio.timeout(30):
+            await websocket.close(code=CLOSE_REVOKED, reason=reason)
+        return True
+    return False

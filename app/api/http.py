@@ -283,5 +283,5 @@ class ConveyorGraphQL(GraphQL[Context, None]):
         context._principal = principal
         websocket = context.request
         if isinstance(websocket, WebSocket):
-            self.connections.add(websocket.scope, principal.key_id, websocket)
+            self.connections.add(websocket.scope, principal, websocket)
         return None

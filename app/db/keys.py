@@ -140,3 +140,28 @@ async def inactive_among(conn: AsyncConnection, *, key_ids: list[uuid.UUID]) -> 
     )
     active = {r.id for r in result}
     return set(key_ids) - active
+
+
+async def token_minter(
+    conn: AsyncConnection, *, key_id: uuid.UUID, job_id: uuid.UUID | None
+) -> dict[str, Any] | None:
+    """The key a token names, whether it is active, and (`job_id`) whether that job belongs to
+    the key's tenant; None when there is no such key."""
+    row = (
+        (
+            await conn.execute(
+                text(
+                    "SELECT k.tenant_id, k.name, k.expires_at, "
+                    "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()) "
+                    "AS active, "
+                    "EXISTS (SELECT 1 FROM jobs j JOIN api_keys o ON o.id = j.owner_id "
+                    "WHERE j.id = :job AND o.tenant_id = k.tenant_id) AS job_in_tenant "
+                    "FROM api_keys k WHERE k.id = :key"
+                ),
+                {"key": key_id, "job": job_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None

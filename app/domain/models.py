@@ -87,6 +87,9 @@ class Principal:
     is_superuser: bool = False
     #: Tokens only: "tenant" (read the tenant) or "job:<uuid>" (read one job); None for keys.
     token_scope: str | None = None
+    #: When the credential stops working (the key's expiry; a token's, or its key's if
+    #: sooner). None: never. Open WebSockets are closed then.
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -7,9 +7,10 @@ a stolen table useless without the server's secret. Keys made before migration 0
 plain SHA-256 and are re-hashed on first use.
 
 A token reads `cvt_<payload>.<signature>` (base64url JSON, HMAC-SHA256 with SECRET_KEY): tenant,
-scope (`tenant` or `job:<id>`), expiry and the minting key. It is verified without a database
-read, except that the minting key must still be active (cached like keys): revoking a key
-revokes every token minted from it.
+scope (`tenant` or `job:<id>`), expiry and the minting key. Besides the signature, one database
+read (cached like keys) checks that the minting key is still active and in the token's tenant,
+and that a job token's job is in that tenant: revoking a key revokes every token minted from
+it. A principal carries its credential's expiry, so open WebSockets can be closed at it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -33,6 +35,8 @@ from app.domain.errors import Unauthenticated
 from app.domain.models import DEFAULT_TENANT_ID, Principal
 from app.domain.policy import Role
 from app.services import audit
+
+log = logging.getLogger(__name__)
 
 PREFIX = "cvk"
 TOKEN_PREFIX = "cvt"
@@ -165,10 +169,13 @@ class Authenticator:
             principal = await self._check_token(credential)
         else:
             principal = await self._check(credential)
-        if self._ttl > 0:
+        ttl = self._ttl
+        if principal.expires_at is not None:  # never cached past the credential's expiry
+            ttl = min(ttl, principal.expires_at.timestamp() - time.time())
+        if ttl > 0:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[credential] = (now + self._ttl, principal)
+            self._cache[credential] = (now + ttl, principal)
         return principal
 
     def forget(self, key_id: uuid.UUID) -> None:
@@ -201,26 +208,46 @@ class Authenticator:
             tenant_id=row["tenant_id"],
             role=row["role"],
             is_superuser=row["is_superuser"],
+            expires_at=row["expires_at"],
         )
 
     async def _check_token(self, token: str) -> Principal:
+        """A well-signed token is not enough: its minting key must still exist, be active and
+        belong to the token's tenant, and a job token's job must belong to that tenant. The
+        signature makes a forged claim unlikely; the database says what is true now."""
         claims = verify_token(self._secret_key, token)
         try:
             key_id = uuid.UUID(str(claims["key"]))
             tenant_id = uuid.UUID(str(claims["tenant"]))
             scope = str(claims["scope"])
-        except (KeyError, ValueError) as exc:
+            job_id = uuid.UUID(scope[4:]) if scope.startswith("job:") else None
+            expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
+        except (KeyError, ValueError, OverflowError) as exc:
             raise Unauthenticated("invalid token") from exc
-        principal = Principal(
-            id=key_id,
-            name=str(claims.get("name", "token")),
-            tenant_id=tenant_id,
-            role=Role.VIEWER.value,
-            token_scope=scope,
-        )
+        if scope != "tenant" and job_id is None:
+            raise Unauthenticated("invalid token")
         async with transaction(self._engine) as conn:
-            if await keys_repo.inactive_among(conn, key_ids=[key_id]):
+            minter = await keys_repo.token_minter(conn, key_id=key_id, job_id=job_id)
+            if minter is None or not minter["active"]:
                 raise Unauthenticated("the key that minted this token was revoked or expired")
+            if minter["tenant_id"] != tenant_id:
+                log.warning(
+                    "token names a tenant its key is not in",
+                    extra={"key_id": str(key_id), "tenant_id": str(tenant_id)},
+                )
+                raise Unauthenticated("invalid token")
+            if job_id is not None and not minter["job_in_tenant"]:
+                raise Unauthenticated("the job of this token no longer exists")
+            if minter["expires_at"] is not None:
+                expires = min(expires, minter["expires_at"])
+            principal = Principal(
+                id=key_id,
+                name=minter["name"],
+                tenant_id=tenant_id,
+                role=Role.VIEWER.value,
+                token_scope=scope,
+                expires_at=expires,
+            )
             await audit.append(
                 conn,
                 [audit.entry(principal, "token.login", f"key:{key_id}", after={"scope": scope})],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from app.services import auth
 from tests import support
 from tests.support import JOB_EVENTS, GraphQLClient, submit, ws_connect
 
@@ -248,3 +250,37 @@ async def test_json_nested_too_deeply_over_websocket_is_invalid_json(
             await _drain(ws, "none")
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4400
+
+
+async def test_a_socket_opened_with_a_token_is_closed_when_the_token_expires(
+    stack: support.Stack, env: support.Env
+) -> None:
+    # The periodic key re-check is far away: the token's own expiry must close the socket.
+    _, base = stack.serve(REVOCATION_CHECK_SECONDS="300")
+    keys = _tenant_keys(env, "acme")
+    submitter = GraphQLClient(base, keys["submitter"])
+    job = await submit(submitter, "demo.sleep", {})
+    me = (await submitter("{ me { id tenantId } }"))["me"]
+    # createToken's shortest lifetime is a minute: sign a 3-second token as the server would.
+    token = auth.sign_token(
+        support.SECRET_KEY,
+        {
+            "key": me["id"],
+            "tenant": me["tenantId"],
+            "scope": f"job:{job['id']}",
+            "exp": int(time.time()) + 3,
+        },
+    )
+    async with ws_connect(base, token) as ws:
+        await _send(ws, "1", JOB_EVENTS, {"id": job["id"]})
+        assert (await _next(ws, "1"))["payload"]["data"]["jobEvents"]["type"] == "SNAPSHOT"
+        opened = time.monotonic()
+        with pytest.raises(ConnectionClosed) as closed:
+            await _drain(ws, "1")
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4403
+        assert time.monotonic() - opened < 4.5
+    browser = GraphQLClient(base, token)
+    assert (await browser.raw("{ me { name } }")).status_code == 401
+    await browser.aclose()
+    await submitter.aclose()

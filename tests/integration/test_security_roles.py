@@ -186,3 +186,34 @@ async def test_tokens_are_read_only_scoped_and_die_with_their_key(
     assert (await browser.raw("{ me { name } }")).status_code == 401
     logins = await env.sql("SELECT count(*) AS n FROM audit_log WHERE action = 'token.login'")
     assert logins[0]["n"] >= 2
+
+
+async def test_a_token_is_checked_against_its_key_tenant_and_job_on_use(
+    api: Api, env: support.Env
+) -> None:
+    acme, globex = await sec.team(api, "acme"), await sec.team(api, "globex")
+    ours = await submit(acme.submitter, "demo.sleep", {})
+    theirs = await submit(globex.submitter, "demo.sleep", {})
+    acme_key = (await acme.admin("{ me { id } }"))["me"]["id"]
+    secret = api.settings.secret_key.get_secret_value()
+
+    def signed(**claims: str) -> support.GraphQLClient:
+        base = {"key": acme_key, "tenant": str(acme.tenant_id), "scope": "tenant"}
+        return api.client(auth.sign_token(secret, {**base, **claims, "exp": time.time() + 60}))
+
+    async def status(client: support.GraphQLClient) -> int:
+        return (await client.raw("{ jobs { totalCount } }")).status_code
+
+    # Well signed and true: accepted (the name comes from the key, not the claims).
+    good = signed(scope=f"job:{ours['id']}", name="spoofed")
+    assert (await good("{ me { name } }"))["me"]["name"] == "acme-admin"
+    # A tenant its key is not in, a job of another tenant, a job that does not exist, a key
+    # that does not exist, a scope that is neither: all refused, whatever the signature.
+    assert await status(signed(tenant=str(globex.tenant_id))) == 401
+    assert await status(signed(scope=f"job:{theirs['id']}")) == 401
+    assert await status(signed(scope="job:00000000-0000-0000-0000-000000000000")) == 401
+    assert await status(signed(key="00000000-0000-0000-0000-000000000000")) == 401
+    assert await status(signed(scope="everything")) == 401
+    # The key expired: its tokens stop with it.
+    await env.sql("UPDATE api_keys SET expires_at = now() WHERE id = $1::uuid", acme_key)
+    assert await status(signed()) == 401
