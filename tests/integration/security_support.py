@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import subprocess
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+import asyncpg
 
 from app.db.engine import create_engine
 from app.domain.models import DEFAULT_TENANT_ID
@@ -82,3 +88,55 @@ async def errors_of(
 ) -> list[dict]:  # type: ignore[type-arg]
     body = (await client.raw(query, variables)).json()
     return body.get("errors") or []  # type: ignore[no-any-return]
+
+
+_roles = itertools.count()
+PRIVILEGES = support.ROOT / "deploy" / "postgres" / "app-privileges.sql"
+
+
+@asynccontextmanager
+async def app_role(database: str) -> AsyncIterator[str]:
+    """A login role for the application, made for one test and dropped after it."""
+    role = f"cvtest_app_{support.RUN_ID}_{next(_roles)}"
+    admin = await support.admin_conn()
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            yield role
+        finally:
+            conn = await asyncpg.connect(support.pg_url(database, "postgresql"))
+            try:
+                await conn.execute(f'DROP OWNED BY "{role}"')  # its privileges, here
+            finally:
+                await conn.close()
+            await admin.execute(f'DROP ROLE "{role}"')
+    finally:
+        await admin.close()
+
+
+def grant_app_privileges(database: str, role: str) -> None:
+    """Run deploy/postgres/app-privileges.sql with psql, as an operator would."""
+    subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            f"app_role={role}",
+            "-v",
+            f"owner={support.PG_USER}",
+            "-h",
+            support.PG_HOST,
+            "-p",
+            str(support.PG_PORT),
+            "-U",
+            support.PG_USER,
+            "-f",
+            str(PRIVILEGES),
+            database,
+        ],
+        check=True,
+        capture_output=True,
+    )

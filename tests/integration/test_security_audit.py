@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import httpx
 import pytest
 
+from app.main import create_app
 from tests import support
 from tests.integration import security_support as sec
 from tests.integration.conftest import Api
 from tests.support import submit
 
+RETRY_ALL = "mutation { retryJobs(filter: {status: [CANCELLED]}) { count } }"
 AUDIT = """query($f: AuditLogFilter, $after: String, $first: Int!) {
   auditLog(filter: $f, first: $first, after: $after) {
     edges { cursor node { actorId actorName action target before after requestId clientAddress } }
@@ -126,3 +129,65 @@ async def test_the_audit_table_rejects_update_and_delete(
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await env.sql(statement)
     assert await env.sql("SELECT count(*) AS n, max(actor_name) AS who FROM audit_log") == before
+
+
+async def test_replica_mode_does_not_bypass_the_audit_triggers(api: Api, env: support.Env) -> None:
+    await sec.team(api, "acme")
+    conn = await asyncpg.connect(support.pg_url(env.database, "postgresql"))
+    try:
+        # What logical-replication tools and `pg_restore --disable-triggers` set: triggers in
+        # the default mode stop firing; those enabled ALWAYS (migration 0003) do not.
+        await conn.execute("SET session_replication_role = replica")
+        for statement in ("UPDATE audit_log SET actor_name = 'x'", "DELETE FROM audit_log"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+    assert (await env.sql("SELECT count(*) AS n FROM audit_log"))[0]["n"] == 6
+
+
+async def test_the_application_role_appends_to_the_logs_and_can_change_nothing(
+    api: Api, env: support.Env
+) -> None:
+    async with sec.app_role(env.database) as role:
+        sec.grant_app_privileges(env.database, role)
+        # The whole API runs as that role: keys, submits, a policy, bulk retries, the logs.
+        url = f"postgresql+asyncpg://{role}@{support.PG_HOST}:{support.PG_PORT}/{env.database}"
+        settings = api.settings.model_copy(update={"database_url": url})
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            as_app = Api(settings, httpx.ASGITransport(app=app), [])
+            admin = as_app.client(await as_app.key("root", admin=True))
+            job = await submit(admin, "demo.noop", {})
+            await admin("mutation { setPolicy(input: {maxWaitingJobs: 10}) { __typename } }")
+            await admin("mutation { cancelJobs(filter: {status: [QUEUED]}) { count } }")
+            assert (await admin(RETRY_ALL))["retryJobs"]["count"] == 1
+            page = (await admin(AUDIT, {"first": 50}))["auditLog"]["edges"]
+            assert {e["node"]["action"] for e in page} >= {"job.submit", "jobs.retry"}
+            for c in as_app.clients:
+                await c.aclose()
+        conn = await asyncpg.connect(
+            f"postgresql://{role}@{support.PG_HOST}:{support.PG_PORT}/{env.database}"
+        )
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM policy_decisions") == 2
+            for statement in (
+                "UPDATE audit_log SET actor_name = 'x'",
+                "DELETE FROM audit_log",
+                "TRUNCATE audit_log",
+                "UPDATE policy_decisions SET decision = 'deny'",
+                "DELETE FROM policy_decisions",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                    await conn.execute(statement)
+            # Not the owner: it cannot take the triggers away, nor turn them off for a session.
+            for statement in (
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_delete",
+                "DROP TRIGGER audit_log_no_update_delete ON audit_log",
+                "SET session_replication_role = replica",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await conn.execute(statement)
+            assert await conn.fetchval("SELECT 1 FROM jobs WHERE id = $1::uuid", job["id"])
+        finally:
+            await conn.close()

@@ -1,4 +1,5 @@
-"""Migration 0002 on a database holding pre-tenant keys and jobs: upgrade, downgrade, upgrade."""
+"""Migrations 0002 (on a database holding pre-tenant keys and jobs) and 0003: upgrade,
+downgrade, upgrade."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from app.db.engine import create_engine, ensure_database
 from app.domain.models import DEFAULT_TENANT_ID
 from app.services.auth import Authenticator
 from tests import support
+from tests.integration import security_support as sec
 
 
 async def test_0002_moves_keys_to_the_default_tenant_and_downgrades_cleanly() -> None:
@@ -86,5 +88,53 @@ async def test_0002_moves_keys_to_the_default_tenant_and_downgrades_cleanly() ->
             assert (await conn.fetchval("SELECT count(*) FROM tenants")) == 1
         finally:
             await conn.close()
+    finally:
+        await support.drop_database(name)
+
+
+async def test_0003_keeps_the_logs_append_only_for_replicas_and_the_application_role() -> None:
+    name = f"cvtest_{support.RUN_ID}_mig3"
+    url = support.pg_url(name)
+    await ensure_database(url)
+    try:
+        # docker-compose.yml's order: the application role and its default privileges exist
+        # before the first migration creates any table.
+        async with sec.app_role(name) as role:
+            sec.grant_app_privileges(name, role)
+            await migrate.upgrade(url, "0002")
+            conn = await asyncpg.connect(support.pg_url(name, "postgresql"))
+            try:
+
+                async def modes() -> set[str]:
+                    rows = await conn.fetch(
+                        "SELECT tgenabled FROM pg_trigger "
+                        "WHERE tgrelid = 'audit_log'::regclass AND NOT tgisinternal"
+                    )
+                    return {r["tgenabled"].decode() for r in rows}
+
+                async def may(table: str, privilege: str) -> bool:
+                    return bool(
+                        await conn.fetchval(
+                            "SELECT has_table_privilege($1, $2, $3)", role, table, privilege
+                        )
+                    )
+
+                assert await modes() == {"O"}  # origin: skipped in replica mode
+                assert await may("audit_log", "UPDATE")  # the default privileges gave it
+                await migrate.upgrade(url)
+                assert await modes() == {"A"}  # always
+                for table in ("audit_log", "policy_decisions"):
+                    assert await may(table, "INSERT")
+                    assert await may(table, "SELECT")
+                    assert not await may(table, "UPDATE")
+                    assert not await may(table, "DELETE")
+                    assert not await may(table, "TRUNCATE")
+                assert await may("jobs", "UPDATE")
+                await migrate.downgrade(url, "0002")
+                assert await modes() == {"O"}
+                await migrate.upgrade(url)
+                assert await modes() == {"A"}
+            finally:
+                await conn.close()
     finally:
         await support.drop_database(name)
