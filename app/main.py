@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import ipaddress
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from app.services.auth import Authenticator
 from app.services.dispatch import Dispatcher
 from app.services.jobs import Deps
 from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend" / "dist"
 
@@ -64,6 +68,31 @@ class BodyLimit:
             await self.app(scope, limited, send)
         except _BodyTooLarge:
             await _too_large(self.limit)(scope, receive, send)
+
+
+class DevExposureWarning:
+    """With ENV=dev (the default): the built-in SECRET_KEY signs tokens, introspection, the
+    explorer and /metrics are open. Warn, once per process, when a request arrives on a
+    non-loopback address: this process is reachable from other machines and should run with
+    ENV=production (README, Security). Only installed with ENV=dev."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.warned = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.warned and scope["type"] in ("http", "websocket"):
+            host = (scope.get("server") or ("",))[0]
+            with contextlib.suppress(ValueError):  # a Unix socket, or a test client's name
+                if not ipaddress.ip_address(host).is_loopback:
+                    self.warned = True
+                    log.warning(
+                        "ENV=dev on a network address (%s): tokens are signed with the "
+                        "development key unless SECRET_KEY is set, and introspection, the "
+                        "explorer and /metrics are open. Set ENV=production to expose Conveyor.",
+                        host,
+                    )
+        await self.app(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):
@@ -223,6 +252,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes += [Route("/", spa), Route("/{path:path}", spa)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.env == "dev":
+        app.add_middleware(DevExposureWarning)
     # Cross-origin browser requests only from configured origins (none by default). Keys are
     # bearer headers, never cookies, so no credentials are allowed either.
     app.add_middleware(

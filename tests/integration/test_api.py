@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
@@ -268,3 +269,17 @@ async def test_scrapes_read_postgresql_at_most_once_per_cache_period(api: Api) -
         assert 'status="QUEUED"} 2.0' in (await http.get("/metrics")).text
         await submit(alice, "demo.sleep", {})
         assert 'status="QUEUED"} 3.0' in (await http.get("/metrics")).text
+
+
+async def test_dev_mode_warns_once_when_reached_on_a_network_address(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def healthz(base: str) -> None:
+        async with httpx.AsyncClient(base_url=base, transport=api.transport) as http:
+            assert (await http.get("/healthz")).status_code == 200
+
+    await healthz("http://127.0.0.1:8000")
+    assert "ENV=dev on a network address" not in caplog.text
+    await healthz("http://192.0.2.10:8000")
+    await healthz("http://192.0.2.10:8000")
+    assert caplog.text.count("ENV=dev on a network address (192.0.2.10)") == 1
