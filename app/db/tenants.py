@@ -44,6 +44,11 @@ async def by_name(conn: AsyncConnection, *, name: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+async def exists(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> bool:
+    found = await conn.execute(text("SELECT 1 FROM tenants WHERE id = :id"), {"id": tenant_id})
+    return found.first() is not None
+
+
 async def all(conn: AsyncConnection) -> list[dict[str, Any]]:
     result = await conn.execute(text("SELECT id, name, created_at FROM tenants ORDER BY name"))
     return [dict(r) for r in result.mappings()]

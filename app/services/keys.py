@@ -127,6 +127,11 @@ async def create_key(
         raise InvalidInput(
             "invalid expiry", [FieldError(("expiresInDays",), "must be > 0 and <= 3650")]
         )
+    if tenant_id is not None and tenant_id != principal.tenant_id:
+        async with transaction(deps.engine) as conn:
+            known = await tenants_repo.exists(conn, tenant_id=tenant_id)
+        if not known:  # tenants are never deleted: no race with the insert below
+            raise InvalidInput("invalid tenant", [FieldError(("tenantId",), "no such tenant")])
     expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
     created, key = await auth.create_api_key(
         deps.engine,

@@ -36,6 +36,12 @@ async def test_reads_never_cross_tenants(api: Api, env: support.Env) -> None:
         assert queues["default"]["waiting"] == 1
         me = (await client("{ me { tenantId } }"))["me"]
         assert me["tenantId"] == str(acme.tenant_id)
+    # Job kinds are the deployment's, not a tenant's: the same list for everyone.
+    kinds_q = "{ jobKinds { name queue } }"
+    everyone = (await globex.admin(kinds_q))["jobKinds"]
+    assert {k["name"] for k in everyone} >= {"demo.noop", "demo.sleep"}
+    for client in (acme.admin, acme.operator, acme.viewer, acme.submitter):
+        assert (await client(kinds_q))["jobKinds"] == everyone
     # Admins of globex see globex's job, never acme's.
     listed = (await globex.admin("{ jobs { edges { node { id } } } }"))["jobs"]["edges"]
     assert [e["node"]["id"] for e in listed] == [theirs["id"]]
@@ -156,6 +162,16 @@ async def test_superusers_manage_tenants(api: Api) -> None:
             ... on CreatedApiKey { key apiKey { tenantId role } } } }""",
         {"t": tenant_id},
     )
+    # A tenant that does not exist is the caller's mistake: a typed error, nothing stored.
+    unknown = await root(
+        """mutation($t: ID) { createApiKey(name: "x", role: ADMIN, tenantId: $t) {
+            __typename ... on InvalidInput { fieldErrors { path message } } } }""",
+        {"t": "00000000-0000-0000-0000-00000000dead"},
+    )
+    assert unknown["createApiKey"] == {
+        "__typename": "InvalidInput",
+        "fieldErrors": [{"path": ["tenantId"], "message": "no such tenant"}],
+    }
     boss = api.client(created["createApiKey"]["key"])
     assert (await boss("{ me { tenantId role isSuperuser } }"))["me"] == {
         "tenantId": tenant_id,
