@@ -395,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fail("--concurrency must be at least 1")
         return _worker(settings, queues, concurrency)
     if args.command == "create-api-key":
+        if args.expires_in_days is not None and not 0 < args.expires_in_days <= 3650:
+            return _fail("--expires-in-days must be > 0 and <= 3650")
         return asyncio.run(
             _create_key(
                 settings,
