@@ -43,6 +43,8 @@ def _request(input: t.SubmitJobInput) -> jobs_service.SubmitRequest:
         priority=input.priority if input.priority is not None else st.Priority.NORMAL,
         max_attempts=input.max_attempts,
         timeout_seconds=input.timeout_seconds,
+        backoff_base_seconds=input.backoff_base_seconds,
+        backoff_cap_seconds=input.backoff_cap_seconds,
     )
 
 
@@ -72,7 +74,7 @@ class Query:
         self,
         info: Info,
         filter: t.JobFilter | None = None,
-        first: int = 50,
+        first: int | None = t.DEFAULT_PAGE,
         after: str | None = None,
     ) -> t.JobConnection:
         args = _filter_args(filter)
@@ -82,7 +84,7 @@ class Query:
             statuses=args.statuses,
             kinds=args.kinds,
             queue=args.queue,
-            first=first,
+            first=t.DEFAULT_PAGE if first is None else first,
             after=after,
         )
         edges = [

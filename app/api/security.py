@@ -61,7 +61,8 @@ def _after(cursor: str | None) -> int | None:
         ) from exc
 
 
-def _first(first: int) -> int:
+def _first(first: int | None) -> int:
+    first = t.DEFAULT_PAGE if first is None else first
     if not 1 <= first <= MAX_LOG_PAGE:
         raise errors.InvalidInput(
             "invalid page size",
@@ -98,7 +99,7 @@ class SecurityQuery:
         self,
         info: Info,
         filter: PolicyDecisionFilter | None = None,
-        first: int = 50,
+        first: int | None = t.DEFAULT_PAGE,
         after: str | None = None,
     ) -> PolicyDecisionConnection:
         ctx = info.context
@@ -129,7 +130,7 @@ class SecurityQuery:
         self,
         info: Info,
         filter: AuditLogFilter | None = None,
-        first: int = 50,
+        first: int | None = t.DEFAULT_PAGE,
         after: str | None = None,
     ) -> AuditLogConnection:
         ctx = info.context

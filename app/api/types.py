@@ -62,6 +62,9 @@ class JobAttempt:
 
 #: Largest `Job.events(first:)`.
 MAX_EVENTS_PAGE = 1000
+DEFAULT_EVENTS_PAGE = 100
+#: Page size of a connection when `first` is absent or null.
+DEFAULT_PAGE = 50
 
 
 @strawberry.type
@@ -109,6 +112,8 @@ class Job:
     attempt: int
     max_attempts: int
     timeout_seconds: float
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
     deduplicated: bool = strawberry.field(
         description="True when submitJob returned an existing job for a reused idempotency key."
     )
@@ -126,8 +131,13 @@ class Job:
 
     @strawberry.field(description="Stored events with seq > after, in seq order.")
     async def events(
-        self, info: strawberry.Info[Context, None], after: int = 0, first: int = 100
+        self,
+        info: strawberry.Info[Context, None],
+        after: int | None = 0,
+        first: int | None = DEFAULT_EVENTS_PAGE,
     ) -> list[JobEvent]:
+        after = after or 0  # null means the default, as for every page argument
+        first = DEFAULT_EVENTS_PAGE if first is None else first
         if not 1 <= first <= MAX_EVENTS_PAGE:
             raise errors.InvalidInput(
                 "invalid page size",
@@ -152,6 +162,8 @@ class Job:
             attempt=j.attempt,
             max_attempts=j.max_attempts,
             timeout_seconds=j.timeout_seconds,
+            backoff_base_seconds=j.backoff_base_seconds,
+            backoff_cap_seconds=j.backoff_cap_seconds,
             deduplicated=j.deduplicated,
             created_at=j.created_at,
             run_at=j.run_at,
@@ -350,6 +362,13 @@ class SubmitJobInput:
     priority: st.Priority | None = None
     max_attempts: int | None = None
     timeout_seconds: float | None = None
+    backoff_base_seconds: float | None = strawberry.field(
+        default=None,
+        description="Retry backoff base for this job (the kind's, or the deployment's, if null).",
+    )
+    backoff_cap_seconds: float | None = strawberry.field(
+        default=None, description="Longest wait between two attempts of this job."
+    )
 
 
 @strawberry.type

@@ -41,6 +41,7 @@ from app.settings import Settings
 
 MAX_ATTEMPTS_LIMIT = 100
 MAX_TIMEOUT_SECONDS = 7 * 86400.0
+MAX_BACKOFF_SECONDS = 86400.0
 MAX_PAGE = 500
 
 
@@ -66,6 +67,8 @@ class SubmitRequest:
     priority: Priority = Priority.NORMAL
     max_attempts: int | None = None
     timeout_seconds: float | None = None
+    backoff_base_seconds: float | None = None
+    backoff_cap_seconds: float | None = None
 
 
 def _field_errors(exc: ValidationError, root: tuple[str, ...]) -> list[FieldError]:
@@ -73,6 +76,10 @@ def _field_errors(exc: ValidationError, root: tuple[str, ...]) -> list[FieldErro
         FieldError(path=(*root, *(str(p) for p in err["loc"])), message=err["msg"])
         for err in exc.errors()
     ]
+
+
+def _first_set(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
 
 
 def _validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo.NewJob:
@@ -96,6 +103,18 @@ def _validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo
         errors.append(
             FieldError(("timeoutSeconds",), f"must be > 0 and <= {MAX_TIMEOUT_SECONDS:g}")
         )
+    for name, value in (
+        ("backoffBaseSeconds", req.backoff_base_seconds),
+        ("backoffCapSeconds", req.backoff_cap_seconds),
+    ):
+        if value is not None and not 0 <= value <= MAX_BACKOFF_SECONDS:
+            errors.append(FieldError((name,), f"must be >= 0 and <= {MAX_BACKOFF_SECONDS:g}"))
+    if (
+        req.backoff_base_seconds is not None
+        and req.backoff_cap_seconds is not None
+        and req.backoff_base_seconds > req.backoff_cap_seconds
+    ):
+        errors.append(FieldError(("backoffBaseSeconds",), "must not exceed backoffCapSeconds"))
     if req.idempotency_key is not None and not 1 <= len(req.idempotency_key) <= 200:
         errors.append(FieldError(("idempotencyKey",), "must be 1 to 200 characters"))
     if req.run_at is not None and req.run_at.tzinfo is None:
@@ -111,15 +130,12 @@ def _validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo
         payload=payload,
         max_attempts=req.max_attempts or kind.max_attempts,
         timeout_seconds=req.timeout_seconds or kind.timeout_seconds,
-        backoff_base_seconds=(
-            kind.backoff_base_seconds
-            if kind.backoff_base_seconds is not None
-            else s.retry_backoff_base_seconds
+        # Per job, else per kind, else the deployment's default (ADR-0013).
+        backoff_base_seconds=_first_set(
+            req.backoff_base_seconds, kind.backoff_base_seconds, s.retry_backoff_base_seconds
         ),
-        backoff_cap_seconds=(
-            kind.backoff_cap_seconds
-            if kind.backoff_cap_seconds is not None
-            else s.retry_backoff_cap_seconds
+        backoff_cap_seconds=_first_set(
+            req.backoff_cap_seconds, kind.backoff_cap_seconds, s.retry_backoff_cap_seconds
         ),
         owner_id=principal.id,
         idempotency_key=req.idempotency_key,

@@ -227,13 +227,15 @@ async def test_a_failed_attempt_waits_visibly_in_retrying_until_next_run_at(
 ) -> None:
     _, base = stack.serve()
     client = GraphQLClient(base, env.create_key("alice"))
-    job = await submit(client, "demo.flaky", {"failTimes": 1}, maxAttempts=2)
-    # demo.flaky's backoff (0.2 s base) is too short to watch. The API sets backoff per kind,
-    # so this job's is set here, to an hour: the wait is seen whatever the jitter draws.
-    await env.sql(
-        "UPDATE jobs SET backoff_base_seconds = 3600, backoff_cap_seconds = 3600 "
-        "WHERE id = $1::uuid",
-        job["id"],
+    # demo.flaky's own backoff (0.2 s base) is too short to watch: this job asks for an hour,
+    # so the wait is seen whatever the jitter draws.
+    job = await submit(
+        client,
+        "demo.flaky",
+        {"failTimes": 1},
+        maxAttempts=2,
+        backoffBaseSeconds=3600,
+        backoffCapSeconds=3600,
     )
     stack.worker(**FAST)
     retrying = await wait_for_status(client, job["id"], {"RETRYING"})

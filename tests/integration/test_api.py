@@ -62,7 +62,33 @@ async def test_invalid_payload_is_a_typed_error_and_stores_nothing(
         ("maxAttempts",),
         ("timeoutSeconds",),
     }
+    bad_backoff = await submit(
+        client, "demo.sleep", {}, backoffBaseSeconds=-1, backoffCapSeconds=90_000
+    )
+    assert {tuple(e["path"]) for e in bad_backoff["fieldErrors"]} == {
+        ("backoffBaseSeconds",),
+        ("backoffCapSeconds",),
+    }
+    base_over_cap = await submit(
+        client, "demo.sleep", {}, backoffBaseSeconds=10, backoffCapSeconds=5
+    )
+    assert base_over_cap["fieldErrors"] == [
+        {"path": ["backoffBaseSeconds"], "message": "must not exceed backoffCapSeconds"}
+    ]
     assert (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] == 0
+
+
+async def test_backoff_is_set_per_job_else_per_kind(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    query = "query($id: ID!) { job(id: $id) { backoffBaseSeconds backoffCapSeconds } }"
+    own = await submit(client, "demo.flaky", {}, backoffBaseSeconds=2.5, backoffCapSeconds=60)
+    kinds = await submit(client, "demo.flaky", {})
+    assert (await client(query, {"id": own["id"]}))["job"] == {
+        "backoffBaseSeconds": 2.5,
+        "backoffCapSeconds": 60.0,
+    }
+    # demo.flaky declares a 0.2 s base and a 2 s cap.
+    assert (await client(query, {"id": kinds["id"]}))["job"]["backoffBaseSeconds"] == 0.2
 
 
 async def test_unknown_kind_is_a_typed_error_and_stores_nothing(api: Api, env: support.Env) -> None:
@@ -283,3 +309,20 @@ async def test_dev_mode_warns_once_when_reached_on_a_network_address(
     await healthz("http://192.0.2.10:8000")
     await healthz("http://192.0.2.10:8000")
     assert caplog.text.count("ENV=dev on a network address (192.0.2.10)") == 1
+
+
+async def test_null_page_arguments_mean_their_defaults(api: Api) -> None:
+    client = api.client(await api.key("alice"))
+    job = await submit(client, "demo.sleep", {})
+    page = await client(
+        "query($after: String) { jobs(first: null, after: $after) "
+        "{ edges { node { id events(after: null, first: null) { seq } } } } }",
+        {"after": None},
+    )
+    assert [e["node"]["id"] for e in page["jobs"]["edges"]] == [job["id"]]
+    assert [e["seq"] for e in page["jobs"]["edges"][0]["node"]["events"]] == [1]
+    for field in ("auditLog", "policyDecisions"):
+        admin = api.client(await api.key(f"admin-{field}", admin=True))
+        assert (
+            "edges" in (await admin(f"{{ {field}(first: null) {{ edges {{ cursor }} }} }}"))[field]
+        )

@@ -72,6 +72,10 @@ export type Role =
   | 'VIEWER';
 
 export type SubmitJobInput = {
+  /** Retry backoff base for this job (the kind's, or the deployment's, if null). */
+  backoffBaseSeconds?: number | null | undefined;
+  /** Longest wait between two attempts of this job. */
+  backoffCapSeconds?: number | null | undefined;
   idempotencyKey?: string | null | undefined;
   kind: string;
   maxAttempts?: number | null | undefined;
