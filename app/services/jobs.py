@@ -329,11 +329,6 @@ async def retry(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
     return current
 
 
-def _budget(deps: Deps, kind_name: str, fallback: int) -> int:
-    kind = deps.registry.get(kind_name)
-    return kind.max_attempts if kind else fallback
-
-
 def _retry_scope(principal: Principal) -> policy.Scope:
     # Roles are judged by the admission policy (a viewer's retry is a recorded denial).
     if principal.token_scope is not None:
@@ -451,15 +446,9 @@ async def retry_matching(deps: Deps, principal: Principal, flt: JobFilterArgs) -
                 current_policy=current_policy,
             )
             await admission.record_bulk(conn, decided)
-            by_kind: dict[str, list[uuid.UUID]] = {}
-            for c, d in zip(found, decided.decisions, strict=True):
-                if d.allowed:
-                    by_kind.setdefault(c.kind, []).append(c.id)
-            changes: list[JobChange] = []
-            for kind, ids in by_kind.items():
-                changes += await jobs_repo.retry(
-                    conn, job_ids=ids, budget=_budget(deps, kind, 1), by=principal.name
-                )
+            allowed = [c.id for c, d in zip(found, decided.decisions, strict=True) if d.allowed]
+            # Each job gets its own budget back, exactly as retryJob gives it.
+            changes = await jobs_repo.retry(conn, job_ids=allowed, budget=None, by=principal.name)
             await audit.append(conn, _bulk_audit(principal, "jobs.retry", flt, changes))
         await _after_commit(deps, changes)
         total += len(changes)

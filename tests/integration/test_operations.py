@@ -66,8 +66,8 @@ async def test_run_at_schedules_and_cancel_of_a_scheduled_job_is_immediate(api: 
 async def test_bulk_cancel_and_retry_by_filter(api: Api) -> None:
     alice = api.client(await api.key("alice"))
     bob = api.client(await api.key("bob"))
-    for _ in range(5):
-        await submit(alice, "demo.sleep", {})
+    for n in range(5):
+        await submit(alice, "demo.sleep", {}, maxAttempts=n + 1)
     await submit(alice, "demo.noop", {})
     bobs = await submit(bob, "demo.sleep", {})
     cancel = "mutation($f: JobFilter!) { cancelJobs(filter: $f) { count } }"
@@ -79,11 +79,14 @@ async def test_bulk_cancel_and_retry_by_filter(api: Api) -> None:
     ] == "QUEUED"  # not alice's to cancel
     assert (await alice(retry, {"f": {"status": ["CANCELLED"]}}))["retryJobs"]["count"] == 5
     jobs = await alice(
-        '{ jobs(filter: {kind: ["demo.sleep"]}) { edges { node { status events { type } } } } }'
+        '{ jobs(filter: {kind: ["demo.sleep"]}) '
+        "{ edges { node { status maxAttempts events { type } } } } }"
     )
     for edge in jobs["jobs"]["edges"]:
         assert edge["node"]["status"] == "QUEUED"
         assert [e["type"] for e in edge["node"]["events"]] == ["SUBMITTED", "CANCELLED", "RETRIED"]
+    # Each job got its own budget back, as retryJob gives it (not its kind's default of 3).
+    assert sorted(e["node"]["maxAttempts"] for e in jobs["jobs"]["edges"]) == [1, 2, 3, 4, 5]
 
 
 async def test_queue_stats_count_what_waits(api: Api) -> None:
