@@ -44,7 +44,9 @@ async def queues(
                 count(*) FILTER (WHERE status IN ('SCHEDULED', 'RETRYING')) AS scheduled,
                 count(*) FILTER (WHERE status = 'RUNNING') AS running,
                 count(*) FILTER (WHERE status = 'FAILED') AS failed,
-                extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'QUEUED'))
+                -- A QUEUED job's updated_at is when it became QUEUED (submitted, due after
+                -- runAt or a backoff, retried, released): nothing else touches a waiting row.
+                extract(epoch FROM now() - min(updated_at) FILTER (WHERE status = 'QUEUED'))
                     AS oldest_waiting_seconds,
                 count(*) FILTER (WHERE status = 'SUCCEEDED'
                                  AND finished_at > now() - interval '1 minute') AS completed_pm,

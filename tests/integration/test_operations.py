@@ -105,3 +105,18 @@ async def test_queue_stats_count_what_waits(api: Api) -> None:
     assert by_name["default"]["oldestWaitingSeconds"] >= 0
     other = api.client(await api.key("bob"))
     assert all(q["waiting"] == 0 for q in (await other("{ queues { waiting } }"))["queues"])
+
+
+async def test_oldest_waiting_counts_from_when_a_job_became_queued(
+    api: Api, env: support.Env
+) -> None:
+    client = api.client(await api.key("alice"))
+    job = await submit(client, "compute.primes", {"limit": 10})
+    await client("mutation($id: ID!) { cancelJob(id: $id) { __typename } }", {"id": job["id"]})
+    # A job submitted a day ago, dead-lettered, and sent again now has waited seconds, not a day.
+    await env.sql("UPDATE jobs SET created_at = now() - interval '1 day'")
+    await client("mutation($id: ID!) { retryJob(id: $id) { __typename } }", {"id": job["id"]})
+    queues = (await client("{ queues { queue waiting oldestWaitingSeconds } }"))["queues"]
+    cpu = next(q for q in queues if q["queue"] == "cpu")
+    assert cpu["waiting"] == 1
+    assert 0 <= cpu["oldestWaitingSeconds"] < 3600
