@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
+import logging
 import signal
 import subprocess
 import sys
@@ -13,6 +15,10 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from app import logs
 from app.settings import Settings, get_settings
@@ -21,6 +27,10 @@ if TYPE_CHECKING:
     import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
+
+#: The commands that hash or sign with SECRET_KEY: they warn when it is the development key.
+_USES_SECRET = frozenset({"serve", "worker", "dev", "create-api-key", "create-superuser"})
 
 
 def _out(line: str) -> None:
@@ -35,14 +45,24 @@ def _fail(line: str) -> int:
 
 async def _check_redis(settings: Settings) -> str | None:
     from redis.asyncio import Redis
+    from redis.exceptions import AuthenticationError
 
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
     try:
         await redis.ping()
         return None
     except Exception as exc:
+        url = urlsplit(settings.redis_url)  # not the URL itself: it may hold a password
+        where = (
+            url.path
+            if url.scheme == "unix"
+            else f"{url.hostname or 'localhost'}:{url.port or 6379}"
+        )
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        if isinstance(exc, AuthenticationError):
+            return f"Redis at {where} refused the login ({reason}): check the password in REDIS_URL"
         return (
-            f"Redis is not reachable at {settings.redis_url} ({type(exc).__name__}: {exc}). "
+            f"Redis is not reachable at {where} ({reason}). "
             "Start it (e.g. `redis-server --daemonize yes` or `docker compose up -d redis`) "
             "or set REDIS_URL."
         )
@@ -51,19 +71,33 @@ async def _check_redis(settings: Settings) -> str | None:
 
 
 async def _check_postgres(settings: Settings) -> str | None:
-    from sqlalchemy import text
+    """None when PostgreSQL answers and the database is at this code's migration head."""
+    from sqlalchemy import make_url
 
+    from app.db import migrate
     from app.db.engine import create_engine, describe_pg_failure
 
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return None
+            revisions = await migrate.revisions(conn)
     except Exception as exc:
         return describe_pg_failure(settings.database_url, exc)
     finally:
         await engine.dispose()
+    if revisions is None or revisions.current:  # None: this role may not read alembic_version
+        return None
+    name = make_url(settings.database_url).database
+    wanted = ", ".join(revisions.wanted)
+    if revisions.unknown:
+        return (
+            f"database {name} is at revision {', '.join(revisions.unknown)}, which this code "
+            f"does not know (it wants {wanted}): a newer Conveyor migrated it; run that version"
+        )
+    return (
+        f"database {name} is not migrated (at {', '.join(revisions.applied) or 'none'}, "
+        f"code wants {wanted}): run `conveyor migrate`"
+    )
 
 
 async def _preflight(settings: Settings) -> str | None:
@@ -215,6 +249,13 @@ def _serve(settings: Settings, host: str, port: int) -> int:
 
     if problem := asyncio.run(_preflight(settings)):
         return _fail(problem)
+    if settings.env == "dev" and not _loopback(host):
+        log.warning(
+            "ENV=dev on %s: introspection, the explorer and /metrics are open%s. "
+            "Set ENV=production (and SECRET_KEY) to expose Conveyor.",
+            host,
+            ", and tokens are signed with the development key" if settings.dev_secret else "",
+        )
     config = uvicorn.Config(
         create_app(settings),
         host=host,
@@ -228,6 +269,15 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     )
     # As `uvicorn.run`: a server that never started (port taken, lifespan failed) is a failure.
     return 0 if _run_server(config) else 3
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
 
 
 def _run_server(config: uvicorn.Config) -> bool:
@@ -349,6 +399,16 @@ def _export_schema(check: bool) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="conveyor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -360,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--port", type=int, default=8000)
     p = sub.add_parser("worker", help="run a worker")
     p.add_argument("--queues", help="comma-separated queues (default: WORKER_QUEUES)")
-    p.add_argument("--concurrency", type=int, help="jobs run at once (default: WORKER_CONCURRENCY)")
+    p.add_argument(
+        "--concurrency", type=_positive, help="jobs run at once (default: WORKER_CONCURRENCY)"
+    )
     p = sub.add_parser("create-api-key", help="create an API key; prints it on the last line")
     p.add_argument("--name", required=True)
     p.add_argument("--admin", action="store_true", help="role admin (of the tenant)")
@@ -380,8 +442,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="fail if schema.graphql is out of date")
     args = parser.parse_args(argv)
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            _fail(f"invalid setting {name}: {error['msg'].removeprefix('Value error, ')}")
+        return 2
+    except SettingsError as exc:  # a value pydantic-settings could not even parse
+        return _fail(f"invalid settings: {' '.join(str(exc).split())}")
     logs.configure(settings.log_level, settings.log_format)
+    if args.command in _USES_SECRET and settings.dev_secret:
+        log.warning("SECRET_KEY is not set: using the built-in development key (ENV=dev only)")
     if args.command == "migrate":
         return asyncio.run(_migrate(settings, args.downgrade))
     if args.command == "serve":
@@ -390,9 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         return _dev(settings, args.host, args.port)
     if args.command == "worker":
         queues = [q for q in (args.queues or "").split(",") if q] or settings.queues
-        concurrency = args.concurrency or settings.worker_concurrency
-        if concurrency < 1:
-            return _fail("--concurrency must be at least 1")
+        concurrency = args.concurrency or settings.worker_concurrency  # both are >= 1
         return _worker(settings, queues, concurrency)
     if args.command == "create-api-key":
         if args.expires_in_days is not None and not 0 < args.expires_in_days <= 3650:

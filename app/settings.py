@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.connection import parse_url
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 #: Used when SECRET_KEY is unset, and only accepted with ENV=dev.
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
@@ -23,7 +25,7 @@ class Settings(BaseSettings):
     #: explorer on by default; anything else (`production`) refuses placeholder secrets.
     env: Literal["dev", "test", "production"] = "dev"
     #: Keys API key hashes (HMAC-SHA256) and signs browser tokens. At least 32 characters.
-    secret_key: SecretStr = SecretStr("")
+    secret_key: SecretStr = Field(default=SecretStr(""), validate_default=True)
 
     #: PostgreSQL URL (SQLAlchemy form); the database is created by `migrate`/`dev` when missing.
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/conveyor"
@@ -114,7 +116,7 @@ class Settings(BaseSettings):
     #: refresh counts every job in PostgreSQL).
     metrics_cache_seconds: float = Field(default=5.0, ge=0.0, le=3600.0)
 
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     #: `json` for one JSON object per line (production), `text` for humans.
     log_format: str = Field(default="text", pattern="^(json|text)$")
 
@@ -124,7 +126,29 @@ class Settings(BaseSettings):
         # Accept the common libpq spelling and use the async driver underneath.
         for plain in ("postgresql://", "postgres://"):
             if value.startswith(plain):
-                return "postgresql+asyncpg://" + value[len(plain) :]
+                value = "postgresql+asyncpg://" + value[len(plain) :]
+        try:
+            driver = make_url(value).drivername
+        except (ArgumentError, ValueError):
+            driver = None
+        if driver != "postgresql+asyncpg":
+            raise ValueError(
+                "not a PostgreSQL URL; expected postgresql://user:password@host:5432/database "
+                "(or postgresql+asyncpg://...)"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        try:
+            parse_url(value)  # type: ignore[no-untyped-call]  # what `Redis.from_url` accepts
+        except ValueError as exc:
+            known = value.startswith(("redis://", "rediss://", "unix://"))
+            raise ValueError(
+                f"{exc if known else 'not a Redis URL'}; expected redis://host:6379/0, "
+                "rediss://... (TLS) or unix:///path/to/redis.sock"
+            ) from None
         return value
 
     @field_validator("metrics_token")
@@ -132,23 +156,28 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
 
-    @model_validator(mode="after")
-    def _real_secret(self) -> Settings:
-        secret = self.secret_key.get_secret_value()
-        if self.env == "dev":
-            if not secret:
-                logging.getLogger(__name__).warning(
-                    "SECRET_KEY is not set: using the built-in development key (ENV=dev only)"
-                )
-                self.secret_key = SecretStr(DEV_SECRET_KEY)
-            return self
+    @field_validator("secret_key")
+    @classmethod
+    def _real_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        env = info.data.get("env")
+        secret = value.get_secret_value()
+        if env is None:  # ENV itself is invalid, and reported
+            return value
+        if env == "dev":
+            return value if secret else SecretStr(DEV_SECRET_KEY)
         lowered = secret.lower()
         if len(secret) < 32 or secret == DEV_SECRET_KEY or any(p in lowered for p in _PLACEHOLDERS):
             raise ValueError(
-                f"SECRET_KEY must be a random value of at least 32 characters when ENV={self.env} "
+                f"must be a random value of at least 32 characters when ENV={env} "
                 '(e.g. `python -c "import secrets; print(secrets.token_urlsafe(48))"`)'
             )
-        return self
+        return value
+
+    @property
+    def dev_secret(self) -> bool:
+        """True when the built-in development key is the SECRET_KEY (ENV=dev without one):
+        the commands that use it warn (`app.cli`)."""
+        return self.secret_key.get_secret_value() == DEV_SECRET_KEY
 
     @property
     def introspection(self) -> bool:

@@ -47,8 +47,15 @@ async def ensure_database(database_url: str) -> bool:
     """Create the database named in the URL when it does not exist. True when created."""
     url = make_url(database_url)
     name = url.database or "conveyor"
+    server = f"{url.host or 'localhost'}:{url.port or 5432}"
     try:
         conn = await asyncpg.connect(_plain_dsn(url, "postgres"), timeout=5)
+    except asyncpg.InvalidCatalogNameError as exc:
+        # The maintenance database `postgres` is where CREATE DATABASE is issued from.
+        raise ServiceUnavailable(
+            f'PostgreSQL at {server} has no "postgres" database to connect to: create "{name}" '
+            f"yourself (`createdb --maintenance-db=template1 {name}`), then run `conveyor migrate`"
+        ) from exc
     except (OSError, asyncpg.PostgresError) as exc:
         raise ServiceUnavailable(describe_pg_failure(url, exc)) from exc
     try:
@@ -56,20 +63,67 @@ async def ensure_database(database_url: str) -> bool:
         if exists:
             return False
         quoted = '"' + name.replace('"', '""') + '"'
-        await conn.execute(f"CREATE DATABASE {quoted}")
+        try:
+            await conn.execute(f"CREATE DATABASE {quoted}")
+        except asyncpg.InsufficientPrivilegeError as exc:
+            raise ServiceUnavailable(
+                f'database "{name}" does not exist on {server} and {_user(url)} may not create '
+                f"it: have a superuser create it (`createdb -O {url.username or '$USER'} {name}`), "
+                "then run `conveyor migrate`"
+            ) from exc
         return True
     finally:
         await conn.close()
 
 
 def describe_pg_failure(url: URL | str, exc: BaseException) -> str:
+    """One line saying what is wrong with PostgreSQL at `url` and what to do about it.
+
+    SQLAlchemy wraps the driver's error (`DBAPIError` -> adapter error -> asyncpg error), and
+    its text runs over two lines with a link; the cause underneath says what happened."""
     url = make_url(url) if isinstance(url, str) else url
-    where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+    server = f"{url.host or 'localhost'}:{url.port or 5432}"
+    cause = driver_error(exc)
+    reason = f"{type(cause).__name__}: {_one_line(cause)}"
+    if isinstance(cause, asyncpg.InvalidCatalogNameError):
+        return (
+            f'database "{url.database}" does not exist on {server}: '
+            "run `conveyor migrate` (it creates it)"
+        )
+    if isinstance(cause, asyncpg.exceptions.InvalidAuthorizationSpecificationError):
+        return (
+            f"PostgreSQL at {server} refused {_user(url)} ({reason}): "
+            "check the user and password in DATABASE_URL (and pg_hba.conf)"
+        )
+    if not is_outage(cause):
+        return f"PostgreSQL at {server}/{url.database} failed ({reason})"
     return (
-        f"PostgreSQL is not reachable at {where} ({type(exc).__name__}: {exc}). "
+        f"PostgreSQL is not reachable at {server}/{url.database} ({reason}). "
         "Start it (e.g. `pg_ctlcluster 15 main start` or `docker compose up -d postgres`) "
         "or set DATABASE_URL."
     )
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """The error underneath SQLAlchemy's wrappers: the first asyncpg or OS error in the chain,
+    else the innermost one."""
+    current, seen = exc, {id(exc)}
+    while True:
+        if isinstance(current, asyncpg.PostgresError | OSError | TimeoutError):
+            return current
+        inner = getattr(current, "orig", None) or current.__cause__
+        if inner is None or id(inner) in seen:
+            return current
+        seen.add(id(inner))
+        current = inner
+
+
+def _user(url: URL) -> str:
+    return f'user "{url.username}"' if url.username else "the connecting user"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or "no message"
 
 
 #: Errors that mean "the database is not reachable right now", not "the statement is wrong".

@@ -232,7 +232,7 @@ async def test_cors_only_for_configured_origins(stack: support.Stack, env: suppo
 
 @pytest.mark.parametrize("secret", ["", "changeme-changeme-changeme-changeme", "short"])
 def test_settings_refuse_placeholder_secrets_outside_dev(secret: str) -> None:
-    with pytest.raises(ValueError, match="SECRET_KEY"):
+    with pytest.raises(ValueError, match="secret_key"):
         Settings(env="production", secret_key=secret)
     assert Settings(env="dev", secret_key=secret or "").secret_key.get_secret_value()
 
