@@ -1,14 +1,17 @@
 """Live job changes over Redis pub/sub: publish after commit, fan out in-process.
 
-Each process holds ONE pub/sub connection (the `Hub`), subscribed to one channel carrying every
-job change. Subscribers register in-process and get a bounded buffer. Redis pub/sub is lossy
-(reconnects, slow readers), so every message carries the job's `seq`: subscribers detect gaps,
-and on any loss the hub tells them to `resync` from PostgreSQL, which holds every event.
+Each process holds ONE pub/sub connection (the `Hub`, named `conveyor-hub:<host>-<pid>` in
+`CLIENT LIST`). It carries the channel of every job change and a few always-on channels (key
+revocations), each read by one in-process reader. Subscribers to job changes register
+in-process and get a bounded buffer. Redis pub/sub is lossy (reconnects, slow readers), so
+every message carries the job's `seq`: subscribers detect gaps, and on any loss the hub tells
+them to `resync` from PostgreSQL, which holds every event. An always-on channel's reader gets
+the same RESYNC after a reconnect, and re-checks PostgreSQL.
 
-The hub listens only while someone subscribes: an API process nobody watches does not read
-and decode every change of every job (at a batch submit, that was a third of its CPU). A new
-subscriber waits (`listening`) until the channel is subscribed before reading PostgreSQL, so
-nothing falls between its snapshot and the first live message.
+The hub subscribes to the change channel only while someone subscribes: an API process nobody
+watches does not read and decode every change of every job (at a batch submit, that was a
+third of its CPU). A new subscriber waits (`listening`) until Redis confirmed the channel
+before reading PostgreSQL, so nothing falls between its snapshot and the first live message.
 """
 
 from __future__ import annotations
@@ -16,20 +19,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from app.domain.errors import TooManySubscriptions
 from app.domain.models import Event, JobChange
 from app.domain.states import EventType, JobStatus, Priority
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def channel(prefix: str) -> str:
@@ -101,39 +110,35 @@ async def publish(redis: Redis, prefix: str, changes: Iterable[JobChange]) -> No
         log.warning("publish failed; subscribers will resync", extra={"error": repr(exc)})
 
 
-#: Put in a subscriber's buffer when it may have missed changes: re-read PostgreSQL.
+#: Put in a buffer when it may have missed messages: re-read PostgreSQL.
 RESYNC = object()
 #: The hub yields to the event loop after this many consecutive messages.
 YIELD_EVERY = 64
-#: The hub unsubscribes after this long without subscribers.
+#: The hub unsubscribes from the change channel after this long without subscribers.
 IDLE_UNSUBSCRIBE_SECONDS = 5.0
 #: How long a new subscriber waits for the hub to be listening before going on without it
 #: (Redis down or slow: it is sent RESYNC once the hub listens).
 LISTEN_WAIT_SECONDS = 2.0
 
 
-class Subscription:
-    """One subscriber's bounded buffer. Overflow drops the buffer and asks for a resync, so a
-    slow reader costs bounded memory and never stalls the hub."""
+def client_name() -> str:
+    """The hub's connection in `CLIENT LIST`: `conveyor-hub:<host>-<pid>`, one per process."""
+    name = f"conveyor-hub:{socket.gethostname()}-{os.getpid()}"
+    return "".join(c if "!" <= c <= "~" else "_" for c in name)  # what CLIENT SETNAME takes
 
-    def __init__(
-        self,
-        hub: Hub,
-        job_id: uuid.UUID | None,
-        maxlen: int,
-        on_overflow: Callable[[], None] | None = None,
-    ) -> None:
-        self.hub = hub
-        self.job_id = job_id
-        self._buffer: deque[JobChange | object] = deque()
+
+class Buffer(Generic[T]):
+    """A bounded buffer. Overflow drops its contents for RESYNC, so a slow reader costs bounded
+    memory and never stalls the hub."""
+
+    def __init__(self, maxlen: int, on_overflow: Callable[[], None] | None = None) -> None:
+        self._buffer: deque[T | object] = deque()
         self._maxlen = maxlen
         self._ready = asyncio.Event()
         self._on_overflow = on_overflow
         self.overflowed = 0
-        self.internal = False
-        self.closed = False
 
-    def push(self, item: JobChange | object) -> None:
+    def push(self, item: T | object) -> None:
         if len(self._buffer) >= self._maxlen:
             self._buffer.clear()
             self.overflowed += 1
@@ -144,8 +149,8 @@ class Subscription:
         self._buffer.append(item)
         self._ready.set()
 
-    async def get(self, timeout: float | None = None) -> JobChange | object | None:
-        """The next change, RESYNC, or None on timeout."""
+    async def get(self, timeout: float | None = None) -> T | object | None:
+        """The next item, RESYNC, or None on timeout."""
         if not self._buffer:
             self._ready.clear()
             try:
@@ -155,12 +160,45 @@ class Subscription:
                 return None
         return self._buffer.popleft()
 
+
+class Subscription(Buffer[JobChange]):
+    """One subscriber's changes."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        job_id: uuid.UUID | None,
+        maxlen: int,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(maxlen, on_overflow)
+        self.hub = hub
+        self.job_id = job_id
+        self.internal = False
+        self.closed = False
+
     def close(self) -> None:
         self.hub._remove(self)
 
 
+class Inbox(Buffer[bytes]):
+    """The raw messages of an always-on channel, and RESYNC whenever some may have been lost
+    (the connection dropped, or the reader fell `maxlen` behind)."""
+
+    def __init__(self, channel: str, maxlen: int) -> None:
+        super().__init__(maxlen)
+        self.channel = channel
+
+
 class Hub:
-    """The process's single pub/sub reader and its in-process subscribers."""
+    """The process's single pub/sub connection: the change channel for in-process subscribers,
+    subscribed while they exist, and always-on channels (`always_on`) for the process's life.
+
+    Two tasks share the connection: a reader that only reads (messages and subscription
+    confirmations), and a manager that sends SUBSCRIBE/UNSUBSCRIBE as subscribers come and go,
+    so a new subscriber never waits for a read to time out. Redis connections carry commands
+    and replies in order, and redis-py writes without reading unless health checks are on
+    (`health_check_interval`, off by default: leave it off for this client)."""
 
     def __init__(
         self,
@@ -170,9 +208,12 @@ class Hub:
         buffer: int = 1000,
         max_subscribers: int = 20_000,
         idle_unsubscribe: float = IDLE_UNSUBSCRIBE_SECONDS,
+        name: str | None = None,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._events = channel(prefix).encode()
+        self._name = name or client_name()
         self._buffer = buffer
         self._max_subscribers = max_subscribers
         self._idle_unsubscribe = idle_unsubscribe
@@ -180,13 +221,22 @@ class Hub:
         self._internal = 0
         self._by_job: dict[uuid.UUID, set[Subscription]] = {}
         self._firehose: set[Subscription] = set()
+        self._inboxes: dict[bytes, Inbox] = {}
         self._task: asyncio.Task[None] | None = None
-        #: Set while the channel is subscribed (messages are being delivered).
+        self._stopping = False
+        #: Set while the change channel is subscribed (Redis confirmed it).
         self._connected = asyncio.Event()
-        #: Set while someone needs the channel; the reader sleeps on it when idle.
-        self._wanted = asyncio.Event()
+        #: Something new to subscribe: wakes the manager.
+        self._wake = asyncio.Event()
         #: A subscriber went on without waiting for the channel: resync everyone once it is up.
         self._late = False
+        # The current connection's state, reset by `_begin`.
+        self._events_on = False  # SUBSCRIBE to the change channel sent, no UNSUBSCRIBE since
+        self._pending = 0  # SUBSCRIBEs to the change channel not yet confirmed
+        self._lost = False  # the previous connection failed: messages may have been lost
+        self._unconfirmed: set[bytes] = set()  # always-on channels owed a RESYNC once confirmed
+        self._inboxes_up: set[bytes] = set()  # always-on channels confirmed on this connection
+        self._up = False  # Redis confirmed a subscription on this connection
 
     @property
     def subscriber_count(self) -> int:
@@ -202,6 +252,18 @@ class Hub:
                 "try again later or another replica"
             )
         self._reserved += n
+
+    def always_on(self, name: str, *, buffer: int = 1000) -> Inbox:
+        """Subscribe `name` for the life of the process, on the hub's connection, and return
+        its one reader's inbox. Messages published while the connection is down are lost: the
+        inbox then gets RESYNC once the channel is subscribed again."""
+        key = name.encode()
+        if key == self._events or key in self._inboxes:
+            raise ValueError(f"{name} has a reader already")
+        inbox = Inbox(name, buffer)
+        self._inboxes[key] = inbox
+        self._wake.set()
+        return inbox
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="events-hub")
@@ -224,6 +286,9 @@ class Hub:
             self._late = True
 
     async def stop(self) -> None:
+        # The flag too: on Python 3.11, `asyncio.wait_for` (redis-py's writes) can swallow a
+        # cancel that lands as the write completes; the loops then end at their next turn.
+        self._stopping = True
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -250,7 +315,8 @@ class Hub:
             self._firehose.add(sub)
         else:
             self._by_job.setdefault(job_id, set()).add(sub)
-        self._wanted.set()
+        if not self._events_on:
+            self._wake.set()
         return sub
 
     def _needed(self) -> bool:
@@ -284,59 +350,193 @@ class Hub:
             sub.push(RESYNC)
 
     async def _run(self) -> None:
+        """Hold the connection while anything needs it; reconnect with backoff when it fails."""
         backoff = 0.1
-        failed = False
-        loop = asyncio.get_running_loop()
-        while True:
-            await self._wanted.wait()
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        lost = False
+        while not self._stopping:
+            if not self._inboxes and not self._needed():
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            pubsub = self._redis.pubsub()
+            reader: asyncio.Task[None] | None = None
+            unname: Callable[[], None] | None = None
+            self._begin(lost)
+            retry_in: float | None = None
             try:
-                await pubsub.subscribe(channel(self._prefix))
-                if failed or self._late:
-                    # Anything published while we were away is lost to pub/sub.
-                    self._resync_all()
-                failed = self._late = False
-                self._connected.set()
-                backoff = 0.1
-                burst = 0
-                idle_since: float | None = None
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if not self._needed():
-                        idle_since = idle_since or loop.time()
-                        if loop.time() - idle_since >= self._idle_unsubscribe:
-                            # No await between this check and clearing the flags: a new
-                            # subscriber either saw the hub listening or waits for it again.
-                            self._connected.clear()
-                            self._wanted.clear()
-                            break
-                        continue  # nobody to deliver to: do not decode
-                    idle_since = None
-                    if message is None or message.get("type") != "message":
-                        burst = 0
-                        continue
-                    burst += 1
-                    if burst % YIELD_EVERY == 0:
-                        # A burst (a batch submit) may arrive already buffered: let the
-                        # subscribers drain before pushing more, so buffers measure slowness.
-                        await asyncio.sleep(0)
-                    try:
-                        change = decode(message["data"])
-                    except (ValueError, KeyError) as exc:
-                        log.warning("undecodable event", extra={"error": repr(exc)})
-                        continue
-                    self._dispatch(change)
+                unname = await self._open(pubsub)
+                reader = asyncio.create_task(self._read(pubsub), name="events-hub-reader")
+                await self._manage(pubsub, reader)
+                lost = False  # closed for idleness, with nothing on it
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self._connected.clear()
-                failed = True
+                lost = True
+                if self._up:
+                    backoff = 0.1  # it was working: retry promptly
+                retry_in = backoff
+                backoff = min(backoff * 2, 5.0)
                 log.warning(
                     "event stream lost; reconnecting",
-                    extra={"error": repr(exc), "retry_in": backoff},
+                    extra={"error": repr(exc), "retry_in": retry_in},
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                self._connected.clear()
+                self._events_on = False
+                try:
+                    if reader is not None:
+                        await _finish(reader)  # before closing: it reads the connection
+                finally:
+                    if unname is not None:
+                        unname()
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if retry_in is not None:
+                await asyncio.sleep(retry_in)
+
+    def _begin(self, lost: bool) -> None:
+        self._events_on = False
+        self._pending = 0
+        self._lost = lost
+        self._unconfirmed = set(self._inboxes) if lost else set()
+        self._inboxes_up = set()
+        self._up = False
+
+    async def _open(self, pubsub: PubSub) -> Callable[[], None]:
+        """Connect and name the connection (before any SUBSCRIBE: a subscribed connection
+        takes no other command); what gives the pool's connection its own name back."""
+        await pubsub.connect()  # type: ignore[no-untyped-call]
+        conn = pubsub.connection
+        if conn is None:
+            raise ConnectionError("no pub/sub connection")
+        previous = conn.client_name
+        conn.client_name = self._name  # also when redis-py reconnects it by itself
+
+        def unname() -> None:
+            conn.client_name = previous
+
+        try:
+            await conn.send_command("CLIENT", "SETNAME", self._name)
+            await conn.read_response()
+        except BaseException:
+            unname()
+            raise
+        return unname
+
+    async def _manage(self, pubsub: PubSub, reader: asyncio.Task[None]) -> None:
+        """Send what the subscribers need; return once nothing needs the connection, raise
+        when it fails."""
+        loop = asyncio.get_running_loop()
+        requested: set[bytes] = set()
+        idle_since: float | None = None
+        while not self._stopping:
+            self._wake.clear()  # before the checks: a wake-up during an await below holds
+            fresh = [key for key in self._inboxes if key not in requested]
+            if fresh:
+                requested.update(fresh)
+                await pubsub.subscribe(*fresh)
+            # While the change channel is on, look every second whether its subscribers left.
+            timeout: float | None = 1.0 if self._events_on or self._needed() else None
+            if self._needed():
+                idle_since = None
+                if not self._events_on:
+                    self._events_on = True
+                    self._pending += 1
+                    await pubsub.subscribe(self._events)
+            elif self._events_on:
+                idle_since = idle_since or loop.time()
+                left = idle_since + self._idle_unsubscribe - loop.time()
+                if left <= 0:
+                    # No await between this check and clearing the flags: a new subscriber
+                    # either saw the hub listening or wakes this loop to subscribe again.
+                    self._connected.clear()
+                    self._events_on = False
+                    idle_since = None
+                    if not requested:
+                        return  # nothing else on the connection: close it
+                    await pubsub.unsubscribe(self._events)
+                else:
+                    timeout = min(1.0, left)
+            elif not requested:
+                return
+            if self._stopping:
+                return  # a cancel swallowed above (see `stop`)
+            woken = asyncio.create_task(self._wake.wait())
+            try:
+                await asyncio.wait({reader, woken}, timeout=timeout, return_when=FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+            if reader.done():
+                reader.result()  # raises what broke the connection
+                raise ConnectionError("the pub/sub reader stopped")
+
+    async def _read(self, pubsub: PubSub) -> None:
+        burst = 0
+        while True:
+            message = await pubsub.get_message(timeout=None)
+            if message is None:
+                continue
+            kind = message["type"]
+            name = _as_bytes(message["channel"])
+            if kind == "subscribe":
+                self._confirmed(name)
+                continue
+            if kind != "message":
+                continue
+            if name != self._events:
+                inbox = self._inboxes.get(name)
+                if inbox is not None:
+                    inbox.push(_as_bytes(message["data"]))
+                continue
+            if not self._needed():
+                continue  # nobody to deliver to: do not decode
+            burst += 1
+            if burst % YIELD_EVERY == 0:
+                # A burst (a batch submit) may arrive already buffered: let the subscribers
+                # drain before pushing more, so buffers measure slowness.
+                await asyncio.sleep(0)
+            try:
+                change = decode(message["data"])
+            except (ValueError, KeyError) as exc:
+                log.warning("undecodable event", extra={"error": repr(exc)})
+                continue
+            self._dispatch(change)
+
+    def _confirmed(self, name: bytes) -> None:
+        """Redis confirmed a SUBSCRIBE: messages published from now on arrive. One nobody
+        sent means redis-py reconnected by itself (a client with retries): a loss as well."""
+        self._up = True
+        if name == self._events:
+            if self._pending > 0:
+                self._pending -= 1
+            else:
+                self._lost = True
+            if self._pending == 0 and self._events_on:
+                if self._lost or self._late:
+                    # Anything published while we were away is lost to pub/sub.
+                    self._resync_all()
+                self._lost = self._late = False
+                self._connected.set()
+            return
+        inbox = self._inboxes.get(name)
+        if inbox is None:
+            return
+        if name in self._unconfirmed or name in self._inboxes_up:
+            inbox.push(RESYNC)
+        self._unconfirmed.discard(name)
+        self._inboxes_up.add(name)
+
+
+async def _finish(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait until it ended (cancelling again: see `Hub.stop`)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled():
+        task.exception()  # mark it retrieved: the session ends either way
+
+
+def _as_bytes(value: bytes | str | None) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()

@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             cache_seconds=settings.auth_cache_seconds,
             secret_key=settings.secret_key.get_secret_value(),
         )
-        connections = Connections(deps, authenticator)
+        connections = Connections(deps, authenticator, hub)
         graphql = ConveyorGraphQL(deps, hub, authenticator, schema=schema, connections=connections)
         holder.runtime = Runtime(deps=deps, hub=hub, graphql=graphql)
         await dispatcher.start()

@@ -2,10 +2,11 @@
 can be closed (code 4403).
 
 Three paths close them: a `{prefix}:revocations` message on Redis, published by whichever
-process revoked the key (immediate); a timer per connection at its credential's expiry (a
-token's, or its key's `expiresAt`); and a re-check of every open connection's key against
-PostgreSQL every `revocation_check_seconds` (covers a lost message and a key revoked or
-expired straight in the database).
+process revoked the key (immediate; the channel is always on, on the events hub's one pub/sub
+connection); a timer per connection at its credential's expiry (a token's, or its key's
+`expiresAt`); and a re-check of every open connection's key against PostgreSQL every
+`revocation_check_seconds` (covers a key revoked or expired straight in the database), and at
+once whenever messages may have been lost (the hub reconnected, or this reader fell behind).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio.client import PubSub
 from starlette.websockets import WebSocket, WebSocketState
 
+from app import events
 from app.domain.models import Principal
 from app.services import keys
 from app.services.auth import Authenticator
@@ -40,9 +41,10 @@ class _Open:
 
 
 class Connections:
-    def __init__(self, deps: Deps, authenticator: Authenticator) -> None:
+    def __init__(self, deps: Deps, authenticator: Authenticator, hub: events.Hub) -> None:
         self._deps = deps
         self._authenticator = authenticator
+        self._revocations = hub.always_on(keys.revocations_channel(deps.settings.redis_prefix))
         self._open: dict[int, _Open] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -103,41 +105,38 @@ class Connections:
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            # The flag too: on Python 3.11, a cancel that lands as redis-py's read timeout
-            # expires comes out as TimeoutError, which the loop below survives.
+            # The flag too: a cancel swallowed on the way (Python 3.11's `asyncio.wait_for`
+            # loses one that lands as the awaited call completes) must still end the loop.
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _run(self) -> None:
         interval = self._deps.settings.revocation_check_seconds
-        channel = keys.revocations_channel(self._deps.settings.redis_prefix)
         loop = asyncio.get_running_loop()
         next_check = loop.time() + interval
-        pubsub = None
-        try:
-            while not self._stopping:
-                try:
-                    if pubsub is None:
-                        pubsub = self._deps.redis.pubsub(ignore_subscribe_messages=True)
-                        await pubsub.subscribe(channel)
-                    message = await pubsub.get_message(timeout=min(1.0, interval))
-                    if message and message.get("type") == "message":
-                        raw = message["data"]
-                        key_id = uuid.UUID(raw.decode() if isinstance(raw, bytes) else str(raw))
-                        await self.close_key(key_id, "API key revoked")
-                except Exception:
-                    if self._stopping:
-                        break
-                    log.warning("revocation listener failed; retrying", exc_info=True)
-                    await _unsubscribe(pubsub)
-                    pubsub = None
-                    await asyncio.sleep(1.0)
+        while not self._stopping:
+            try:
+                item = await self._revocations.get(timeout=max(0.0, next_check - loop.time()))
+                if item is events.RESYNC:
+                    # Revocations may have been published while the hub was away.
+                    next_check = loop.time()
+                elif isinstance(item, bytes):
+                    await self._revoked(item)
                 if loop.time() >= next_check:
                     next_check = loop.time() + interval
                     await self._recheck()
-        finally:
-            await _unsubscribe(pubsub)
+            except Exception:
+                log.warning("revocation handling failed", exc_info=True)
+                await asyncio.sleep(1.0)
+
+    async def _revoked(self, raw: bytes) -> None:
+        try:
+            key_id = uuid.UUID(raw.decode())
+        except ValueError:
+            log.warning("ignoring a malformed revocation", extra={"payload": repr(raw[:100])})
+            return
+        await self.close_key(key_id, "API key revoked")
 
     async def _recheck(self) -> None:
         key_ids = list({entry.key_id for entry in self._open.values()})
@@ -150,12 +149,6 @@ class Connections:
             return
         for key_id in inactive:
             await self.close_key(key_id, "API key revoked or expired")
-
-
-async def _unsubscribe(pubsub: PubSub | None) -> None:
-    if pubsub is not None:
-        with contextlib.suppress(Exception):
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def _close(websocket: WebSocket, reason: str) -> bool:

@@ -45,3 +45,15 @@ def test_subscriptions_are_capped_per_process() -> None:
     a.close()
     hub.subscribe(None)
     assert hub.subscriber_count == 2
+
+
+def test_an_always_on_channel_has_one_reader() -> None:
+    hub = events.Hub(redis=None, prefix="t")  # type: ignore[arg-type]
+    inbox = hub.always_on("t:revocations", buffer=2)
+    with pytest.raises(ValueError, match="has a reader"):
+        hub.always_on("t:revocations")
+    with pytest.raises(ValueError, match="has a reader"):
+        hub.always_on(events.channel("t"))  # the change channel is the subscribers'
+    for raw in (b"a", b"b", b"c"):
+        inbox.push(raw)
+    assert list(inbox._buffer) == [events.RESYNC]  # fell behind: re-check everything
