@@ -11,6 +11,7 @@ import pytest
 from app.db import migrate
 from app.db.engine import ensure_database
 from tests import support
+from tests.servers import PrivateRedis
 
 _counter = itertools.count()
 TEMPLATE = f"cvtest_{support.RUN_ID}_tpl"
@@ -39,3 +40,11 @@ def stack(env: support.Env, tmp_path: Path) -> Iterator[support.Stack]:
     s = support.Stack(env, tmp_path)
     yield s
     s.stop_all()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A Redis server of the test's own, for tests that stop, restart or flush it."""
+    r = PrivateRedis.create(tmp_path)
+    yield r
+    r.stop()

@@ -99,13 +99,6 @@ async def test_sigkill_a_worker_mid_run_loses_nothing(
     assert f"conveyor_recovered_attempts_total {float(len(lost))}" in scraped
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    r = PrivateRedis.create(tmp_path)
-    yield r
-    r.stop()
-
-
 async def test_redis_restarted_empty_loses_no_job(
     stack: support.Stack, env: support.Env, private_redis: PrivateRedis
 ) -> None:

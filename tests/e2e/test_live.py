@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -77,13 +75,6 @@ async def test_a_job_submitted_through_one_replica_is_followed_through_another(
     assert seen[-1]["progress"] == 1.0
     await a.aclose()
     await b.aclose()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    r = PrivateRedis.create(tmp_path)
-    yield r
-    r.stop()
 
 
 @pytest.mark.chaos

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -26,13 +25,6 @@ async def redis() -> AsyncIterator[Redis]:
     client = Redis.from_url(support.REDIS_URL)
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    r = PrivateRedis.create(tmp_path)
-    yield r
-    r.stop()
 
 
 async def _hub_connections(redis: Redis, pid: int) -> list[dict[str, str]]:

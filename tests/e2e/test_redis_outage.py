@@ -3,9 +3,6 @@ is back, by the dispatcher's sweep of QUEUED jobs never handed to Redis."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests import support
@@ -13,13 +10,6 @@ from tests.servers import PrivateRedis
 from tests.support import GraphQLClient, submit, wait_for_status
 
 pytestmark = pytest.mark.chaos
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    r = PrivateRedis.create(tmp_path)
-    yield r
-    r.stop()
 
 
 async def test_a_job_submitted_while_redis_is_down_is_acknowledged_and_runs_later(
