@@ -5,10 +5,12 @@ at-least-once: a job is sent after its commit, marked `dispatched_at` in a batch
 sent again by the maintenance loop if the mark never lands. Duplicates are harmless because the
 worker's claim is a guarded UPDATE.
 
-Redis may lose its data (ADR-0013). `{prefix}:epoch` goes with it; workers notice, unmark every
-QUEUED job in PostgreSQL and only then create a new epoch. A mark is committed only while the
-epoch is still the one its messages were sent under, so a message lost with the data is never
-left marked as sent.
+Redis may lose its data (ADR-0013). `{prefix}:epoch` goes with it. Whoever finds it missing
+(the API when it starts or sends, a worker when it starts or sweeps) unmarks every QUEUED job
+in PostgreSQL and only then creates a new epoch, so an epoch exists only once the loss before
+it is recorded, and a process that finds one has nothing to resend. A mark is committed only
+while the epoch is still the one its messages were sent under, so a message lost with the data
+is never left marked as sent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ import orjson
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db import execution as execution_repo
 from app.db import jobs as jobs_repo
+from app.db.engine import statements
 from app.domain.states import Priority
 
 log = logging.getLogger(__name__)
@@ -73,9 +77,45 @@ class Dispatcher:
         self._to_mark: dict[bytes | None, list[uuid.UUID]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: The epoch this process last adopted (None: not looked yet).
+        self._epoch: bytes | None = None
+        self._epoch_lock = asyncio.Lock()
+        #: How many times this process found Redis's data lost (or replaced) since it started.
+        self.losses = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._mark_loop(), name="dispatch-marker")
+        try:
+            await self.check_epoch()
+        except Exception as exc:  # Redis or PostgreSQL down: the first send looks again
+            log.warning("could not check the Redis epoch", extra={"error": repr(exc)})
+
+    async def check_epoch(self) -> bool:
+        """Adopt the epoch of the data Redis holds; True when Redis lost its data since this
+        process last looked (or before its first look, when no epoch exists).
+
+        A missing epoch means the data is gone, or Redis was never used: the loss is recorded in
+        PostgreSQL first (every QUEUED job marked not sent, one idempotent statement, for any
+        worker's sweep to resend) and only then is a new epoch created. An epoch that changed
+        was created by a process that recorded the loss already."""
+        async with self._epoch_lock:
+            key = epoch_key(self._prefix)
+            current = _epoch_value(await self._redis.get(key))
+            lost = current is None or (self._epoch is not None and current != self._epoch)
+            if current is None:
+                async with statements(self._engine) as conn:
+                    forgotten = await execution_repo.forget_dispatches(conn)
+                log.warning(
+                    "Redis holds no epoch (it lost its data, or this is its first use): every "
+                    "QUEUED job will be sent again",
+                    extra={"jobs": forgotten},
+                )
+                await self._redis.set(key, uuid.uuid4().hex, nx=True)
+                current = _epoch_value(await self._redis.get(key))
+            self._epoch = current
+            if lost:
+                self.losses += 1
+            return lost
 
     async def stop(self) -> None:
         if self._task:
@@ -102,8 +142,14 @@ class Dispatcher:
                 extra={"jobs": len(batch), "error": repr(exc)},
             )
             return False
-        self._to_mark.setdefault(replies[-1], []).extend(job_id for job_id, _, _ in batch)
+        sent_under = _epoch_value(replies[-1])
+        self._to_mark.setdefault(sent_under, []).extend(job_id for job_id, _, _ in batch)
         self._wake.set()
+        if sent_under != self._epoch:  # Redis lost its data (or this is the first send)
+            try:
+                await self.check_epoch()
+            except Exception as exc:
+                log.warning("could not check the Redis epoch", extra={"error": repr(exc)})
         return True
 
     async def _mark_loop(self) -> None:
@@ -120,6 +166,10 @@ class Dispatcher:
                 await mark(self._engine, self._redis, self._prefix, epoch, ids)
             except Exception as exc:
                 log.warning("could not mark jobs dispatched", extra={"error": repr(exc)})
+
+
+def _epoch_value(raw: object) -> bytes | None:
+    return raw.encode() if isinstance(raw, str) else raw if isinstance(raw, bytes) else None
 
 
 #: Rows per mark statement. Its row locks are held until the statement ends and a worker's

@@ -12,7 +12,6 @@ import signal
 import socket
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
 
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
@@ -25,7 +24,7 @@ from app.db.engine import create_engine
 from app.domain.errors import ServiceUnavailable
 from app.jobs.registry import Registry
 from app.services import execution
-from app.services.dispatch import TASK_NAME, Dispatcher, epoch_key
+from app.services.dispatch import TASK_NAME, Dispatcher
 from app.settings import Settings
 from app.worker.broker import ConveyorBroker
 from app.worker.events import EventWriter
@@ -58,7 +57,8 @@ class Worker:
         self.worker_id = f"{self.host}-{os.getpid()}"
         self.stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
-        self._redis_epoch: str | None = None
+        #: Redis data losses the dispatcher has reported and this worker has acted on.
+        self._losses_seen = 0
         #: Redis lost its data, and no sweep of this worker has resent every QUEUED job yet.
         self._resend_pending = False
 
@@ -241,33 +241,16 @@ class Worker:
         """Notice that Redis lost its data (restart without persistence, FLUSHALL, a new
         instance) and make sure every QUEUED job is sent again (ADR-0013).
 
-        `{prefix}:epoch` lives in Redis, so it vanishes with the messages. A worker that finds
-        it missing, or changed since it last looked, records the loss in PostgreSQL first
-        (every QUEUED job marked not sent: one idempotent statement) and only then creates a
-        new epoch. Every worker's sweep resends unmarked jobs, so the loss is acted on even if
-        this worker dies next or another worker holds the sweep lock; and since an epoch exists
-        only once the loss it stands for is recorded, a worker that starts later and finds one
-        has nothing to do.
+        The dispatcher records a loss in PostgreSQL (every QUEUED job marked not sent) before
+        it creates a new epoch, whether this worker or another process noticed first. Every
+        worker's sweep resends unmarked jobs; this one also recreates its consumer groups and
+        resends them all at its next sweep instead of waiting for their age.
         """
-        key = epoch_key(self.settings.redis_prefix)
-        current = _text(await self.redis.get(key))
-        if current is not None and current == self._redis_epoch:
-            return
-        if current is not None and self._redis_epoch is None:
-            self._redis_epoch = current  # first look: Redis still holds what it held
-            return
-        await self.broker.ensure_groups()
-        forgotten = await execution.forget_dispatches(self.rt)
-        log.warning(
-            "Redis holds none of our messages (it lost its data, or this is its first use): "
-            "every QUEUED job will be sent again",
-            extra={"jobs": forgotten},
-        )
-        if current is None:
-            await self.redis.set(key, uuid.uuid4().hex, nx=True)
-            current = _text(await self.redis.get(key))
-        self._redis_epoch = current
-        self._resend_pending = True
+        await self.dispatcher.check_epoch()
+        if self.dispatcher.losses != self._losses_seen:
+            self._losses_seen = self.dispatcher.losses
+            await self.broker.ensure_groups()
+            self._resend_pending = True
 
     async def _maintenance_loop(self) -> None:
         s = self.settings
@@ -319,9 +302,3 @@ class Worker:
 
 #: Longest pruning pass; batches are separate short transactions in any case.
 PRUNE_BUDGET_SECONDS = 5.0
-
-
-def _text(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    return raw.decode() if isinstance(raw, bytes) else str(raw)

@@ -1,7 +1,10 @@
-"""Submitting while Redis is down: the job is acknowledged from PostgreSQL and sent once Redis
-is back, by the dispatcher's sweep of QUEUED jobs never handed to Redis."""
+"""Redis and the dispatcher: a job submitted while Redis is down is acknowledged from PostgreSQL
+and sent once Redis is back; a job the API did send is not sent again by a worker that starts
+later (the Redis epoch, ADR-0013)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -30,3 +33,35 @@ async def test_a_job_submitted_while_redis_is_down_is_acknowledged_and_runs_late
         done = await wait_for_status(client, job["id"], {"SUCCEEDED"}, timeout=60)
         assert [a["status"] for a in done["attempts"]] == ["SUCCEEDED"]
     await client.aclose()
+
+
+async def test_a_first_worker_does_not_resend_what_the_api_already_sent(
+    stack: support.Stack, env: support.Env
+) -> None:
+    """The API adopts (or creates) the Redis epoch before it sends, so a worker that starts
+    later finds the epoch and knows the messages are there: each job is sent exactly once."""
+    from redis.asyncio import Redis
+
+    from app.services.dispatch import stream_key
+
+    _, base = stack.serve()
+    client = GraphQLClient(base, env.create_key("alice"))
+    # One slot, so most jobs are still QUEUED through the worker's first sweeps.
+    jobs = [await submit(client, "demo.sleep", {"steps": 1, "stepSeconds": 0.3}) for _ in range(10)]
+    stack.worker(
+        "worker",
+        "--concurrency",
+        "1",
+        MAINTENANCE_INTERVAL_SECONDS="0.2",
+        REDISPATCH_AFTER_SECONDS="1",
+    )
+    for job in jobs:
+        await wait_for_status(client, job["id"], {"SUCCEEDED"}, timeout=60)
+    await asyncio.sleep(2)  # several sweeps after the last job: nothing more is sent
+    await client.aclose()
+    redis = Redis.from_url(support.REDIS_URL)
+    try:
+        info = await redis.xinfo_stream(stream_key(env.prefix, "default", 1))
+    finally:
+        await redis.aclose()
+    assert info["entries-added"] == 10
