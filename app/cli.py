@@ -310,12 +310,12 @@ def _run_server(config: uvicorn.Config) -> bool:
 
 
 def _worker(settings: Settings, queues: list[str], concurrency: int) -> int:
-    from app import jobs
+    from app import kinds
     from app.worker.main import Worker
 
     if problem := asyncio.run(_preflight(settings)):
         return _fail(problem)
-    registry = jobs.load()
+    registry = kinds.load()
     # uvloop, as uvicorn uses for the API: the worker's hot path is event-loop bookkeeping
     # (tasks, socket reads, callbacks), which uvloop does in C.
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import events, heap, jobs, metrics
+from app import gc_freeze, kinds, metrics, pubsub
 from app.api.connections import Connections
 from app.api.http import ConveyorGraphQL
 from app.api.schema import create_schema
@@ -126,7 +126,7 @@ class Runtime:
     """What the lifespan builds once per process."""
 
     deps: Deps
-    hub: events.Hub
+    hub: pubsub.Hub
     graphql: ConveyorGraphQL
 
 
@@ -141,7 +141,7 @@ class _Holder:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    registry = jobs.load()
+    registry = kinds.load()
     holder = _Holder()
     schema = create_schema(settings)
 
@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(settings.database_url)
         redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
         dispatcher = Dispatcher(redis, engine, settings.redis_prefix)
-        hub = events.Hub(
+        hub = pubsub.Hub(
             redis,
             settings.redis_prefix,
             buffer=settings.subscriber_buffer,
@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await dispatcher.start()
         await hub.start()
         await connections.start()
-        heap.settle()
+        gc_freeze.settle()
         try:
             yield
         finally:

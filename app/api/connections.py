@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
-from app import events
+from app import pubsub
 from app.domain.models import Principal
 from app.services import keys
 from app.services.auth import Authenticator
@@ -41,7 +41,7 @@ class _Open:
 
 
 class Connections:
-    def __init__(self, deps: Deps, authenticator: Authenticator, hub: events.Hub) -> None:
+    def __init__(self, deps: Deps, authenticator: Authenticator, hub: pubsub.Hub) -> None:
         self._deps = deps
         self._authenticator = authenticator
         self._revocations = hub.always_on(keys.revocations_channel(deps.settings.redis_prefix))
@@ -118,7 +118,7 @@ class Connections:
         while not self._stopping:
             try:
                 item = await self._revocations.get(timeout=max(0.0, next_check - loop.time()))
-                if item is events.RESYNC:
+                if item is pubsub.RESYNC:
                     # Revocations may have been published while the hub was away.
                     next_check = loop.time()
                 elif isinstance(item, bytes):

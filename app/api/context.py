@@ -11,7 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from app.domain.errors import Unauthenticated
 from app.domain.models import Attempt, Job, Principal
-from app.events import Hub
+from app.pubsub import Hub
 from app.services import jobs as jobs_service
 from app.services.auth import Authenticator
 from app.services.jobs import Deps

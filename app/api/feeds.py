@@ -44,7 +44,7 @@ from app.api.context import Context
 from app.api.errors import public
 from app.domain import policy
 from app.domain.errors import TooManySubscriptions
-from app.events import Hub
+from app.pubsub import Hub
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from app.api.context import Context
 from app.api.feeds import Feeds
 from app.api.schema import ConveyorSchema
 from app.domain.errors import ServiceUnavailable, Unauthenticated
-from app.events import Hub
+from app.pubsub import Hub
 from app.services import audit
 from app.services.auth import Authenticator
 from app.services.jobs import Deps

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from app.db import stats as db_stats
 from app.domain import errors, models, policy
 from app.domain import states as st
-from app.jobs.registry import JobKind as DomainJobKind
+from app.kinds.registry import JobKind as DomainJobKind
 from app.services import jobs as jobs_service
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import events, metrics
+from app import metrics, pubsub
 from app.db import execution as repo
 from app.db.engine import statements, transaction
 from app.db.execution import Outcome, PendingEvent
@@ -46,7 +46,7 @@ class Runtime:
             claimed = await repo.claim(
                 conn, job_ids=job_ids, worker_id=self.worker_id, lease_seconds=self.lease_seconds
             )
-        await events.publish(self.redis, self.prefix, [change for _, change in claimed.values()])
+        await pubsub.publish(self.redis, self.prefix, [change for _, change in claimed.values()])
         answers: list[Job | None] = []
         for job_id in job_ids:
             # Two deliveries of one job in one batch: only the first runs it.
@@ -59,7 +59,7 @@ class Runtime:
     ) -> list[JobChange | None]:
         async with statements(self.engine) as conn:
             changes = await repo.finish(conn, outcomes=outcomes)
-        await events.publish(self.redis, self.prefix, changes.values())
+        await pubsub.publish(self.redis, self.prefix, changes.values())
         await self.dispatcher.send(
             (c.job_id, c.queue, int(c.priority))
             for c in changes.values()
@@ -76,7 +76,7 @@ async def claim(rt: Runtime, job_id: uuid.UUID) -> Job | None:
 async def append(rt: Runtime, pending: Sequence[PendingEvent]) -> None:
     async with statements(rt.engine) as conn:
         changes = await repo.append_events(conn, pending=pending)
-    await events.publish(rt.redis, rt.prefix, changes)
+    await pubsub.publish(rt.redis, rt.prefix, changes)
 
 
 async def finish(
@@ -97,7 +97,7 @@ async def renew_leases(
 
 
 async def _requeued(rt: Runtime, changes: list[JobChange]) -> None:
-    await events.publish(rt.redis, rt.prefix, changes)
+    await pubsub.publish(rt.redis, rt.prefix, changes)
     await rt.dispatcher.send(
         (c.job_id, c.queue, int(c.priority)) for c in changes if c.event.status is JobStatus.QUEUED
     )

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import events
+from app import pubsub
 from app.db import audit as audit_repo
 from app.db import jobs as jobs_repo
 from app.db import tenants as tenants_repo
@@ -33,7 +33,7 @@ from app.domain.errors import (
 )
 from app.domain.models import Attempt, Event, Job, JobChange, Principal
 from app.domain.states import CANCELLABLE, RETRYABLE, EventType, JobStatus, Priority
-from app.jobs.registry import Registry
+from app.kinds.registry import Registry
 from app.services import audit
 from app.services import policy as admission
 from app.services.dispatch import Dispatcher
@@ -241,13 +241,13 @@ async def _existing(
 
 
 async def _after_commit(deps: Deps, changes: list[JobChange]) -> None:
-    await events.publish(deps.redis, deps.settings.redis_prefix, changes)
+    await pubsub.publish(deps.redis, deps.settings.redis_prefix, changes)
     await deps.dispatcher.send(
         (c.job_id, c.queue, int(c.priority)) for c in changes if c.event.status is JobStatus.QUEUED
     )
     cancels = [c for c in changes if c.event.type is EventType.CANCEL_REQUESTED]
     if cancels:
-        channel = events.control_channel(deps.settings.redis_prefix)
+        channel = pubsub.control_channel(deps.settings.redis_prefix)
         async with deps.redis.pipeline(transaction=False) as pipe:
             for c in cancels:
                 pipe.publish(channel, f"cancel {c.job_id}")

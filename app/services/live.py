@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
-from app import events
+from app import pubsub
 from app.domain import policy
 from app.domain.errors import NotFound, SlowConsumer
 from app.domain.models import Event, Job, JobChange, Principal
@@ -42,7 +42,7 @@ def snapshot(job: Job) -> Event:
 
 
 async def follow_job(
-    deps: Deps, hub: events.Hub, principal: Principal, job_id: uuid.UUID, after: int | None
+    deps: Deps, hub: pubsub.Hub, principal: Principal, job_id: uuid.UUID, after: int | None
 ) -> AsyncIterator[Event]:
     sub = hub.subscribe(job_id)
     try:
@@ -69,7 +69,7 @@ async def follow_job(
                         return
                 caught_up = True
             item = await sub.get(timeout=IDLE_RECHECK_SECONDS * random.uniform(0.8, 1.2))
-            if item is None or item is events.RESYNC:
+            if item is None or item is pubsub.RESYNC:
                 caught_up = False
                 continue
             assert isinstance(item, JobChange)
@@ -113,7 +113,7 @@ def _matches(change: JobChange, flt: JobFilterArgs) -> bool:
 
 async def follow_updates(
     deps: Deps,
-    hub: events.Hub,
+    hub: pubsub.Hub,
     principal: Principal,
     flt: JobFilterArgs,
     *,
@@ -146,7 +146,7 @@ async def follow_updates(
                 pending.clear()
                 flush_at = None
                 continue
-            if item is events.RESYNC:
+            if item is pubsub.RESYNC:
                 if sub.overflowed:
                     raise SlowConsumer("this subscription fell too far behind and was closed")
                 async for change in _changed_since(deps, principal, flt, last_seen):

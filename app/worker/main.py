@@ -19,15 +19,15 @@ from taskiq import Context, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
-from app import events, heap, metrics
+from app import gc_freeze, metrics, pubsub
 from app.db.engine import create_engine
 from app.domain.errors import ServiceUnavailable
-from app.jobs.registry import Registry
+from app.kinds.registry import Registry
 from app.services import execution
 from app.services.dispatch import TASK_NAME, Dispatcher
 from app.settings import Settings
 from app.worker.broker import ConveyorBroker
-from app.worker.events import EventWriter
+from app.worker.progress import ProgressWriter
 from app.worker.runner import JobRunner
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Worker:
             worker_id=self.worker_id,
             lease_seconds=s.lease_seconds,
         )
-        self.writer = EventWriter(self.rt, interval=s.progress_interval_seconds)
+        self.writer = ProgressWriter(self.rt, interval=s.progress_interval_seconds)
         processes = s.worker_processes or os.cpu_count() or 1
         self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
         self.runner = JobRunner(self.rt, self.registry, self.writer, self.pool)
@@ -93,7 +93,7 @@ class Worker:
         self.broker.is_worker_process = True
         try:
             await self._start()
-            heap.settle()
+            gc_freeze.settle()
             await self._receive()
         finally:
             await self._stop()
@@ -213,11 +213,11 @@ class Worker:
     async def _control_loop(self) -> None:
         """Cancel requests arrive over pub/sub in milliseconds; the heartbeat is the fallback."""
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            control = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(events.control_channel(self.settings.redis_prefix))
+                await control.subscribe(pubsub.control_channel(self.settings.redis_prefix))
                 while True:
-                    message = await pubsub.get_message(timeout=1.0)
+                    message = await control.get_message(timeout=1.0)
                     if not message:
                         continue
                     data = message["data"]
@@ -235,7 +235,7 @@ class Worker:
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await control.aclose()  # type: ignore[no-untyped-call]
 
     async def _check_redis_epoch(self) -> None:
         """Notice that Redis lost its data (restart without persistence, FLUSHALL, a new

@@ -25,9 +25,9 @@ from app.domain.errors import PermanentError, ServiceUnavailable
 from app.domain.models import Job
 from app.domain.retry import backoff_seconds
 from app.domain.states import RELEASED, AttemptStatus, JobStatus
-from app.jobs.registry import Registry
+from app.kinds.registry import Registry
 from app.services import execution
-from app.worker.events import EventWriter
+from app.worker.progress import ProgressWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class RunContext:
 
     job_id: uuid.UUID
     attempt: int
-    writer: EventWriter
+    writer: ProgressWriter
     pool: Executor
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
@@ -97,7 +97,7 @@ class JobRunner:
 
     rt: execution.Runtime
     registry: Registry
-    writer: EventWriter
+    writer: ProgressWriter
     pool: Executor
     running: dict[uuid.UUID, Running] = field(default_factory=dict)
     #: Messages being handled now (claiming or running): the receiver slots in use.

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app import events
+from app import pubsub
 from app.domain.models import Event, JobChange
 from app.domain.states import EventType, JobStatus, Priority
 from tests import support
@@ -49,7 +49,7 @@ async def redis() -> AsyncIterator[Redis]:
 
 
 async def _numsub(redis: Redis, prefix: str) -> int:
-    [(_, n)] = await redis.pubsub_numsub(events.channel(prefix))
+    [(_, n)] = await redis.pubsub_numsub(pubsub.channel(prefix))
     return int(n)
 
 
@@ -62,7 +62,7 @@ async def _until(predicate: object, timeout: float = 5.0) -> None:
 
 async def test_the_hub_subscribes_only_while_someone_listens(redis: Redis) -> None:
     prefix = f"cvtest-{support.RUN_ID}-hub-{uuid.uuid4().hex[:6]}"
-    hub = events.Hub(redis, prefix, idle_unsubscribe=0.3)
+    hub = pubsub.Hub(redis, prefix, idle_unsubscribe=0.3)
     await hub.start()
     try:
         await asyncio.sleep(0.3)
@@ -75,7 +75,7 @@ async def test_the_hub_subscribes_only_while_someone_listens(redis: Redis) -> No
         assert hub.is_listening
         assert await _numsub(redis, prefix) == 1
         # Subscribed before `listening` returned: the first message published after it arrives.
-        await events.publish(redis, prefix, [_change(job, 1)])
+        await pubsub.publish(redis, prefix, [_change(job, 1)])
         item = await sub.get(timeout=5)
         assert isinstance(item, JobChange)
         assert item.event.seq == 1
@@ -91,7 +91,7 @@ async def test_the_hub_subscribes_only_while_someone_listens(redis: Redis) -> No
         # And it comes back for the next subscriber, again with nothing missed.
         again = hub.subscribe(job)
         await hub.listening()
-        await events.publish(redis, prefix, [_change(job, 2)])
+        await pubsub.publish(redis, prefix, [_change(job, 2)])
         item = await again.get(timeout=5)
         assert isinstance(item, JobChange)
         assert item.event.seq == 2
@@ -112,7 +112,7 @@ async def test_always_on_channels_ride_the_hubs_one_connection(redis: Redis, ret
     name = f"conveyor-hub-test-{uuid.uuid4().hex[:8]}"
     revocations = f"{prefix}:revocations"
     client = Redis.from_url(support.REDIS_URL, retry=Retry(NoBackoff(), retries))
-    hub = events.Hub(client, prefix, idle_unsubscribe=0.3, name=name)
+    hub = pubsub.Hub(client, prefix, idle_unsubscribe=0.3, name=name)
     inbox = hub.always_on(revocations)
     await hub.start()
 
@@ -145,7 +145,7 @@ async def test_always_on_channels_ride_the_hubs_one_connection(redis: Redis, ret
         sub = hub.subscribe(job)
         await hub.listening()
         assert (await only(2))["id"] == first["id"]
-        await events.publish(redis, prefix, [_change(job, 1)])
+        await pubsub.publish(redis, prefix, [_change(job, 1)])
         item = await sub.get(timeout=5)
         assert isinstance(item, JobChange)
 
@@ -159,13 +159,13 @@ async def test_always_on_channels_ride_the_hubs_one_connection(redis: Redis, ret
         again = hub.subscribe(job)
         await hub.listening()
         await redis.client_kill_filter(_id=first["id"])
-        assert await inbox.get(timeout=10) is events.RESYNC
-        assert await again.get(timeout=10) is events.RESYNC
+        assert await inbox.get(timeout=10) is pubsub.RESYNC
+        assert await again.get(timeout=10) is pubsub.RESYNC
         await hub.listening()
         assert (await only(2))["id"] != first["id"]
         await redis.publish(revocations, b"k2")
         assert await inbox.get(timeout=5) == b"k2"
-        await events.publish(redis, prefix, [_change(job, 2)])
+        await pubsub.publish(redis, prefix, [_change(job, 2)])
         item = await again.get(timeout=5)
         assert isinstance(item, JobChange)
         assert item.event.seq == 2

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app import events
+from app import pubsub
 from app.domain.errors import TooManySubscriptions
 from app.domain.models import Event, JobChange
 from app.domain.states import EventType, JobStatus
@@ -19,7 +19,7 @@ def _change(job_id: uuid.UUID, seq: int) -> JobChange:
 
 
 def test_a_full_buffer_is_replaced_by_a_resync_marker_and_reports_overflow_once() -> None:
-    hub = events.Hub(redis=None, prefix="t", buffer=3)  # type: ignore[arg-type]
+    hub = pubsub.Hub(redis=None, prefix="t", buffer=3)  # type: ignore[arg-type]
     overflows: list[int] = []
     job = uuid.uuid4()
     sub = hub.subscribe(job, on_overflow=lambda: overflows.append(1))
@@ -28,16 +28,16 @@ def test_a_full_buffer_is_replaced_by_a_resync_marker_and_reports_overflow_once(
     assert overflows == [1]
     assert sub.overflowed >= 1
     assert len(sub._buffer) <= 3
-    assert events.RESYNC in sub._buffer
+    assert pubsub.RESYNC in sub._buffer
 
 
 def test_encode_decode_round_trip() -> None:
     change = _change(uuid.uuid4(), 7)
-    assert events.decode(events.encode(change)) == change
+    assert pubsub.decode(pubsub.encode(change)) == change
 
 
 def test_subscriptions_are_capped_per_process() -> None:
-    hub = events.Hub(redis=None, prefix="t", max_subscribers=2)  # type: ignore[arg-type]
+    hub = pubsub.Hub(redis=None, prefix="t", max_subscribers=2)  # type: ignore[arg-type]
     a = hub.subscribe(None)
     hub.subscribe(uuid.uuid4())
     with pytest.raises(TooManySubscriptions):
@@ -48,12 +48,12 @@ def test_subscriptions_are_capped_per_process() -> None:
 
 
 def test_an_always_on_channel_has_one_reader() -> None:
-    hub = events.Hub(redis=None, prefix="t")  # type: ignore[arg-type]
+    hub = pubsub.Hub(redis=None, prefix="t")  # type: ignore[arg-type]
     inbox = hub.always_on("t:revocations", buffer=2)
     with pytest.raises(ValueError, match="has a reader"):
         hub.always_on("t:revocations")
     with pytest.raises(ValueError, match="has a reader"):
-        hub.always_on(events.channel("t"))  # the change channel is the subscribers'
+        hub.always_on(pubsub.channel("t"))  # the change channel is the subscribers'
     for raw in (b"a", b"b", b"c"):
         inbox.push(raw)
-    assert list(inbox._buffer) == [events.RESYNC]  # fell behind: re-check everything
+    assert list(inbox._buffer) == [pubsub.RESYNC]  # fell behind: re-check everything

@@ -3,9 +3,9 @@
 import pytest
 from pydantic import BaseModel
 
-from app import jobs
-from app.jobs.compute import count_primes_in
-from app.jobs.registry import Registry, job_kind
+from app import kinds
+from app.kinds.compute import count_primes_in
+from app.kinds.registry import Registry, job_kind
 
 
 class In(BaseModel):
@@ -30,7 +30,7 @@ def test_a_kind_cannot_be_registered_twice() -> None:
 
 
 def test_shipped_kinds_and_their_queues() -> None:
-    r = jobs.load()
+    r = kinds.load()
     assert {k.name: k.queue for k in r.all()} == {
         "compute.primes": "cpu",
         "demo.flaky": "default",

@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from app.domain.errors import PermanentError
-from app.jobs.context import JobContext
-from app.jobs.registry import job_kind
+from app.kinds.context import JobContext
+from app.kinds.registry import job_kind
 
 
 class _Input(BaseModel):

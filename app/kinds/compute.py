@@ -6,8 +6,8 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.jobs.context import JobContext
-from app.jobs.registry import job_kind
+from app.kinds.context import JobContext
+from app.kinds.registry import job_kind
 
 #: Numbers sieved per process-pool call: small enough for frequent progress and cancellation.
 SEGMENT = 2_000_000

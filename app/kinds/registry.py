@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from app.jobs.context import JobContext
+    from app.kinds.context import JobContext
 
 #: `area.verb`: lowercase dotted words (ADR-0011).
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")

@@ -19,7 +19,7 @@ from app.services import execution
 log = logging.getLogger(__name__)
 
 
-class EventWriter:
+class ProgressWriter:
     def __init__(self, rt: execution.Runtime, *, interval: float) -> None:
         self._rt = rt
         self._interval = interval
