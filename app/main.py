@@ -6,12 +6,11 @@ import contextlib
 import hmac
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -24,18 +23,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import gc_freeze, kinds, metrics, pubsub
 from app.api.connections import Connections
 from app.api.http import ConveyorGraphQL
-from app.api.schema import create_schema
-from app.db.engine import create_engine
+from app.api.schema import ConveyorSchema, create_schema
 from app.domain.errors import ServiceUnavailable
 from app.services import ops
 from app.services.auth import Authenticator
-from app.services.dispatch import Dispatcher
-from app.services.jobs import Deps
+from app.services.deps import Deps, open_deps
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend" / "dist"
+
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[dict[str, object]]]
 
 
 class BodyLimit:
@@ -121,128 +120,113 @@ def _bearer_is(header: str | None, token: str) -> bool:
     )
 
 
-@dataclass
-class Runtime:
-    """What the lifespan builds once per process."""
+def _lifespan(settings: Settings, registry: kinds.Registry, schema: ConveyorSchema) -> Lifespan:
+    """What a process builds once: the dependencies, the events hub, the open-socket registry
+    and the GraphQL app; handed to requests as Starlette lifespan state (`request.state`)."""
 
-    deps: Deps
-    hub: pubsub.Hub
-    graphql: ConveyorGraphQL
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        async with open_deps(settings, registry) as deps:
+            hub = pubsub.Hub(
+                deps.redis,
+                deps.prefix,
+                buffer=settings.subscriber_buffer,
+                max_subscribers=settings.max_subscriptions_per_process,
+            )
+            authenticator = Authenticator(
+                deps.engine,
+                cache_seconds=settings.auth_cache_seconds,
+                secret_key=settings.secret_key.get_secret_value(),
+            )
+            connections = Connections(deps, authenticator, hub)
+            graphql = ConveyorGraphQL(
+                deps, hub, authenticator, schema=schema, connections=connections
+            )
+            await hub.start()
+            await connections.start()
+            gc_freeze.settle()
+            try:
+                yield {"deps": deps, "hub": hub, "graphql": graphql}
+            finally:
+                await connections.stop()
+                await hub.stop()
+
+    return lifespan
 
 
-class _Holder:
-    runtime: Runtime | None = None
+class GraphQLEndpoint:
+    """HTTP and WebSocket `/graphql`: the GraphQL app the lifespan built. (An ASGI object, not
+    a function, so that Starlette routes the raw scope to it.)"""
 
-    def get(self) -> Runtime:
-        if self.runtime is None:
-            raise RuntimeError("the application is not started (lifespan did not run)")
-        return self.runtime
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        graphql: ConveyorGraphQL = scope["state"]["graphql"]
+        await graphql(scope, receive, send)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    deps: Deps = request.state.deps
+    checks: dict[str, str] = {}
+    try:
+        async with deps.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["postgresql"] = "ok"
+    except Exception as exc:
+        checks["postgresql"] = f"unavailable: {type(exc).__name__}"
+    try:
+        await deps.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unavailable: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(checks, status_code=200 if ok else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Job counts of every tenant: for the operator's scraper only (README, Metrics)."""
+    deps: Deps = request.state.deps
+    token = deps.settings.metrics_token
+    if token is None:
+        if deps.settings.env != "dev":
+            return PlainTextResponse("Not Found", status_code=404)
+    elif not _bearer_is(request.headers.get("authorization"), token.get_secret_value()):
+        return PlainTextResponse(
+            "/metrics wants Authorization: Bearer <METRICS_TOKEN>",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    hub: pubsub.Hub = request.state.hub
+    graphql: ConveyorGraphQL = request.state.graphql
+    # On an outage, serve the last values; /readyz says what is down.
+    with contextlib.suppress(ServiceUnavailable):
+        await ops.refresh_metrics(deps, hub.subscriber_count, graphql.feeds.group_count)
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def spa(request: Request) -> Response:
+    """The dashboard (any path but the API's) and the explorer at /graphiql."""
+    page = "graphiql.html" if request.url.path.rstrip("/") == "/graphiql" else "index.html"
+    if page == "graphiql.html" and not request.state.deps.settings.explorer:
+        return PlainTextResponse("The explorer is turned off (GRAPHQL_EXPLORER).", 404)
+    path = FRONTEND / page
+    if not path.exists():
+        return PlainTextResponse(
+            "The dashboard is not built: run `make frontend` (or `conveyor dev`).",
+            status_code=404,
+        )
+    return FileResponse(path)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    registry = kinds.load()
-    holder = _Holder()
     schema = create_schema(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
-        redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-        dispatcher = Dispatcher(redis, engine, settings.redis_prefix)
-        hub = pubsub.Hub(
-            redis,
-            settings.redis_prefix,
-            buffer=settings.subscriber_buffer,
-            max_subscribers=settings.max_subscriptions_per_process,
-        )
-        deps = Deps(
-            engine=engine, redis=redis, dispatcher=dispatcher, registry=registry, settings=settings
-        )
-        authenticator = Authenticator(
-            engine,
-            cache_seconds=settings.auth_cache_seconds,
-            secret_key=settings.secret_key.get_secret_value(),
-        )
-        connections = Connections(deps, authenticator, hub)
-        graphql = ConveyorGraphQL(deps, hub, authenticator, schema=schema, connections=connections)
-        holder.runtime = Runtime(deps=deps, hub=hub, graphql=graphql)
-        await dispatcher.start()
-        await hub.start()
-        await connections.start()
-        gc_freeze.settle()
-        try:
-            yield
-        finally:
-            await connections.stop()
-            await hub.stop()
-            await dispatcher.stop()
-            await redis.aclose()
-            await engine.dispose()
-
-    class GraphQLEndpoint:
-        """ASGI endpoint delegating to the GraphQL app the lifespan built."""
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            await holder.get().graphql(scope, receive, send)
-
-    graphql_endpoint = GraphQLEndpoint()
-
-    async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    async def readyz(request: Request) -> Response:
-        deps = holder.get().deps
-        checks: dict[str, str] = {}
-        try:
-            async with deps.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            checks["postgresql"] = "ok"
-        except Exception as exc:
-            checks["postgresql"] = f"unavailable: {type(exc).__name__}"
-        try:
-            await deps.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"unavailable: {type(exc).__name__}"
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(checks, status_code=200 if ok else 503)
-
-    async def metrics_endpoint(request: Request) -> Response:
-        # Job counts of every tenant: for the operator's scraper only (README, Metrics).
-        token = settings.metrics_token
-        if token is None:
-            if settings.env != "dev":
-                return PlainTextResponse("Not Found", status_code=404)
-        elif not _bearer_is(request.headers.get("authorization"), token.get_secret_value()):
-            return PlainTextResponse(
-                "/metrics wants Authorization: Bearer <METRICS_TOKEN>",
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-            )
-        rt = holder.get()
-        # On an outage, serve the last values; /readyz says what is down.
-        with contextlib.suppress(ServiceUnavailable):
-            await ops.refresh_metrics(
-                rt.deps, rt.hub.subscriber_count, rt.graphql.feeds.group_count
-            )
-        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-    async def spa(request: Request) -> Response:
-        page = "graphiql.html" if request.url.path.rstrip("/") == "/graphiql" else "index.html"
-        if page == "graphiql.html" and not settings.explorer:
-            return PlainTextResponse("The explorer is turned off (GRAPHQL_EXPLORER).", 404)
-        path = FRONTEND / page
-        if not path.exists():
-            return PlainTextResponse(
-                "The dashboard is not built: run `make frontend` (or `conveyor dev`).",
-                status_code=404,
-            )
-        return FileResponse(path)
-
+    lifespan = _lifespan(settings, kinds.load(), schema)
     routes = [
-        Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql_endpoint),
+        Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", GraphQLEndpoint()),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

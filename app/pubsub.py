@@ -24,7 +24,7 @@ import socket
 import uuid
 from asyncio import FIRST_COMPLETED
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -48,6 +48,17 @@ def channel(prefix: str) -> str:
 def control_channel(prefix: str) -> str:
     """Commands to workers (cancel a running job)."""
     return f"{prefix}:control"
+
+
+async def send_commands(redis: Redis, prefix: str, commands: Sequence[str]) -> None:
+    """Best effort, like `publish`: workers also learn of a cancel from their next heartbeat."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.publish(control_channel(prefix), command)
+            await pipe.execute()
+    except Exception as exc:
+        log.warning("could not signal workers; heartbeats will", extra={"error": repr(exc)})
 
 
 def encode(change: JobChange) -> bytes:

@@ -21,6 +21,8 @@ from typing import Any
 import asyncpg
 import httpx
 from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +33,18 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:8]
 #: A real (random) server secret for every test process and `conveyor` child process.
 SECRET_KEY = os.environ.get("TEST_SECRET_KEY") or uuid.uuid4().hex + uuid.uuid4().hex
+
+
+@asynccontextmanager
+async def started(app: Starlette) -> AsyncIterator[ASGIApp]:
+    """Run `app`'s lifespan; yield the app with the lifespan's state in every request's scope
+    (what an ASGI server does, and httpx's in-process transport does not)."""
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            await app({**scope, "state": dict(state or {})}, receive, send)
+
+        yield with_state
 
 
 def pg_url(database: str, driver: str = "postgresql+asyncpg") -> str:

@@ -26,7 +26,7 @@ from app import pubsub
 from app.domain.models import Principal
 from app.services import keys
 from app.services.auth import Authenticator
-from app.services.jobs import Deps
+from app.services.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Connections:
     def __init__(self, deps: Deps, authenticator: Authenticator, hub: pubsub.Hub) -> None:
         self._deps = deps
         self._authenticator = authenticator
-        self._revocations = hub.always_on(keys.revocations_channel(deps.settings.redis_prefix))
+        self._revocations = hub.always_on(keys.revocations_channel(deps.prefix))
         self._open: dict[int, _Open] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False

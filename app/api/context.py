@@ -14,7 +14,7 @@ from app.domain.models import Attempt, Job, Principal
 from app.pubsub import Hub
 from app.services import jobs as jobs_service
 from app.services.auth import Authenticator
-from app.services.jobs import Deps
+from app.services.deps import Deps
 
 
 @dataclass

@@ -38,7 +38,7 @@ from app.domain.errors import ServiceUnavailable, Unauthenticated
 from app.pubsub import Hub
 from app.services import audit
 from app.services.auth import Authenticator
-from app.services.jobs import Deps
+from app.services.deps import Deps
 
 log = logging.getLogger(__name__)
 

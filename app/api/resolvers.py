@@ -8,18 +8,19 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from app.api import sockets
+from app.api import cursors, sockets
 from app.api import types as t
 from app.api.context import Context
 from app.domain import errors, models
 from app.domain import states as st
+from app.services import control, live, ops, submit
 from app.services import jobs as jobs_service
-from app.services import live, ops
 
 Info = strawberry.Info[Context, None]
 
 
-def _uuid(value: str, field: str = "id") -> uuid.UUID | None:
+def _uuid(value: str) -> uuid.UUID | None:
+    """An id that is not a UUID names no job: NotFound, like any other unknown id."""
     try:
         return uuid.UUID(value)
     except ValueError:
@@ -34,8 +35,8 @@ def _filter_args(flt: t.JobFilter | None) -> jobs_service.JobFilterArgs:
     )
 
 
-def _request(input: t.SubmitJobInput) -> jobs_service.SubmitRequest:
-    return jobs_service.SubmitRequest(
+def _request(input: t.SubmitJobInput) -> submit.SubmitRequest:
+    return submit.SubmitRequest(
         kind=input.kind,
         payload=input.payload,
         idempotency_key=input.idempotency_key,
@@ -77,20 +78,14 @@ class Query:
         first: int | None = t.DEFAULT_PAGE,
         after: str | None = None,
     ) -> t.JobConnection:
-        args = _filter_args(filter)
         found, has_next, flt = await jobs_service.page(
             info.context.deps,
             info.context.principal,
-            statuses=args.statuses,
-            kinds=args.kinds,
-            queue=args.queue,
+            _filter_args(filter),
             first=t.DEFAULT_PAGE if first is None else first,
-            after=after,
+            after=cursors.job_position(after),
         )
-        edges = [
-            t.JobEdge(cursor=jobs_service.encode_cursor(j), node=t.Job.from_domain(j))
-            for j in found
-        ]
+        edges = [t.JobEdge(cursor=cursors.of_job(j), node=t.Job.from_domain(j)) for j in found]
         return t.JobConnection(
             edges=edges,
             page_info=t.PageInfo(
@@ -101,7 +96,6 @@ class Query:
 
     @strawberry.field(description="Every job kind this deployment runs.")
     def job_kinds(self, info: Info) -> list[t.JobKind]:
-        _ = info.context.principal
         return [t.JobKind.from_domain(k) for k in info.context.deps.registry.all()]
 
     @strawberry.field(description="Per queue: waiting, scheduled, running, failed, throughput.")
@@ -111,7 +105,6 @@ class Query:
 
     @strawberry.field(description="Live workers (stopped or silent ones drop out).")
     async def workers(self, info: Info) -> list[t.Worker]:
-        _ = info.context.principal
         ctx = info.context
         return [t.Worker.from_domain(w) for w in await ops.workers(ctx.deps, ctx.principal)]
 
@@ -120,21 +113,21 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="Validate and enqueue a job.")
     async def submit_job(self, info: Info, input: t.SubmitJobInput) -> t.SubmitJobResult:
-        results = await jobs_service.submit_many(
+        results = await submit.submit_many(
             info.context.deps, info.context.principal, [_request(input)]
         )
         return _submit_result(results[0])
 
     @strawberry.mutation(
         description=(
-            f"Submit up to {jobs_service.MAX_BATCH} jobs in one round trip: a result per input, "
+            f"Submit up to {submit.MAX_BATCH} jobs in one round trip: a result per input, "
             "in order. Invalid inputs are reported and stored nowhere."
         )
     )
     async def submit_jobs(
         self, info: Info, inputs: list[t.SubmitJobInput]
     ) -> list[t.SubmitJobResult]:
-        results = await jobs_service.submit_many(
+        results = await submit.submit_many(
             info.context.deps, info.context.principal, [_request(i) for i in inputs]
         )
         return [_submit_result(r) for r in results]
@@ -145,7 +138,7 @@ class Mutation:
         try:
             if job_id is None:
                 raise errors.NotFound(str(id))
-            job = await jobs_service.cancel(info.context.deps, info.context.principal, job_id)
+            job = await control.cancel(info.context.deps, info.context.principal, job_id)
         except (errors.NotFound, errors.InvalidState) as exc:
             return t.user_error(exc)  # type: ignore[return-value]
         return t.Job.from_domain(job)
@@ -158,14 +151,14 @@ class Mutation:
         try:
             if job_id is None:
                 raise errors.NotFound(str(id))
-            job = await jobs_service.retry(info.context.deps, info.context.principal, job_id)
+            job = await control.retry(info.context.deps, info.context.principal, job_id)
         except (errors.NotFound, errors.InvalidState, errors.PolicyDenied) as exc:
             return t.user_error(exc)  # type: ignore[return-value]
         return t.Job.from_domain(job)
 
     @strawberry.mutation(description="Cancel every visible job matching the filter.")
     async def cancel_jobs(self, info: Info, filter: t.JobFilter) -> t.BulkResult:
-        count = await jobs_service.cancel_matching(
+        count = await control.cancel_matching(
             info.context.deps, info.context.principal, _filter_args(filter)
         )
         return t.BulkResult(count=count)
@@ -174,7 +167,7 @@ class Mutation:
         description="Retry every visible FAILED or CANCELLED job matching the filter."
     )
     async def retry_jobs(self, info: Info, filter: t.JobFilter) -> t.BulkResult:
-        count = await jobs_service.retry_matching(
+        count = await control.retry_matching(
             info.context.deps, info.context.principal, _filter_args(filter)
         )
         return t.BulkResult(count=count)

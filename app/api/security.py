@@ -6,11 +6,11 @@ caller's tenant; roles are checked in the services (a refusal is a FORBIDDEN err
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import strawberry
 
+from app.api import cursors
 from app.api import types as t
 from app.api.context import Context
 from app.api.security_types import (
@@ -41,24 +41,6 @@ from app.services import policy as policy_service
 Info = strawberry.Info[Context, None]
 
 MAX_LOG_PAGE = 200
-
-
-def _cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode().rstrip("=")
-
-
-def _after(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("id:"):
-            raise ValueError(raw)
-        return int(raw[3:])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.InvalidInput(
-            "invalid cursor", [errors.FieldError(("after",), "not a cursor from this API")]
-        ) from exc
 
 
 def _first(first: int | None) -> int:
@@ -112,10 +94,10 @@ class SecurityQuery:
             principal_id=_id(flt.principal_id, "principalId"),
             job_kind=flt.job_kind,
             first=_first(first),
-            before_id=_after(after),
+            before_id=cursors.row_position(after),
         )
         edges = [
-            PolicyDecisionEdge(cursor=_cursor(r["id"]), node=PolicyDecision.from_row(r))
+            PolicyDecisionEdge(cursor=cursors.of_row(r["id"]), node=PolicyDecision.from_row(r))
             for r in found
         ]
         return PolicyDecisionConnection(
@@ -142,10 +124,11 @@ class SecurityQuery:
             actor_id=_id(flt.actor_id, "actorId"),
             target=flt.target,
             first=_first(first),
-            before_id=_after(after),
+            before_id=cursors.row_position(after),
         )
         edges = [
-            AuditEntryEdge(cursor=_cursor(r["id"]), node=AuditEntry.from_row(r)) for r in found
+            AuditEntryEdge(cursor=cursors.of_row(r["id"]), node=AuditEntry.from_row(r))
+            for r in found
         ]
         return AuditLogConnection(
             edges=edges,

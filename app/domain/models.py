@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from app.domain.states import AttemptStatus, EventType, JobStatus, Priority
@@ -66,6 +66,21 @@ class Event:
     def is_terminal(self) -> bool:
         return self.type in TERMINAL_EVENTS
 
+    @classmethod
+    def snapshot(cls, job: Job) -> Event:
+        """A synthetic event (never stored) carrying the job's current state and its latest
+        stored seq: what a subscriber starts from."""
+        return cls(
+            job_id=job.id,
+            seq=job.last_seq,
+            type=EventType.SNAPSHOT,
+            status=job.status,
+            progress=job.progress,
+            message=job.progress_message,
+            data=None,
+            at=datetime.now(UTC),
+        )
+
 
 TERMINAL_EVENTS = frozenset({EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED})
 
@@ -118,3 +133,17 @@ class JobChange:
     @property
     def job_id(self) -> uuid.UUID:
         return self.event.job_id
+
+    @classmethod
+    def snapshot(cls, job: Job) -> JobChange:
+        """The job's current state as a change (sent after a subscriber may have missed some)."""
+        return cls(
+            event=Event.snapshot(job),
+            kind=job.kind,
+            queue=job.queue,
+            owner_id=job.owner_id,
+            attempt=job.attempt,
+            progress=job.progress,
+            progress_message=job.progress_message,
+            priority=job.priority,
+        )

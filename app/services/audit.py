@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,9 +18,7 @@ from app.db import audit as audit_repo
 from app.db.engine import transaction
 from app.domain import policy
 from app.domain.models import Principal
-
-if TYPE_CHECKING:  # services.jobs calls into this module
-    from app.services.jobs import Deps
+from app.services.deps import Deps
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from app.domain.models import Principal
 from app.domain.policy import Role
 from app.services import audit, auth
 from app.services import jobs as jobs_service
-from app.services.jobs import Deps
+from app.services.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ async def keys_of_tenant(engine: AsyncEngine, tenant_id: uuid.UUID) -> list[KeyI
 
 async def publish_revocation(deps: Deps, key_id: uuid.UUID) -> None:
     try:
-        await deps.redis.publish(revocations_channel(deps.settings.redis_prefix), str(key_id))
+        await deps.redis.publish(revocations_channel(deps.prefix), str(key_id))
     except Exception:  # the periodic re-check of open connections still closes them
         log.warning("could not publish a key revocation", extra={"key_id": str(key_id)})
 

@@ -17,28 +17,15 @@ from datetime import UTC, datetime, timedelta
 from app import pubsub
 from app.domain import policy
 from app.domain.errors import NotFound, SlowConsumer
-from app.domain.models import Event, Job, JobChange, Principal
+from app.domain.models import Event, JobChange, Principal
 from app.domain.states import EventType
 from app.services import jobs as jobs_service
-from app.services.jobs import Deps, JobFilterArgs
+from app.services.deps import Deps
+from app.services.jobs import JobFilterArgs
 
 #: Silence after which a follower re-checks PostgreSQL (covers a publish that never happened).
 IDLE_RECHECK_SECONDS = 15.0
 _PAGE = 500
-
-
-def snapshot(job: Job) -> Event:
-    """A synthetic event carrying the job's current state and its latest stored seq."""
-    return Event(
-        job_id=job.id,
-        seq=job.last_seq,
-        type=EventType.SNAPSHOT,
-        status=job.status,
-        progress=job.progress,
-        message=job.progress_message,
-        data=None,
-        at=datetime.now(UTC),
-    )
 
 
 async def follow_job(
@@ -51,7 +38,7 @@ async def follow_job(
         if job is None:
             raise NotFound(str(job_id))
         if after is None:
-            yield snapshot(job)
+            yield Event.snapshot(job)
             if job.status.is_terminal:
                 return
             last = job.last_seq
@@ -173,20 +160,9 @@ async def _changed_since(
     found, _, _ = await jobs_service.page(
         deps,
         principal,
-        statuses=flt.statuses,
-        kinds=flt.kinds,
-        queue=flt.queue,
+        flt,
         first=jobs_service.MAX_PAGE,
         updated_since=since - timedelta(seconds=1),
     )
     for job in found:
-        yield JobChange(
-            event=snapshot(job),
-            kind=job.kind,
-            queue=job.queue,
-            owner_id=job.owner_id,
-            attempt=job.attempt,
-            progress=job.progress,
-            progress_message=job.progress_message,
-            priority=job.priority,
-        )
+        yield JobChange.snapshot(job)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from typing import cast
-
 from app import metrics
 from app.db import stats
 from app.db.engine import transaction
 from app.domain import policy
 from app.domain.errors import Forbidden
 from app.domain.models import Principal
-from app.services.jobs import Deps
+from app.services.deps import Deps
 
 #: Queue stats are shared by every subscriber of a process for this long.
 STATS_TTL_SECONDS = 0.5
@@ -24,10 +21,9 @@ async def queue_stats(deps: Deps, principal: Principal) -> list[stats.QueueStats
     if scope.job_id is not None:
         raise Forbidden("a token for one job cannot read queue statistics")
     key = ("queue_stats", scope.tenant_id, scope.owner_id)
-    now = time.monotonic()
     cached = deps.cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cast(list[stats.QueueStats], cached[1])
+    if isinstance(cached, list):
+        return cached
     async with transaction(deps.engine) as conn:
         found = await stats.queues(
             conn,
@@ -35,7 +31,7 @@ async def queue_stats(deps: Deps, principal: Principal) -> list[stats.QueueStats
             tenant_id=scope.tenant_id,
             known=deps.registry.queues(),
         )
-    deps.cache[key] = (now + STATS_TTL_SECONDS, found)
+    deps.cache.put(key, found, STATS_TTL_SECONDS)
     return found
 
 
@@ -57,12 +53,10 @@ async def refresh_metrics(deps: Deps, subscriptions: int, shared_feeds: int) -> 
     metrics.SUBSCRIPTIONS.set(subscriptions)
     metrics.SHARED_FEEDS.set(shared_feeds)
     key = ("metrics",)
-    now = time.monotonic()
-    cached = deps.cache.get(key)
-    if cached is not None and cached[0] > now:
+    if deps.cache.get(key) is not None:
         return
     # Marked before the reads: concurrent scrapes do not all go to PostgreSQL.
-    deps.cache[key] = (now + deps.settings.metrics_cache_seconds, None)
+    deps.cache.put(key, True, deps.settings.metrics_cache_seconds)
     async with transaction(deps.engine) as conn:
         counts = await stats.job_counts(conn)
         queues = await stats.queues(conn, owner_id=None, known=deps.registry.queues())

@@ -14,7 +14,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,9 +25,7 @@ from app.domain import policy
 from app.domain.errors import Conflict, PolicyDenied
 from app.domain.models import Principal
 from app.services import audit
-
-if TYPE_CHECKING:  # services.jobs calls into this module
-    from app.services.jobs import Deps
+from app.services.deps import Deps
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +189,7 @@ async def _rate_limit(
     rate = current_policy.submit_rate_per_second
     assert rate is not None
     burst = current_policy.submit_burst or max(1, math.ceil(rate))
-    key = f"{deps.settings.redis_prefix}:rate:{principal.id}"
+    key = f"{deps.prefix}:rate:{principal.id}"
     try:
         granted, wait_ms = await deps.redis.eval(_BUCKET, 1, key, rate, burst, wanted)
     except Exception:

@@ -14,17 +14,16 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 from prometheus_client import start_http_server
-from redis.asyncio import Redis
 from taskiq import Context, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
 from app import gc_freeze, metrics, pubsub
-from app.db.engine import create_engine
 from app.domain.errors import ServiceUnavailable
 from app.kinds.registry import Registry
 from app.services import execution
-from app.services.dispatch import TASK_NAME, Dispatcher
+from app.services.deps import open_deps
+from app.services.dispatch import TASK_NAME
 from app.settings import Settings
 from app.worker.broker import ConveyorBroker
 from app.worker.progress import ProgressWriter
@@ -64,21 +63,17 @@ class Worker:
 
     async def run(self) -> None:
         s = self.settings
-        self.engine = create_engine(s.database_url, pool_size=max(4, min(self.concurrency, 20)))
-        self.redis = Redis.from_url(s.redis_url, socket_timeout=10, socket_connect_timeout=5)
-        self.dispatcher = Dispatcher(self.redis, self.engine, s.redis_prefix)
-        self.rt = execution.Runtime(
-            engine=self.engine,
-            redis=self.redis,
-            dispatcher=self.dispatcher,
-            prefix=s.redis_prefix,
-            worker_id=self.worker_id,
-            lease_seconds=s.lease_seconds,
-        )
-        self.writer = ProgressWriter(self.rt, interval=s.progress_interval_seconds)
+        pool_size = max(4, min(self.concurrency, 20))
+        async with open_deps(s, self.registry, pool_size=pool_size) as deps:
+            self.deps = deps
+            await self._run()
+
+    async def _run(self) -> None:
+        s = self.settings
+        self.writer = ProgressWriter(self.deps, interval=s.progress_interval_seconds)
         processes = s.worker_processes or os.cpu_count() or 1
         self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
-        self.runner = JobRunner(self.rt, self.registry, self.writer, self.pool)
+        self.runner = JobRunner(self.deps, self.worker_id, self.writer, self.pool)
         self.broker = ConveyorBroker(
             s.redis_url,
             prefix=s.redis_prefix,
@@ -105,13 +100,13 @@ class Worker:
             )
         await self.broker.startup()
         await execution.register_worker(
-            self.rt,
+            self.deps,
+            worker_id=self.worker_id,
             host=self.host,
             pid=os.getpid(),
             queues=self.queues,
             concurrency=self.concurrency,
         )
-        await self.dispatcher.start()
         await self.writer.start()
         try:
             await self._check_redis_epoch()
@@ -166,14 +161,10 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.writer.stop()
         with contextlib.suppress(Exception):
-            await self.dispatcher.stop()
-        with contextlib.suppress(Exception):
-            await execution.stop_worker(self.rt)
+            await execution.stop_worker(self.deps, worker_id=self.worker_id)
         with contextlib.suppress(Exception):
             await self.broker.shutdown()
         self.pool.shutdown(wait=False, cancel_futures=True)
-        await self.redis.aclose()
-        await self.engine.dispose()
         log.info("worker stopped", extra={"worker_id": self.worker_id})
 
     async def _heartbeat_loop(self) -> None:
@@ -197,7 +188,9 @@ class Worker:
         # Judge only the attempts this heartbeat asked about: one that starts while the
         # query is in flight is not in its answer, and is not lost.
         snapshot = list(self.runner.running.values())
-        held = await execution.renew_leases(self.rt, [(r.job_id, r.attempt) for r in snapshot])
+        held = await execution.renew_leases(
+            self.deps, worker_id=self.worker_id, held=[(r.job_id, r.attempt) for r in snapshot]
+        )
         for running in snapshot:
             key = (running.job_id, running.attempt)
             if key not in held:
@@ -213,9 +206,9 @@ class Worker:
     async def _control_loop(self) -> None:
         """Cancel requests arrive over pub/sub in milliseconds; the heartbeat is the fallback."""
         while True:
-            control = self.redis.pubsub(ignore_subscribe_messages=True)
+            control = self.deps.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await control.subscribe(pubsub.control_channel(self.settings.redis_prefix))
+                await control.subscribe(pubsub.control_channel(self.deps.prefix))
                 while True:
                     message = await control.get_message(timeout=1.0)
                     if not message:
@@ -246,9 +239,9 @@ class Worker:
         worker's sweep resends unmarked jobs; this one also recreates its consumer groups and
         resends them all at its next sweep instead of waiting for their age.
         """
-        await self.dispatcher.check_epoch()
-        if self.dispatcher.losses != self._losses_seen:
-            self._losses_seen = self.dispatcher.losses
+        await self.deps.dispatcher.check_epoch()
+        if self.deps.dispatcher.losses != self._losses_seen:
+            self._losses_seen = self.deps.dispatcher.losses
             await self.broker.ensure_groups()
             self._resend_pending = True
 
@@ -259,15 +252,17 @@ class Worker:
         while True:
             await asyncio.sleep(s.maintenance_interval_seconds)
             try:
-                await execution.promote_due(self.rt)
-                await execution.recover_expired(self.rt)
+                await execution.promote_due(self.deps)
+                await execution.recover_expired(self.deps)
                 await self._check_redis_epoch()
                 now = loop.time()
                 if self._resend_pending or now >= next_sweep:
                     next_sweep = now + min(2.0, s.redispatch_after_seconds / 2)
                     resend_all = self._resend_pending
                     ran = await execution.sweep(
-                        self.rt, redispatch_after=s.redispatch_after_seconds, resend_all=resend_all
+                        self.deps,
+                        redispatch_after=s.redispatch_after_seconds,
+                        resend_all=resend_all,
                     )
                     # Not run (another worker holds the sweep lock): that worker's sweeps send
                     # the unmarked jobs too, but this one keeps trying to resend them all now.
@@ -288,7 +283,7 @@ class Worker:
             caught_up = True
             try:
                 caught_up = await execution.prune(
-                    self.rt,
+                    self.deps,
                     retention_days=s.retention_days,
                     batch=s.prune_batch_size,
                     budget_seconds=PRUNE_BUDGET_SECONDS,

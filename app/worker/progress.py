@@ -15,13 +15,14 @@ import uuid
 from app.db.execution import PendingEvent
 from app.domain.errors import ServiceUnavailable
 from app.services import execution
+from app.services.deps import Deps
 
 log = logging.getLogger(__name__)
 
 
 class ProgressWriter:
-    def __init__(self, rt: execution.Runtime, *, interval: float) -> None:
-        self._rt = rt
+    def __init__(self, deps: Deps, *, interval: float) -> None:
+        self._deps = deps
         self._interval = interval
         self._pending: dict[uuid.UUID, list[PendingEvent]] = {}
         self._wake = asyncio.Event()
@@ -66,7 +67,7 @@ class ProgressWriter:
             if not batch:
                 return
             try:
-                await execution.append(self._rt, [e for items in batch.values() for e in items])
+                await execution.append(self._deps, [e for items in batch.values() for e in items])
             except ServiceUnavailable:
                 for job_id, items in batch.items():  # put back in front, keeping order
                     self._pending[job_id] = items + self._pending.get(job_id, [])

@@ -22,11 +22,12 @@ from taskiq import Context
 from app import logs, metrics
 from app.db.execution import Outcome, PendingEvent
 from app.domain.errors import PermanentError, ServiceUnavailable
-from app.domain.models import Job
+from app.domain.models import Job, JobChange
 from app.domain.retry import backoff_seconds
 from app.domain.states import RELEASED, AttemptStatus, JobStatus
-from app.kinds.registry import Registry
 from app.services import execution
+from app.services.batching import Batcher
+from app.services.deps import Deps
 from app.worker.progress import ProgressWriter
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,8 @@ def _to_json(value: Any) -> Any:
 class JobRunner:
     """Per-worker job runner (one per process)."""
 
-    rt: execution.Runtime
-    registry: Registry
+    deps: Deps
+    worker_id: str
     writer: ProgressWriter
     pool: Executor
     running: dict[uuid.UUID, Running] = field(default_factory=dict)
@@ -106,6 +107,15 @@ class JobRunner:
     record_patience_seconds: float = 600.0
     #: How long one message holds its slot retrying its claim through an outage.
     claim_patience_seconds: float = 600.0
+    #: Claims and outcomes of jobs that end at the same moment share one statement.
+    claims: Batcher[uuid.UUID, Job | None] = field(init=False)
+    outcomes: Batcher[tuple[uuid.UUID, int, Outcome], JobChange | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.claims = Batcher(
+            lambda ids: execution.claim_many(self.deps, worker_id=self.worker_id, job_ids=ids)
+        )
+        self.outcomes = Batcher(lambda items: execution.finish_many(self.deps, items))
 
     async def run(self, job_id: uuid.UUID, context: Context | None) -> None:
         self.busy += 1
@@ -142,7 +152,7 @@ class JobRunner:
         delay = CLAIM_RETRY_FIRST_SECONDS
         while True:
             try:
-                return await execution.claim(self.rt, job_id)
+                return await self.claims.submit(job_id)
             except ServiceUnavailable:
                 if loop.time() + delay > give_up:
                     raise
@@ -162,7 +172,7 @@ class JobRunner:
         extra = {"job_id": str(job.id), "attempt": job.attempt, "kind": job.kind}
         log.info("attempt started", extra=extra)
         started = asyncio.get_running_loop().time()
-        kind = self.registry.get(job.kind)
+        kind = self.deps.registry.get(job.kind)
         if kind is None:
             err = {"type": "UnknownJobKind", "message": f"no handler for {job.kind!r} here"}
             await self._record(
@@ -270,11 +280,11 @@ class JobRunner:
         give_up = loop.time() + self.record_patience_seconds
         while True:
             try:
-                change = await execution.finish(self.rt, job.id, job.attempt, outcome)
+                change = await self.outcomes.submit((job.id, job.attempt, outcome))
                 if change is None and outcome.unless_cancel_requested:
                     # Asked to cancel while it ran: the cancellation wins over a retry.
                     outcome = Outcome(JobStatus.CANCELLED, AttemptStatus.CANCELLED, "CANCELLED")
-                    change = await execution.finish(self.rt, job.id, job.attempt, outcome)
+                    change = await self.outcomes.submit((job.id, job.attempt, outcome))
                 break
             except ServiceUnavailable:
                 if loop.time() > give_up:

@@ -54,8 +54,8 @@ def settings(env: support.Env) -> Settings:
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        a = Api(settings, httpx.ASGITransport(app=app), [])
+    async with support.started(app) as running:
+        a = Api(settings, httpx.ASGITransport(app=running), [])
         yield a
         for c in a.clients:
             await c.aclose()

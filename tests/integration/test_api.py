@@ -254,8 +254,8 @@ async def test_health_readiness_and_metrics(api: Api) -> None:
 @asynccontextmanager
 async def _app(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update=changes))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with support.started(app) as running:
+        transport = httpx.ASGITransport(app=running)
         async with httpx.AsyncClient(base_url="http://test", transport=transport) as http:
             yield http
 

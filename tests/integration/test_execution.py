@@ -9,14 +9,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy import text
 
-from app import metrics
+from app import kinds, metrics
 from app.db.engine import create_engine
 from app.db.execution import Outcome
 from app.domain.states import AttemptStatus, JobStatus
 from app.services import dispatch, execution
+from app.services.deps import Deps, open_deps
+from app.settings import Settings
 from tests import support
 from tests.integration.conftest import Api
 from tests.support import submit
@@ -25,23 +26,15 @@ RETRY = """mutation($id: ID!) { retryJob(id: $id) {
   __typename ... on Job { status attempt maxAttempts } } }"""
 
 
+WORKER = "test-worker"
+
+
 @pytest.fixture
-async def rt(env: support.Env) -> AsyncIterator[execution.Runtime]:
-    engine = create_engine(env.database_url, pool_size=2)
-    redis = Redis.from_url(support.REDIS_URL)
-    dispatcher = dispatch.Dispatcher(redis, engine, env.prefix)
-    await dispatcher.start()
-    yield execution.Runtime(
-        engine=engine,
-        redis=redis,
-        dispatcher=dispatcher,
-        prefix=env.prefix,
-        worker_id="test-worker",
-        lease_seconds=0.2,
-    )
-    await dispatcher.stop()
-    await redis.aclose()
-    await engine.dispose()
+async def rt(settings: Settings) -> AsyncIterator[Deps]:
+    async with open_deps(
+        settings.model_copy(update={"lease_seconds": 0.2}), kinds.load(), pool_size=2
+    ) as deps:
+        yield deps
 
 
 def _counter(name: str, kind: str) -> float:
@@ -49,13 +42,15 @@ def _counter(name: str, kind: str) -> float:
 
 
 async def test_recovered_attempts_count_as_retries_or_dead_letters_and_name_their_jobs(
-    api: Api, rt: execution.Runtime, caplog: pytest.LogCaptureFixture
+    api: Api, rt: Deps, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = api.client(await api.key("alice"))
     again = await submit(client, "demo.flaky", {}, maxAttempts=3)
     last = await submit(client, "demo.flaky", {}, maxAttempts=1)
     for job in (again, last):
-        assert await execution.claim(rt, uuid.UUID(job["id"])) is not None
+        assert (await execution.claim_many(rt, worker_id=WORKER, job_ids=[uuid.UUID(job["id"])]))[
+            0
+        ] is not None
     retries = _counter("conveyor_retries_total", "demo.flaky")
     dead = _counter("conveyor_dead_lettered_total", "demo.flaky")
     await asyncio.sleep(0.4)  # the 0.2 s leases expire: nobody renews them
@@ -69,7 +64,7 @@ async def test_recovered_attempts_count_as_retries_or_dead_letters_and_name_thei
     assert (lines[last["id"]].attempt, lines[last["id"]].status) == (1, "FAILED")
 
 
-async def test_a_sweep_says_whether_it_ran(env: support.Env, rt: execution.Runtime) -> None:
+async def test_a_sweep_says_whether_it_ran(env: support.Env, rt: Deps) -> None:
     other = create_engine(env.database_url, pool_size=1)
     try:
         async with other.connect() as conn:
@@ -82,7 +77,7 @@ async def test_a_sweep_says_whether_it_ran(env: support.Env, rt: execution.Runti
 
 
 async def test_a_send_is_not_marked_when_redis_lost_its_data_in_between(
-    api: Api, env: support.Env, rt: execution.Runtime
+    api: Api, env: support.Env, rt: Deps
 ) -> None:
     client = api.client(await api.key("alice"))
     ids = [uuid.UUID((await submit(client, "demo.noop", {}))["id"]) for _ in range(3)]
@@ -98,17 +93,17 @@ async def test_a_send_is_not_marked_when_redis_lost_its_data_in_between(
 
 
 async def test_retry_gives_the_jobs_own_budget_and_a_release_does_not_count(
-    api: Api, env: support.Env, rt: execution.Runtime
+    api: Api, env: support.Env, rt: Deps
 ) -> None:
     client = api.client(await api.key("alice"))
     # demo.flaky's kind allows 3 attempts; this job asked for 2.
     job_id = uuid.UUID((await submit(client, "demo.flaky", {}, maxAttempts=2))["id"])
 
     async def attempt(outcome: Outcome) -> int:
-        claimed = await execution.claim(rt, job_id)
+        claimed = (await execution.claim_many(rt, worker_id=WORKER, job_ids=[job_id]))[0]
         assert claimed is not None
         assert claimed.attempt <= claimed.max_attempts
-        assert await execution.finish(rt, job_id, claimed.attempt, outcome) is not None
+        assert (await execution.finish_many(rt, [(job_id, claimed.attempt, outcome)]))[0]
         return claimed.attempt
 
     released = Outcome(

@@ -155,8 +155,8 @@ async def test_the_application_role_appends_to_the_logs_and_can_change_nothing(
         url = f"postgresql+asyncpg://{role}@{support.PG_HOST}:{support.PG_PORT}/{env.database}"
         settings = api.settings.model_copy(update={"database_url": url})
         app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            as_app = Api(settings, httpx.ASGITransport(app=app), [])
+        async with support.started(app) as running:
+            as_app = Api(settings, httpx.ASGITransport(app=running), [])
             admin = as_app.client(await as_app.key("root", admin=True))
             job = await submit(admin, "demo.noop", {})
             await admin("mutation { setPolicy(input: {maxWaitingJobs: 10}) { __typename } }")
