@@ -17,18 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import rows
 from app.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
-from app.db.sql import typed, with_event
-from app.domain.models import Job, JobChange
-from app.domain.states import AttemptStatus, JobStatus
+from app.db.sql import guard, typed, with_event
+from app.domain.models import Job, JobChange, PendingEvent
+from app.domain.outcomes import Outcome
+from app.domain.states import CLAIM, FINISH, PROMOTE, EventType, JobStatus
 
 _CLAIM = with_event(
-    """
-    UPDATE jobs SET status = 'RUNNING', attempt = attempt + 1, last_seq = last_seq + 1,
+    f"""
+    UPDATE jobs SET status = '{JobStatus.RUNNING}', attempt = attempt + 1, last_seq = last_seq + 1,
                     started_at = coalesce(started_at, now()), updated_at = now(),
                     dispatched_at = NULL, next_run_at = NULL
-    FROM c WHERE jobs.id = c.id AND c.status = 'QUEUED'
+    FROM c WHERE jobs.id = c.id AND {guard(CLAIM, "c.status")}
     """,
-    "'STARTED'",
+    f"'{EventType.STARTED}'",
     data="jsonb_build_object('attempt', j.attempt, 'workerId', CAST(:worker AS text))",
     # Rows are locked in id order (no deadlock between batches), and a locked row is waited
     # for, never skipped: the lock may be a mere `dispatched_at` mark, and skipping would
@@ -60,20 +61,8 @@ async def claim(
     return {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}
 
 
-@dataclass(frozen=True)
-class PendingEvent:
-    """A progress or log event a running attempt reported, waiting for the batched write."""
-
-    job_id: uuid.UUID
-    attempt: int
-    type: str  # PROGRESS or LOG
-    progress: float | None
-    message: str | None
-    data: dict[str, Any] | None
-
-
 _APPEND = typed(
-    """
+    f"""
     WITH v AS (
         SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]),
                              CAST(:counts AS int[]), CAST(:progress AS float8[]),
@@ -86,7 +75,7 @@ _APPEND = typed(
             progress_message = CASE WHEN v.has_progress THEN v.pmessage
                                     ELSE jobs.progress_message END
         FROM v
-        WHERE jobs.id = v.id AND jobs.status = 'RUNNING' AND jobs.attempt = v.attempt
+        WHERE jobs.id = v.id AND {guard(FINISH, "jobs.status")} AND jobs.attempt = v.attempt
         RETURNING jobs.*, jobs.last_seq - v.n AS base
     ),
     ev AS (
@@ -122,7 +111,7 @@ async def append_events(
     ids, attempts, counts, progress, pmessages, has_progress = [], [], [], [], [], []
     e_ids, e_idx, e_types, e_progress, e_messages, e_data = [], [], [], [], [], []
     for job_id, items in per_job.items():
-        last_progress = next((p for p in reversed(items) if p.type == "PROGRESS"), None)
+        last_progress = next((p for p in reversed(items) if p.type is EventType.PROGRESS), None)
         ids.append(job_id)
         attempts.append(items[0].attempt)
         counts.append(len(items))
@@ -132,7 +121,7 @@ async def append_events(
         for i, p in enumerate(items, start=1):
             e_ids.append(job_id)
             e_idx.append(i)
-            e_types.append(p.type)
+            e_types.append(p.type.value)
             e_progress.append(p.progress)
             e_messages.append(p.message)
             e_data.append(_json(p.data))
@@ -156,23 +145,6 @@ async def append_events(
     return [rows.change(r) for r in result.mappings()]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How an attempt ended, and what that makes of the job."""
-
-    job_status: JobStatus
-    attempt_status: AttemptStatus
-    event_type: str
-    result: Any = None
-    error: dict[str, Any] | None = None
-    #: Seconds until the next attempt, for RETRYING.
-    delay_seconds: float | None = None
-    #: Skip the write when the job was asked to cancel meanwhile (retry/fail outcomes).
-    unless_cancel_requested: bool = False
-    #: The attempt does not count (a release at shutdown): `max_attempts` grows by one.
-    refund_attempt: bool = False
-
-
 _FINISH = typed(
     f"""
     WITH v AS (
@@ -194,7 +166,7 @@ _FINISH = typed(
             finished_at = CASE WHEN v.terminal THEN now() ELSE NULL END,
             dispatched_at = NULL, last_seq = jobs.last_seq + 1, updated_at = now()
         FROM v
-        WHERE jobs.id = v.id AND jobs.status = 'RUNNING' AND jobs.attempt = v.attempt
+        WHERE jobs.id = v.id AND {guard(FINISH, "jobs.status")} AND jobs.attempt = v.attempt
           AND (NOT v.unless_cancel OR jobs.cancel_requested_at IS NULL)
         RETURNING {JOB_COLUMNS_QUALIFIED}, v.attempt_status, v.event_type, v.error AS full_error,
                   v.public_error, v.delay
@@ -243,7 +215,7 @@ async def finish(
             "attempts": [attempt for _, attempt, _ in outcomes],
             "statuses": [o.job_status.value for _, _, o in outcomes],
             "attempt_statuses": [o.attempt_status.value for _, _, o in outcomes],
-            "event_types": [o.event_type for _, _, o in outcomes],
+            "event_types": [o.event_type.value for _, _, o in outcomes],
             "results": [_json(o.result) for _, _, o in outcomes],
             "errors": [_json(o.error) for _, _, o in outcomes],
             "public_errors": [_json(public_error(o.error)) for _, _, o in outcomes],
@@ -299,53 +271,66 @@ async def renew_leases(
     return {(r.job_id, r.number): r.cancel for r in result}
 
 
-_RECOVER = with_event(
-    """
-    UPDATE jobs SET status = CASE WHEN jobs.cancel_requested_at IS NOT NULL THEN 'CANCELLED'
-                                  WHEN jobs.attempt >= jobs.max_attempts THEN 'FAILED'
-                                  ELSE 'QUEUED' END,
-        finished_at = CASE WHEN jobs.cancel_requested_at IS NOT NULL
-                             OR jobs.attempt >= jobs.max_attempts THEN now() END,
-        error = CASE WHEN jobs.attempt >= jobs.max_attempts AND jobs.cancel_requested_at IS NULL
-                     THEN jsonb_build_object('type', 'LeaseExpired', 'message',
-                          'the worker running the last attempt stopped responding') END,
-        dispatched_at = NULL, last_seq = jobs.last_seq + 1, updated_at = now()
-    FROM lost
-    WHERE jobs.id = lost.job_id AND jobs.status = 'RUNNING' AND jobs.attempt = lost.number
-    """,
-    "CASE j.status WHEN 'QUEUED' THEN 'LOST' ELSE j.status END",
-    data="jsonb_build_object('attempt', j.attempt, 'reason', 'lease expired')",
-    before="""expired AS (
-        SELECT job_id, number FROM job_attempts
-        WHERE status = 'RUNNING' AND lease_expires_at < now()
-        ORDER BY lease_expires_at LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    ), lost AS (
-        UPDATE job_attempts a SET status = 'LOST', finished_at = now(), lease_expires_at = NULL,
-            error = jsonb_build_object('type', 'LeaseExpired',
-                                       'message', 'lease expired: the worker stopped responding')
-        FROM expired WHERE a.job_id = expired.job_id AND a.number = expired.number
-        RETURNING a.job_id, a.number
-    ), """,
-)
+@dataclass(frozen=True)
+class Expired:
+    """An attempt whose lease ran out, locked with its job until the transaction ends."""
+
+    job_id: uuid.UUID
+    attempt: int
+    max_attempts: int
+    cancel_requested: bool
+    #: The job is still RUNNING under this attempt (else only the attempt row is stale).
+    current: bool
 
 
-async def recover_expired(conn: AsyncConnection, *, limit: int = 200) -> list[JobChange]:
-    """Mark attempts whose lease expired LOST and requeue (or fail/cancel) their jobs."""
-    result = await conn.execute(_RECOVER, {"limit": limit})
-    return [rows.change(r) for r in result.mappings()]
+async def expired_attempts(conn: AsyncConnection, *, limit: int = 200) -> list[Expired]:
+    """Attempts whose lease expired, oldest first, locked with their jobs (skipping rows that
+    someone, e.g. the worker finishing them, holds): `domain.outcomes.after_lost_lease`
+    decides, `finish` applies, in the same transaction."""
+    result = await conn.execute(
+        text(
+            f"""
+            SELECT a.job_id, a.number, j.max_attempts,
+                   j.cancel_requested_at IS NOT NULL AS cancel_requested,
+                   {guard(FINISH, "j.status")} AND j.attempt = a.number AS current
+            FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+            WHERE a.status = 'RUNNING' AND a.lease_expires_at < now()
+            ORDER BY a.lease_expires_at LIMIT :limit
+            FOR UPDATE OF a, j SKIP LOCKED
+            """
+        ),
+        {"limit": limit},
+    )
+    return [
+        Expired(r.job_id, r.number, r.max_attempts, r.cancel_requested, r.current) for r in result
+    ]
+
+
+async def abandon_attempts(conn: AsyncConnection, *, held: Sequence[tuple[uuid.UUID, int]]) -> None:
+    """Mark expired attempts LOST whose job moved on without them (no job change)."""
+    await conn.execute(
+        text(
+            """
+            UPDATE job_attempts SET status = 'LOST', finished_at = now(), lease_expires_at = NULL
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:numbers AS int[])) AS h(job_id, number)
+            WHERE job_attempts.job_id = h.job_id AND job_attempts.number = h.number
+              AND job_attempts.status = 'RUNNING'
+            """
+        ),
+        {"ids": [h[0] for h in held], "numbers": [h[1] for h in held]},
+    )
 
 
 _PROMOTE = with_event(
-    """
-    UPDATE jobs SET status = 'QUEUED', next_run_at = NULL, dispatched_at = NULL,
+    f"""
+    UPDATE jobs SET status = '{JobStatus.QUEUED}', next_run_at = NULL, dispatched_at = NULL,
                     last_seq = jobs.last_seq + 1, updated_at = now()
     FROM due WHERE jobs.id = due.id
     """,
-    "'QUEUED'",
-    before="""due AS (
+    f"'{EventType.QUEUED}'",
+    before=f"""due AS (
         SELECT id FROM jobs
-        WHERE status IN ('SCHEDULED', 'RETRYING') AND next_run_at <= now()
+        WHERE {guard(PROMOTE)} AND next_run_at <= now()
         ORDER BY next_run_at LIMIT :limit
         FOR UPDATE SKIP LOCKED
     ), """,

@@ -17,14 +17,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db import rows
-from app.db.sql import with_event
+from app.db.sql import guard, in_, with_event
 from app.db.tenants import TENANT_KEYS
 from app.domain.models import Attempt, Event, Job, JobChange
-from app.domain.states import RELEASED, RETRYABLE, WAITING, JobStatus
-
-
-def _in(statuses: frozenset[JobStatus]) -> str:
-    return ", ".join(f"'{s.value}'" for s in sorted(statuses))
+from app.domain.states import (
+    CANCEL,
+    CANCELLABLE,
+    RELEASED,
+    RETRY,
+    RETRYABLE,
+    WAITING,
+    EventType,
+    JobStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -237,20 +242,22 @@ async def events(
 
 _CANCEL_WAITING = with_event(
     f"""
-    UPDATE jobs SET status = 'CANCELLED', cancel_requested_at = now(), finished_at = now(),
+    UPDATE jobs SET status = '{JobStatus.CANCELLED}', cancel_requested_at = now(),
+                    finished_at = now(),
                     next_run_at = NULL, last_seq = last_seq + 1, updated_at = now()
-    WHERE id = ANY(:ids) AND status IN ({_in(WAITING)})
+    WHERE id = ANY(:ids) AND {guard(CANCEL)}
     """,
-    "'CANCELLED'",
+    f"'{EventType.CANCELLED}'",
     data="jsonb_build_object('by', CAST(:by AS text))",
 )
 
 _REQUEST_CANCEL = with_event(
-    """
+    f"""
     UPDATE jobs SET cancel_requested_at = now(), last_seq = last_seq + 1, updated_at = now()
-    WHERE id = ANY(:ids) AND status = 'RUNNING' AND cancel_requested_at IS NULL
+    WHERE id = ANY(:ids) AND {in_("status", CANCELLABLE - WAITING)}
+      AND cancel_requested_at IS NULL
     """,
-    "'CANCEL_REQUESTED'",
+    f"'{EventType.CANCEL_REQUESTED}'",
     data="jsonb_build_object('by', CAST(:by AS text))",
 )
 
@@ -280,15 +287,15 @@ _OWN_BUDGET = """coalesce(
 
 _RETRY = with_event(
     f"""
-    UPDATE jobs SET status = 'QUEUED',
+    UPDATE jobs SET status = '{JobStatus.QUEUED}',
                     max_attempts = attempt + coalesce(CAST(:budget AS int), {_OWN_BUDGET}),
                     error = NULL,
                     result = NULL, progress = 0, progress_message = NULL, finished_at = NULL,
                     cancel_requested_at = NULL, dispatched_at = NULL, next_run_at = NULL,
                     last_seq = last_seq + 1, updated_at = now()
-    WHERE id = ANY(:ids) AND status IN ({_in(RETRYABLE)})
+    WHERE id = ANY(:ids) AND {guard(RETRY)}
     """,
-    "'RETRIED'",
+    f"'{EventType.RETRIED}'",
     data="jsonb_build_object('by', CAST(:by AS text), 'budget', j.max_attempts - j.attempt)",
 )
 

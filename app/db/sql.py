@@ -3,6 +3,7 @@ trip, and keyset pages of the append-only logs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
+from app.domain.states import JobStatus, Transition
 
 
 def with_event(
@@ -44,6 +46,16 @@ def with_event(
     SELECT j.*, {EVENT_COLUMNS} FROM j JOIN e ON e.job_id = j.id
     """
     return typed(sql, json_params)
+
+
+def guard(transition: Transition, column: str = "status") -> str:
+    """The WHERE clause that lets `transition` happen only from its source statuses."""
+    return in_(column, transition.sources)
+
+
+def in_(column: str, statuses: Iterable[JobStatus]) -> str:
+    quoted = sorted(f"'{s.value}'" for s in statuses)
+    return f"{column} IN ({', '.join(quoted)})"
 
 
 def typed(sql: str, json_params: tuple[str, ...] = ()) -> TextClause:

@@ -52,6 +52,18 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """A progress or log event a running attempt reported, waiting for the batched write."""
+
+    job_id: uuid.UUID
+    attempt: int
+    type: EventType  # PROGRESS or LOG
+    progress: float | None
+    message: str | None
+    data: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     job_id: uuid.UUID
     seq: int

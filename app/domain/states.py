@@ -1,15 +1,16 @@
-"""Job and attempt states, and the only table of allowed job transitions.
+"""Job and attempt states, and the transitions between them: the only place they are defined.
 
-Every status change in the database is a guarded UPDATE whose WHERE clause names the expected
-current status (and, for a worker's writes, its attempt number). The table below is the
-specification those guards implement: tests/integration/test_state_guards.py drives every
-guarded statement against a job in every status and checks that exactly the transitions this
-table allows took place.
+Every status change in the database is a guarded UPDATE whose WHERE clause is built from one
+`Transition` below (`db.sql.guard`), plus the attempt number for a worker's writes. The table
+of allowed moves is derived from those transitions; tests/integration/test_state_guards.py
+drives every guarded statement against a job in every status and checks that exactly the
+moves this table allows took place.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class JobStatus(enum.StrEnum):
@@ -32,29 +33,56 @@ class JobStatus(enum.StrEnum):
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 WAITING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RETRYING})
+#: States a client may cancel from. RUNNING is cancelled cooperatively by its worker.
+CANCELLABLE = frozenset({*WAITING, JobStatus.RUNNING})
+#: States `retryJob` accepts.
+RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
-_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.SCHEDULED: frozenset({JobStatus.QUEUED, JobStatus.CANCELLED}),
-    JobStatus.RETRYING: frozenset({JobStatus.QUEUED, JobStatus.CANCELLED}),
-    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED}),
-    JobStatus.RUNNING: frozenset(
+
+@dataclass(frozen=True)
+class Transition:
+    """One kind of guarded status change: the statuses it may start from (the guard in its
+    UPDATE's WHERE clause, see `db.sql.guard`) and those it may end in."""
+
+    name: str
+    sources: frozenset[JobStatus]
+    targets: frozenset[JobStatus]
+
+
+#: A worker takes a QUEUED job under a new leased attempt.
+CLAIM = Transition("claim", frozenset({JobStatus.QUEUED}), frozenset({JobStatus.RUNNING}))
+#: The current attempt ends (`domain.outcomes`): done, dead-lettered, retrying after a
+#: backoff, cancelled, or QUEUED again (released by a stopping worker, or its lease expired).
+FINISH = Transition(
+    "finish",
+    frozenset({JobStatus.RUNNING}),
+    frozenset(
         {
             JobStatus.SUCCEEDED,
             JobStatus.FAILED,
             JobStatus.RETRYING,
             JobStatus.CANCELLED,
-            JobStatus.QUEUED,  # released by a stopping worker, or recovered from a lost lease
+            JobStatus.QUEUED,
         }
     ),
-    JobStatus.FAILED: frozenset({JobStatus.QUEUED}),  # retryJob: a fresh attempt budget
-    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED}),  # retryJob
-    JobStatus.SUCCEEDED: frozenset(),
-}
+)
+#: A SCHEDULED job's `run_at`, or a RETRYING job's backoff, is due.
+PROMOTE = Transition(
+    "promote",
+    frozenset({JobStatus.SCHEDULED, JobStatus.RETRYING}),
+    frozenset({JobStatus.QUEUED}),
+)
+#: A client cancels a waiting job (a running one is asked to stop and ends through FINISH).
+CANCEL = Transition("cancel", WAITING, frozenset({JobStatus.CANCELLED}))
+#: `retryJob`: a dead-lettered or cancelled job is sent again with a fresh attempt budget.
+RETRY = Transition("retry", RETRYABLE, frozenset({JobStatus.QUEUED}))
 
-#: States a client may cancel from. RUNNING is cancelled cooperatively by its worker.
-CANCELLABLE = frozenset({*WAITING, JobStatus.RUNNING})
-#: States `retryJob` accepts.
-RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+TRANSITIONS = (CLAIM, FINISH, PROMOTE, CANCEL, RETRY)
+
+_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    status: frozenset(target for t in TRANSITIONS if status in t.sources for target in t.targets)
+    for status in JobStatus
+}
 
 
 def can_transition(current: JobStatus, target: JobStatus) -> bool:
@@ -62,7 +90,7 @@ def can_transition(current: JobStatus, target: JobStatus) -> bool:
 
 
 def sources_of(target: JobStatus) -> frozenset[JobStatus]:
-    """Every status from which `target` may be reached (for guarded UPDATEs)."""
+    """Every status from which `target` may be reached."""
     return frozenset(s for s, targets in _TRANSITIONS.items() if target in targets)
 
 

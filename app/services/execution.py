@@ -13,8 +13,9 @@ from sqlalchemy import text
 from app import metrics
 from app.db import execution as repo
 from app.db.engine import statements, transaction
-from app.db.execution import Outcome, PendingEvent
-from app.domain.models import Job, JobChange
+from app.domain import outcomes
+from app.domain.models import Job, JobChange, PendingEvent
+from app.domain.outcomes import Outcome
 from app.domain.states import JobStatus
 from app.services import outbox
 from app.services.deps import Deps
@@ -75,8 +76,30 @@ async def promote_due(deps: Deps) -> int:
 
 
 async def recover_expired(deps: Deps) -> int:
-    async with statements(deps.engine) as conn:
-        changes = await repo.recover_expired(conn)
+    """End the attempts whose worker stopped renewing their lease, as the domain decides
+    (`outcomes.after_lost_lease`), through the same guarded statement as any outcome."""
+    async with transaction(deps.engine) as conn:
+        expired = await repo.expired_attempts(conn)
+        stale = [(e.job_id, e.attempt) for e in expired if not e.current]
+        if stale:
+            await repo.abandon_attempts(conn, held=stale)
+        found = await repo.finish(
+            conn,
+            outcomes=[
+                (
+                    e.job_id,
+                    e.attempt,
+                    outcomes.after_lost_lease(
+                        attempt=e.attempt,
+                        max_attempts=e.max_attempts,
+                        cancel_requested=e.cancel_requested,
+                    ),
+                )
+                for e in expired
+                if e.current
+            ],
+        )
+    changes = list(found.values())
     for c in changes:
         status = c.event.status
         if status is JobStatus.QUEUED:

@@ -12,8 +12,9 @@ import contextlib
 import logging
 import uuid
 
-from app.db.execution import PendingEvent
 from app.domain.errors import ServiceUnavailable
+from app.domain.models import PendingEvent
+from app.domain.states import EventType
 from app.services import execution
 from app.services.deps import Deps
 
@@ -31,7 +32,7 @@ class ProgressWriter:
 
     def add(self, event: PendingEvent) -> None:
         items = self._pending.setdefault(event.job_id, [])
-        if event.type == "PROGRESS" and items and items[-1].type == "PROGRESS":
+        if event.type is EventType.PROGRESS and items and items[-1].type is EventType.PROGRESS:
             items[-1] = event  # coalesce: the latest progress wins
         else:
             items.append(event)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -20,11 +19,11 @@ from pydantic import BaseModel, ValidationError
 from taskiq import Context
 
 from app import logs, metrics
-from app.db.execution import Outcome, PendingEvent
+from app.domain import outcomes
 from app.domain.errors import PermanentError, ServiceUnavailable
-from app.domain.models import Job, JobChange
-from app.domain.retry import backoff_seconds
-from app.domain.states import RELEASED, AttemptStatus, JobStatus
+from app.domain.models import Job, JobChange, PendingEvent
+from app.domain.outcomes import Outcome
+from app.domain.states import EventType, JobStatus
 from app.services import execution
 from app.services.batching import Batcher
 from app.services.deps import Deps
@@ -66,24 +65,18 @@ class RunContext:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"progress must be within [0, 1], got {fraction}")
         self.writer.add(
-            PendingEvent(self.job_id, self.attempt, "PROGRESS", float(fraction), message, None)
+            PendingEvent(
+                self.job_id, self.attempt, EventType.PROGRESS, float(fraction), message, None
+            )
         )
 
     async def log(self, message: str, level: str = "info") -> None:
         self.writer.add(
-            PendingEvent(self.job_id, self.attempt, "LOG", None, message, {"level": level})
+            PendingEvent(self.job_id, self.attempt, EventType.LOG, None, message, {"level": level})
         )
 
     async def run_in_process(self, fn: Callable[..., T], /, *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
-
-
-def _error(exc: BaseException, type_name: str | None = None) -> dict[str, Any]:
-    return {
-        "type": type_name or type(exc).__name__,
-        "message": str(exc) or type(exc).__name__,
-        "traceback": "".join(traceback.format_exception(exc)),
-    }
 
 
 def _to_json(value: Any) -> Any:
@@ -175,16 +168,12 @@ class JobRunner:
         kind = self.deps.registry.get(job.kind)
         if kind is None:
             err = {"type": "UnknownJobKind", "message": f"no handler for {job.kind!r} here"}
-            await self._record(
-                job, self._fail_or_retry(job, err, AttemptStatus.FAILED), extra, started
-            )
+            await self._record(job, outcomes.after_error(job, err), extra, started)
             return
         try:
             payload = kind.input_model.model_validate(job.payload)
         except ValidationError as exc:
-            outcome = Outcome(
-                JobStatus.FAILED, AttemptStatus.FAILED, "FAILED", error=_error(exc, "InvalidInput")
-            )
+            outcome = outcomes.failed_permanently(outcomes.error_of(exc, "InvalidInput"))
             await self._record(job, outcome, extra, started)
             return
         ctx = RunContext(job.id, job.attempt, self.writer, self.pool)
@@ -217,21 +206,11 @@ class JobRunner:
                     "type": "Timeout",
                     "message": f"the attempt exceeded its {job.timeout_seconds:g} s deadline",
                 }
-                return self._fail_or_retry(job, err, AttemptStatus.TIMED_OUT)
+                return outcomes.after_error(job, err, timed_out=True)
             try:
-                return Outcome(
-                    JobStatus.SUCCEEDED,
-                    AttemptStatus.SUCCEEDED,
-                    "SUCCEEDED",
-                    result=_to_json(result),
-                )
+                return outcomes.succeeded(_to_json(result))
             except (TypeError, ValueError) as exc:
-                return Outcome(
-                    JobStatus.FAILED,
-                    AttemptStatus.FAILED,
-                    "FAILED",
-                    error=_error(exc, "ResultNotSerializable"),
-                )
+                return outcomes.failed_permanently(outcomes.error_of(exc, "ResultNotSerializable"))
         except asyncio.CancelledError:
             if running.reason is None:
                 # Our own task was cancelled (process stopping) without going through stop().
@@ -239,37 +218,17 @@ class JobRunner:
                 running.task.cancel()
             return self._on_stopped(job, running.reason)
         except PermanentError as exc:
-            return Outcome(JobStatus.FAILED, AttemptStatus.FAILED, "FAILED", error=_error(exc))
+            return outcomes.failed_permanently(outcomes.error_of(exc))
         except Exception as exc:
-            return self._fail_or_retry(job, _error(exc), AttemptStatus.FAILED)
-
-    def _on_stopped(self, job: Job, reason: str) -> Outcome | None:
-        if reason == "cancel":
-            return Outcome(JobStatus.CANCELLED, AttemptStatus.CANCELLED, "CANCELLED")
-        if reason == "shutdown":
-            # A release gives the attempt back: it does not count against maxAttempts.
-            err = {"type": RELEASED, "message": "released by a stopping worker"}
-            return Outcome(
-                JobStatus.QUEUED, AttemptStatus.LOST, "LOST", error=err, refund_attempt=True
-            )
-        return None  # "lost": another worker owns the job now; write nothing
+            return outcomes.after_error(job, outcomes.error_of(exc))
 
     @staticmethod
-    def _fail_or_retry(job: Job, error: dict[str, Any], status: AttemptStatus) -> Outcome:
-        event = "TIMED_OUT" if status is AttemptStatus.TIMED_OUT else None
-        if job.attempt < job.max_attempts:
-            delay = backoff_seconds(job.attempt, job.backoff_base_seconds, job.backoff_cap_seconds)
-            return Outcome(
-                JobStatus.RETRYING,
-                status,
-                event or "RETRY_SCHEDULED",
-                error=error,
-                delay_seconds=delay,
-                unless_cancel_requested=True,
-            )
-        return Outcome(
-            JobStatus.FAILED, status, "FAILED", error=error, unless_cancel_requested=True
-        )
+    def _on_stopped(job: Job, reason: str) -> Outcome | None:
+        if reason == "cancel":
+            return outcomes.cancelled()
+        if reason == "shutdown":
+            return outcomes.released()
+        return None  # "lost": another worker owns the job now; write nothing
 
     async def _record(
         self, job: Job, outcome: Outcome, extra: dict[str, Any], started: float
@@ -283,7 +242,7 @@ class JobRunner:
                 change = await self.outcomes.submit((job.id, job.attempt, outcome))
                 if change is None and outcome.unless_cancel_requested:
                     # Asked to cancel while it ran: the cancellation wins over a retry.
-                    outcome = Outcome(JobStatus.CANCELLED, AttemptStatus.CANCELLED, "CANCELLED")
+                    outcome = outcomes.cancelled()
                     change = await self.outcomes.submit((job.id, job.attempt, outcome))
                 break
             except ServiceUnavailable:

@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from app import kinds, metrics
 from app.db.engine import create_engine
-from app.db.execution import Outcome
-from app.domain.states import AttemptStatus, JobStatus
+from app.domain import outcomes
+from app.domain.outcomes import Outcome
+from app.domain.states import AttemptStatus, EventType, JobStatus
 from app.services import dispatch, execution
 from app.services.deps import Deps, open_deps
 from app.settings import Settings
@@ -106,16 +107,10 @@ async def test_retry_gives_the_jobs_own_budget_and_a_release_does_not_count(
         assert (await execution.finish_many(rt, [(job_id, claimed.attempt, outcome)]))[0]
         return claimed.attempt
 
-    released = Outcome(
-        JobStatus.QUEUED,
-        AttemptStatus.LOST,
-        "LOST",
-        error={"type": "WorkerShutdown", "message": "released"},
-        refund_attempt=True,
-    )
-    failed = Outcome(JobStatus.FAILED, AttemptStatus.FAILED, "FAILED", error={"type": "E"})
+    released = outcomes.released()
+    failed = outcomes.failed_permanently({"type": "E", "message": "e"})
     retrying = Outcome(
-        JobStatus.RETRYING, AttemptStatus.FAILED, "RETRY_SCHEDULED", delay_seconds=0.0
+        JobStatus.RETRYING, AttemptStatus.FAILED, EventType.RETRY_SCHEDULED, delay_seconds=0.0
     )
 
     async def state() -> tuple[str, int, int]:

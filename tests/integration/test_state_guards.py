@@ -18,10 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.db import execution
 from app.db import jobs as repo
 from app.db.engine import create_engine
+from app.domain import outcomes
+from app.domain.outcomes import Outcome
 from app.domain.states import (
     RETRYABLE,
     WAITING,
     AttemptStatus,
+    EventType,
     JobStatus,
     can_transition,
     sources_of,
@@ -32,15 +35,15 @@ WORKER = "guard-test-worker"
 LEASE = 300.0
 
 
-def _outcome(status: JobStatus) -> execution.Outcome:
+def _outcome(status: JobStatus) -> Outcome:
     error = {"type": "Boom", "message": "boom", "traceback": "server-side only"}
     if status is JobStatus.SUCCEEDED:
-        return execution.Outcome(status, AttemptStatus.SUCCEEDED, "SUCCEEDED", result={"ok": 1})
+        return outcomes.succeeded({"ok": 1})
     if status is JobStatus.RETRYING:
-        return execution.Outcome(
-            status, AttemptStatus.FAILED, "RETRY_SCHEDULED", error=error, delay_seconds=3600
+        return Outcome(
+            status, AttemptStatus.FAILED, EventType.RETRY_SCHEDULED, error=error, delay_seconds=3600
         )
-    return execution.Outcome(status, AttemptStatus.FAILED, "FAILED", error=error)
+    return outcomes.failed_permanently(error)
 
 
 @pytest.fixture
@@ -227,8 +230,19 @@ async def test_a_lost_lease_requeues_the_job_and_fences_off_its_old_worker(
     job_id, attempt = jobs[JobStatus.RUNNING]
     await env.sql("UPDATE job_attempts SET lease_expires_at = now() - interval '1 second'")
     async with engine.begin() as conn:
-        recovered = await execution.recover_expired(conn)
-        assert [c.job_id for c in recovered] == [job_id]
+        expired = await execution.expired_attempts(conn)
+        assert [(e.job_id, e.current) for e in expired] == [(job_id, True)]
+        decided = [
+            (
+                e.job_id,
+                e.attempt,
+                outcomes.after_lost_lease(attempt=1, max_attempts=3, cancel_requested=False),
+            )
+            for e in expired
+        ]
+        recovered = await execution.finish(conn, outcomes=decided)
+        assert list(recovered) == [job_id]
+        assert recovered[job_id].event.type is EventType.LOST
         assert can_transition(JobStatus.RUNNING, JobStatus.QUEUED)
         # Another worker claims it; the old worker's late outcome no longer lands.
         assert job_id in await execution.claim(
