@@ -213,7 +213,7 @@ async def _revoke_key(settings: Settings, key_id: str) -> int:
     engine = create_engine(settings.database_url, pool_size=1)
     redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
     try:
-        revoked = await keys.revoke_from_cli(engine, redis, settings.redis_prefix, parsed)
+        revoked = await keys.revoke(engine, redis, settings.redis_prefix, parsed, by=None)
     finally:
         await redis.aclose()
         await engine.dispose()

@@ -25,16 +25,15 @@ import uuid
 from asyncio import FIRST_COMPLETED
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import orjson
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from app.domain.errors import TooManySubscriptions
-from app.domain.models import Event, JobChange
-from app.domain.states import EventType, JobStatus, Priority
+from app.domain.models import JobChange
 
 log = logging.getLogger(__name__)
 
@@ -61,50 +60,18 @@ async def send_commands(redis: Redis, prefix: str, commands: Sequence[str]) -> N
         log.warning("could not signal workers; heartbeats will", extra={"error": repr(exc)})
 
 
+#: The wire form of a change is derived from the value types: orjson writes the dataclasses
+#: (UUIDs, datetimes and enums as JSON strings and numbers), pydantic reads them back, checked.
+_CHANGE = TypeAdapter(JobChange)
+
+
 def encode(change: JobChange) -> bytes:
-    e = change.event
-    return orjson.dumps(
-        {
-            "j": str(e.job_id),
-            "s": e.seq,
-            "t": e.type.value,
-            "st": e.status.value,
-            "p": e.progress,
-            "m": e.message,
-            "d": e.data,
-            "at": e.at.isoformat(),
-            "k": change.kind,
-            "q": change.queue,
-            "o": str(change.owner_id),
-            "a": change.attempt,
-            "jp": change.progress,
-            "jm": change.progress_message,
-            "pr": int(change.priority),
-        }
-    )
+    return orjson.dumps(change)
 
 
 def decode(raw: bytes | str) -> JobChange:
-    d: dict[str, Any] = orjson.loads(raw)
-    return JobChange(
-        event=Event(
-            job_id=uuid.UUID(d["j"]),
-            seq=d["s"],
-            type=EventType(d["t"]),
-            status=JobStatus(d["st"]),
-            progress=d["p"],
-            message=d["m"],
-            data=d["d"],
-            at=datetime.fromisoformat(d["at"]),
-        ),
-        kind=d["k"],
-        queue=d["q"],
-        owner_id=uuid.UUID(d["o"]),
-        attempt=d["a"],
-        progress=d["jp"],
-        progress_message=d["jm"],
-        priority=Priority(d.get("pr", 1)),
-    )
+    """Raises ValueError (pydantic's ValidationError) on a message that is not a change."""
+    return _CHANGE.validate_json(raw)
 
 
 async def publish(redis: Redis, prefix: str, changes: Iterable[JobChange]) -> None:

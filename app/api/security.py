@@ -97,8 +97,8 @@ class SecurityQuery:
             before_id=cursors.row_position(after),
         )
         edges = [
-            PolicyDecisionEdge(cursor=cursors.of_row(r["id"]), node=PolicyDecision.from_row(r))
-            for r in found
+            PolicyDecisionEdge(cursor=cursors.of_row(d.id), node=PolicyDecision.from_domain(d))
+            for d in found
         ]
         return PolicyDecisionConnection(
             edges=edges,
@@ -127,8 +127,8 @@ class SecurityQuery:
             before_id=cursors.row_position(after),
         )
         edges = [
-            AuditEntryEdge(cursor=cursors.of_row(r["id"]), node=AuditEntry.from_row(r))
-            for r in found
+            AuditEntryEdge(cursor=cursors.of_row(a.id), node=AuditEntry.from_domain(a))
+            for a in found
         ]
         return AuditLogConnection(
             edges=edges,

@@ -10,8 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.api import types as t
-from app.domain import policy
-from app.services import keys
+from app.domain import models, policy
 
 
 @strawberry.type
@@ -31,7 +30,7 @@ class ApiKey:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
     @classmethod
-    def from_domain(cls, k: keys.KeyInfo) -> ApiKey:
+    def from_domain(cls, k: models.ApiKey) -> ApiKey:
         return cls(
             id=strawberry.ID(str(k.id)),
             name=k.name,
@@ -64,7 +63,7 @@ class Tenant:
     created_at: datetime
 
     @classmethod
-    def from_domain(cls, tenant: keys.TenantInfo) -> Tenant:
+    def from_domain(cls, tenant: models.Tenant) -> Tenant:
         return cls(id=strawberry.ID(str(tenant.id)), name=tenant.name, created_at=tenant.created_at)
 
 
@@ -144,20 +143,20 @@ class PolicyDecision:
     request_id: str | None
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> PolicyDecision:
+    def from_domain(cls, d: models.DecisionRecord) -> PolicyDecision:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            at=r["at"],
-            principal_id=strawberry.ID(str(r["principal_id"])),
-            principal_name=r["principal_name"],
-            action=r["action"],
-            job_kind=r["job_kind"],
-            job_id=strawberry.ID(str(r["job_id"])) if r["job_id"] else None,
-            decision=r["decision"],
-            rule=r["rule"],
-            reason=r["reason"],
-            policy_version=r["policy_version"],
-            request_id=r["request_id"],
+            id=strawberry.ID(str(d.id)),
+            at=d.at,
+            principal_id=strawberry.ID(str(d.principal_id)),
+            principal_name=d.principal_name,
+            action=d.action,
+            job_kind=d.job_kind,
+            job_id=strawberry.ID(str(d.job_id)) if d.job_id else None,
+            decision="allow" if d.allowed else "deny",
+            rule=d.rule,
+            reason=d.reason,
+            policy_version=d.policy_version,
+            request_id=d.request_id,
         )
 
 
@@ -195,18 +194,18 @@ class AuditEntry:
     client_address: str | None
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> AuditEntry:
+    def from_domain(cls, a: models.AuditRecord) -> AuditEntry:
         return cls(
-            id=strawberry.ID(str(r["id"])),
-            at=r["at"],
-            actor_id=strawberry.ID(str(r["actor_id"])) if r["actor_id"] else None,
-            actor_name=r["actor_name"],
-            action=r["action"],
-            target=r["target"],
-            before=cast(JSON, r["before"]),
-            after=cast(JSON, r["after"]),
-            request_id=r["request_id"],
-            client_address=r["client_addr"],
+            id=strawberry.ID(str(a.id)),
+            at=a.at,
+            actor_id=strawberry.ID(str(a.actor_id)) if a.actor_id else None,
+            actor_name=a.actor_name,
+            action=a.action,
+            target=a.target,
+            before=cast(JSON, a.before),
+            after=cast(JSON, a.after),
+            request_id=a.request_id,
+            client_address=a.client_addr,
         )
 
 

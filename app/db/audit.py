@@ -12,7 +12,9 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import rows
 from app.db.sql import newest_first
+from app.domain.models import AuditRecord
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class AuditFilter:
 
 async def page(
     conn: AsyncConnection, *, flt: AuditFilter, first: int, before_id: int | None
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[AuditRecord], bool]:
     """Newest first, keyset-paginated on id."""
     clauses = ["tenant_id = :tenant"]
     params: dict[str, Any] = {"tenant": flt.tenant_id}
@@ -87,5 +89,12 @@ async def page(
         clauses.append("target = :target")
         params["target"] = flt.target
     return await newest_first(
-        conn, "audit_log", clauses, params, first=first, since=flt.since, before_id=before_id
+        conn,
+        "audit_log",
+        clauses,
+        params,
+        rows.audit_record,
+        first=first,
+        since=flt.since,
+        before_id=before_id,
     )

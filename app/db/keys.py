@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.domain.models import DEFAULT_TENANT_ID
+from app.db import rows
+from app.domain.models import DEFAULT_TENANT_ID, ApiKey
 
 _COLUMNS = (
     "id, name, lookup, tenant_id, role, is_superuser, created_by, created_at, expires_at, "
@@ -28,7 +30,7 @@ async def insert(
     is_superuser: bool = False,
     expires_at: datetime | None = None,
     created_by: uuid.UUID | None = None,
-) -> dict[str, Any]:
+) -> ApiKey:
     row = (
         (
             await conn.execute(
@@ -54,10 +56,20 @@ async def insert(
         .mappings()
         .one()
     )
-    return dict(row)
+    return rows.api_key(row)
 
 
-async def find_active(conn: AsyncConnection, *, lookup: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Credential:
+    """An active key with what its secret is checked against."""
+
+    key: ApiKey
+    secret_hash: bytes
+    #: `hmac` (keyed with SECRET_KEY) or `sha256` (a key made before migration 0002).
+    hash_scheme: str
+
+
+async def find_active(conn: AsyncConnection, *, lookup: str) -> Credential | None:
     row = (
         (
             await conn.execute(
@@ -72,7 +84,7 @@ async def find_active(conn: AsyncConnection, *, lookup: str) -> dict[str, Any] |
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return Credential(rows.api_key(row), row["secret_hash"], row["hash_scheme"]) if row else None
 
 
 async def rehash(conn: AsyncConnection, *, key_id: uuid.UUID, secret_hash: bytes) -> None:
@@ -88,27 +100,27 @@ async def rehash(conn: AsyncConnection, *, key_id: uuid.UUID, secret_hash: bytes
 
 async def get(
     conn: AsyncConnection, *, key_id: uuid.UUID, tenant_id: uuid.UUID | None
-) -> dict[str, Any] | None:
+) -> ApiKey | None:
     sql = f"SELECT {_COLUMNS} FROM api_keys WHERE id = :id"
     params: dict[str, Any] = {"id": key_id}
     if tenant_id is not None:
         sql += " AND tenant_id = :tenant"
         params["tenant"] = tenant_id
     row = (await conn.execute(text(sql), params)).mappings().first()
-    return dict(row) if row else None
+    return rows.api_key(row) if row else None
 
 
-async def list_for_tenant(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+async def list_for_tenant(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> list[ApiKey]:
     result = await conn.execute(
         text(f"SELECT {_COLUMNS} FROM api_keys WHERE tenant_id = :tenant ORDER BY created_at"),
         {"tenant": tenant_id},
     )
-    return [dict(r) for r in result.mappings()]
+    return [rows.api_key(r) for r in result.mappings()]
 
 
 async def revoke(
     conn: AsyncConnection, *, key_id: uuid.UUID, tenant_id: uuid.UUID | None
-) -> dict[str, Any] | None:
+) -> ApiKey | None:
     """Revoke a key of the tenant (None: any tenant, for the CLI); None when there is no such
     key or it was revoked already."""
     row = (
@@ -126,7 +138,7 @@ async def revoke(
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return rows.api_key(row) if row else None
 
 
 async def inactive_among(conn: AsyncConnection, *, key_ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -142,9 +154,21 @@ async def inactive_among(conn: AsyncConnection, *, key_ids: list[uuid.UUID]) -> 
     return set(key_ids) - active
 
 
+@dataclass(frozen=True)
+class Minter:
+    """The key a token names, as it is now."""
+
+    tenant_id: uuid.UUID
+    name: str
+    expires_at: datetime | None
+    active: bool
+    #: Whether the token's job (if it names one) belongs to the key's tenant.
+    job_in_tenant: bool
+
+
 async def token_minter(
     conn: AsyncConnection, *, key_id: uuid.UUID, job_id: uuid.UUID | None
-) -> dict[str, Any] | None:
+) -> Minter | None:
     """The key a token names, whether it is active, and (`job_id`) whether that job belongs to
     the key's tenant; None when there is no such key."""
     row = (
@@ -164,4 +188,4 @@ async def token_minter(
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return Minter(**row) if row else None

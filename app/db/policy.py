@@ -12,7 +12,9 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db import rows
 from app.db.sql import newest_first
+from app.domain.models import DecisionRecord
 
 
 async def current(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
@@ -112,7 +114,7 @@ class DecisionFilter:
 
 async def page(
     conn: AsyncConnection, *, flt: DecisionFilter, first: int, before_id: int | None
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[DecisionRecord], bool]:
     """Newest first, keyset-paginated on id."""
     clauses = ["tenant_id = :tenant"]
     params: dict[str, Any] = {"tenant": flt.tenant_id}
@@ -126,5 +128,12 @@ async def page(
             clauses.append(f"{column} = :{column}")
             params[column] = value
     return await newest_first(
-        conn, "policy_decisions", clauses, params, first=first, since=flt.since, before_id=before_id
+        conn,
+        "policy_decisions",
+        clauses,
+        params,
+        rows.decision_record,
+        first=first,
+        since=flt.since,
+        before_id=before_id,
     )

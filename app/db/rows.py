@@ -3,48 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 
-from app.domain.models import Attempt, Event, Job, JobChange
+from app.domain.models import (
+    ApiKey,
+    Attempt,
+    AuditRecord,
+    DecisionRecord,
+    Event,
+    Job,
+    JobChange,
+    Tenant,
+)
 from app.domain.states import AttemptStatus, EventType, JobStatus, Priority
 
-#: Columns every job read selects (and every job-returning statement RETURNs).
-JOB_COLUMNS = (
-    "id, kind, queue, status, priority, payload, result, error, progress, progress_message, "
-    "attempt, max_attempts, timeout_seconds, backoff_base_seconds, backoff_cap_seconds, "
-    "owner_id, idempotency_key, last_seq, created_at, run_at, next_run_at, started_at, "
-    "finished_at, cancel_requested_at"
-)
+_JOB_FIELDS = tuple(f.name for f in fields(Job) if f.name != "deduplicated")
+#: Columns every job read selects (and every job-returning statement RETURNs): the fields of
+#: the domain value, so the two cannot drift apart.
+JOB_COLUMNS = ", ".join(_JOB_FIELDS)
 
 
 def job(row: Mapping[Any, Any], *, deduplicated: bool = False) -> Job:
-    return Job(
-        id=row["id"],
-        kind=row["kind"],
-        queue=row["queue"],
-        status=JobStatus(row["status"]),
-        priority=Priority(row["priority"]),
-        payload=row["payload"],
-        result=row["result"],
-        error=row["error"],
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        timeout_seconds=row["timeout_seconds"],
-        backoff_base_seconds=row["backoff_base_seconds"],
-        backoff_cap_seconds=row["backoff_cap_seconds"],
-        owner_id=row["owner_id"],
-        idempotency_key=row["idempotency_key"],
-        last_seq=row["last_seq"],
-        created_at=row["created_at"],
-        run_at=row["run_at"],
-        next_run_at=row["next_run_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        cancel_requested_at=row["cancel_requested_at"],
-        deduplicated=deduplicated,
-    )
+    values = {name: row[name] for name in _JOB_FIELDS}
+    values["status"] = JobStatus(values["status"])
+    values["priority"] = Priority(values["priority"])
+    return Job(**values, deduplicated=deduplicated)
 
 
 def attempt(row: Mapping[Any, Any]) -> Attempt:
@@ -73,7 +57,7 @@ def event(row: Mapping[Any, Any]) -> Event:
 
 
 #: The same, qualified: for RETURNING clauses of statements that join other tables.
-JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{c.strip()}" for c in JOB_COLUMNS.split(","))
+JOB_COLUMNS_QUALIFIED = ", ".join(f"jobs.{name}" for name in _JOB_FIELDS)
 
 #: Event columns as the job-and-event statements (`db.sql.with_event`) return them.
 EVENT_COLUMNS = (
@@ -102,4 +86,55 @@ def change(row: Mapping[Any, Any]) -> JobChange:
         progress=row["progress"],
         progress_message=row["progress_message"],
         priority=Priority(row["priority"]),
+    )
+
+
+def api_key(row: Mapping[Any, Any]) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        tenant_id=row["tenant_id"],
+        role=row["role"],
+        is_superuser=row["is_superuser"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def tenant(row: Mapping[Any, Any]) -> Tenant:
+    return Tenant(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+
+def audit_record(row: Mapping[Any, Any]) -> AuditRecord:
+    return AuditRecord(
+        id=row["id"],
+        at=row["at"],
+        tenant_id=row["tenant_id"],
+        actor_id=row["actor_id"],
+        actor_name=row["actor_name"],
+        action=row["action"],
+        target=row["target"],
+        before=row["before"],
+        after=row["after"],
+        request_id=row["request_id"],
+        client_addr=row["client_addr"],
+    )
+
+
+def decision_record(row: Mapping[Any, Any]) -> DecisionRecord:
+    return DecisionRecord(
+        id=row["id"],
+        at=row["at"],
+        tenant_id=row["tenant_id"],
+        principal_id=row["principal_id"],
+        principal_name=row["principal_name"],
+        action=row["action"],
+        job_kind=row["job_kind"],
+        job_id=row["job_id"],
+        allowed=row["decision"] == "allow",
+        rule=row["rule"],
+        reason=row["reason"],
+        policy_version=row["policy_version"],
+        request_id=row["request_id"],
     )

@@ -3,9 +3,9 @@ trip, and keyset pages of the append-only logs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
 from app.domain.states import JobStatus, Transition
+
+T = TypeVar("T")
 
 
 def with_event(
@@ -73,14 +75,15 @@ async def newest_first(
     table: str,
     clauses: list[str],
     params: dict[str, Any],
+    convert: Callable[[Mapping[Any, Any]], T],
     *,
     first: int,
     since: datetime | None,
     before_id: int | None,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[T], bool]:
     """A page of an append-only log (`audit_log`, `policy_decisions`): rows matching `clauses`
     (bound by `params`), at or after `since`, newest first, keyset-paginated on `id`. Returns
-    the rows and whether more follow."""
+    the rows as `convert` makes them, and whether more follow."""
     clauses = [*clauses]
     params = {**params, "limit": first + 1}
     if since is not None:
@@ -93,5 +96,5 @@ async def newest_first(
         text(f"SELECT * FROM {table} WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT :limit"),
         params,
     )
-    found = [dict(r) for r in result.mappings()]
+    found = [convert(r) for r in result.mappings()]
     return found[:first], len(found) > first

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db import rows
+from app.domain.models import Tenant
 
 #: SQL fragment: the keys of tenant `:tenant` (jobs are owned by keys, keys by tenants).
 TENANT_KEYS = "SELECT k.id FROM api_keys k WHERE k.tenant_id = :tenant"
 
 
-async def insert(conn: AsyncConnection, *, name: str) -> dict[str, Any] | None:
+async def insert(conn: AsyncConnection, *, name: str) -> Tenant | None:
     """A new tenant, or None when the name is taken."""
     row = (
         (
@@ -27,10 +29,10 @@ async def insert(conn: AsyncConnection, *, name: str) -> dict[str, Any] | None:
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return rows.tenant(row) if row else None
 
 
-async def by_name(conn: AsyncConnection, *, name: str) -> dict[str, Any] | None:
+async def by_name(conn: AsyncConnection, *, name: str) -> Tenant | None:
     row = (
         (
             await conn.execute(
@@ -41,7 +43,7 @@ async def by_name(conn: AsyncConnection, *, name: str) -> dict[str, Any] | None:
         .mappings()
         .first()
     )
-    return dict(row) if row else None
+    return rows.tenant(row) if row else None
 
 
 async def exists(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> bool:
@@ -49,9 +51,9 @@ async def exists(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> bool:
     return found.first() is not None
 
 
-async def all(conn: AsyncConnection) -> list[dict[str, Any]]:
+async def all(conn: AsyncConnection) -> list[Tenant]:
     result = await conn.execute(text("SELECT id, name, created_at FROM tenants ORDER BY name"))
-    return [dict(r) for r in result.mappings()]
+    return [rows.tenant(r) for r in result.mappings()]
 
 
 async def of_keys(conn: AsyncConnection, *, key_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:

@@ -159,3 +159,72 @@ class JobChange:
             progress_message=job.progress_message,
             priority=job.priority,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as anyone may see it: never its secret (only a keyed hash is stored)."""
+
+    id: uuid.UUID
+    name: str
+    tenant_id: uuid.UUID
+    #: One of `domain.policy.Role`'s values.
+    role: str
+    is_superuser: bool
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def principal(self) -> Principal:
+        """The caller this key authenticates."""
+        return Principal(
+            id=self.id,
+            name=self.name,
+            tenant_id=self.tenant_id,
+            role=self.role,
+            is_superuser=self.is_superuser,
+            expires_at=self.expires_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One row of the append-only audit log."""
+
+    id: int
+    at: datetime
+    tenant_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    actor_name: str
+    action: str
+    target: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None
+    client_addr: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One admission decision, as recorded in the transaction of its effect."""
+
+    id: int
+    at: datetime
+    tenant_id: uuid.UUID
+    principal_id: uuid.UUID
+    principal_name: str
+    action: str
+    job_kind: str | None
+    job_id: uuid.UUID | None
+    allowed: bool
+    rule: str
+    reason: str
+    policy_version: int
+    request_id: str | None

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db import audit as audit_repo
 from app.db.engine import transaction
 from app.domain import policy
-from app.domain.models import Principal
+from app.domain.models import AuditRecord, Principal
 from app.services.deps import Deps
 
 
@@ -78,7 +78,7 @@ async def page(
     target: str | None,
     first: int,
     before_id: int | None,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[AuditRecord], bool]:
     policy.require(principal, policy.Action.READ_AUDIT)
     flt = audit_repo.AuditFilter(
         tenant_id=principal.tenant_id, action=action, actor_id=actor_id, target=target

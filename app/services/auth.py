@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db import keys as keys_repo
 from app.db.engine import statements, transaction
 from app.domain.errors import Unauthenticated
-from app.domain.models import DEFAULT_TENANT_ID, Principal
+from app.domain.models import DEFAULT_TENANT_ID, ApiKey, Principal
 from app.domain.policy import Role
 from app.services import audit
 
@@ -61,7 +61,7 @@ async def create_api_key(
     superuser: bool = False,
     expires_at: datetime | None = None,
     created_by: Principal | None = None,
-) -> tuple[Principal, str]:
+) -> tuple[ApiKey, str]:
     """Create a key; the returned plaintext is shown once and never stored.
 
     `admin=True` is the pre-tenant spelling of `role=Role.ADMIN` (in the default tenant).
@@ -70,7 +70,7 @@ async def create_api_key(
     lookup = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     async with transaction(engine) as conn:
-        row = await keys_repo.insert(
+        key = await keys_repo.insert(
             conn,
             name=name,
             lookup=lookup,
@@ -87,24 +87,21 @@ async def create_api_key(
                 audit.entry(
                     created_by,
                     "key.create",
-                    f"key:{row['id']}",
-                    after=_summary(row),
+                    f"key:{key.id}",
+                    after=_summary(key),
                     tenant_id=tenant_id,
                 )
             ],
         )
-    principal = Principal(
-        id=row["id"], name=name, tenant_id=tenant_id, role=role.value, is_superuser=superuser
-    )
-    return principal, f"{PREFIX}_{lookup}_{secret}"
+    return key, f"{PREFIX}_{lookup}_{secret}"
 
 
-def _summary(row: dict[str, Any]) -> dict[str, Any]:
+def _summary(key: ApiKey) -> dict[str, Any]:
     return {
-        "name": row["name"],
-        "role": row["role"],
-        "superuser": row["is_superuser"],
-        "expiresAt": row["expires_at"].isoformat() if row["expires_at"] else None,
+        "name": key.name,
+        "role": key.role,
+        "superuser": key.is_superuser,
+        "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
     }
 
 
@@ -189,27 +186,20 @@ class Authenticator:
             raise Unauthenticated("invalid API key")
         _, lookup, secret = parts
         async with statements(self._engine) as conn:
-            row = await keys_repo.find_active(conn, lookup=lookup)
-            if row is None:
+            found = await keys_repo.find_active(conn, lookup=lookup)
+            if found is None:
                 # Same work as a real comparison, so timing does not tell which half was wrong.
                 hmac.compare_digest(keyed_hash(self._secret_key, secret), bytes(32))
                 raise Unauthenticated("invalid, revoked or expired API key")
-            if row["hash_scheme"] == "sha256":
-                if not hmac.compare_digest(row["secret_hash"], _legacy_hash(secret)):
+            if found.hash_scheme == "sha256":
+                if not hmac.compare_digest(found.secret_hash, _legacy_hash(secret)):
                     raise Unauthenticated("invalid, revoked or expired API key")
                 await keys_repo.rehash(
-                    conn, key_id=row["id"], secret_hash=keyed_hash(self._secret_key, secret)
+                    conn, key_id=found.key.id, secret_hash=keyed_hash(self._secret_key, secret)
                 )
-            elif not hmac.compare_digest(row["secret_hash"], keyed_hash(self._secret_key, secret)):
+            elif not hmac.compare_digest(found.secret_hash, keyed_hash(self._secret_key, secret)):
                 raise Unauthenticated("invalid, revoked or expired API key")
-        return Principal(
-            id=row["id"],
-            name=row["name"],
-            tenant_id=row["tenant_id"],
-            role=row["role"],
-            is_superuser=row["is_superuser"],
-            expires_at=row["expires_at"],
-        )
+        return found.key.principal()
 
     async def _check_token(self, token: str) -> Principal:
         """A well-signed token is not enough: its minting key must still exist, be active and
@@ -228,21 +218,21 @@ class Authenticator:
             raise Unauthenticated("invalid token")
         async with transaction(self._engine) as conn:
             minter = await keys_repo.token_minter(conn, key_id=key_id, job_id=job_id)
-            if minter is None or not minter["active"]:
+            if minter is None or not minter.active:
                 raise Unauthenticated("the key that minted this token was revoked or expired")
-            if minter["tenant_id"] != tenant_id:
+            if minter.tenant_id != tenant_id:
                 log.warning(
                     "token names a tenant its key is not in",
                     extra={"key_id": str(key_id), "tenant_id": str(tenant_id)},
                 )
                 raise Unauthenticated("invalid token")
-            if job_id is not None and not minter["job_in_tenant"]:
+            if job_id is not None and not minter.job_in_tenant:
                 raise Unauthenticated("the job of this token no longer exists")
-            if minter["expires_at"] is not None:
-                expires = min(expires, minter["expires_at"])
+            if minter.expires_at is not None:
+                expires = min(expires, minter.expires_at)
             principal = Principal(
                 id=key_id,
-                name=minter["name"],
+                name=minter.name,
                 tenant_id=tenant_id,
                 role=Role.VIEWER.value,
                 token_scope=scope,

@@ -11,7 +11,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +20,7 @@ from app.db import tenants as tenants_repo
 from app.db.engine import transaction
 from app.domain import policy
 from app.domain.errors import FieldError, InvalidInput, NotFound
-from app.domain.models import Principal
+from app.domain.models import ApiKey, Principal, Tenant
 from app.domain.policy import Role
 from app.services import audit, auth
 from app.services import jobs as jobs_service
@@ -36,51 +35,19 @@ def revocations_channel(prefix: str) -> str:
     return f"{prefix}:revocations"
 
 
-@dataclass(frozen=True)
-class KeyInfo:
-    id: uuid.UUID
-    name: str
-    tenant_id: uuid.UUID
-    role: str
-    is_superuser: bool
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> KeyInfo:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            tenant_id=row["tenant_id"],
-            role=row["role"],
-            is_superuser=row["is_superuser"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-            revoked_at=row["revoked_at"],
-        )
-
-
-@dataclass(frozen=True)
-class TenantInfo:
-    id: uuid.UUID
-    name: str
-    created_at: datetime
-
-
 def _check_name(name: str, field: str = "name") -> None:
     if not 1 <= len(name.strip()) <= 100:
         raise InvalidInput("invalid name", [FieldError((field,), _NAME)])
 
 
-async def create_tenant(engine: AsyncEngine, *, name: str, by: Principal | None) -> TenantInfo:
+async def create_tenant(engine: AsyncEngine, *, name: str, by: Principal | None) -> Tenant:
     """Create a tenant (superusers over GraphQL, or the CLI with `by=None`)."""
     if by is not None:
         policy.require_superuser(by)
     _check_name(name)
     async with transaction(engine) as conn:
-        row = await tenants_repo.insert(conn, name=name.strip())
-        if row is None:
+        tenant = await tenants_repo.insert(conn, name=name.strip())
+        if tenant is None:
             raise InvalidInput("invalid name", [FieldError(("name",), "a tenant has this name")])
         await audit.append(
             conn,
@@ -88,25 +55,24 @@ async def create_tenant(engine: AsyncEngine, *, name: str, by: Principal | None)
                 audit.entry(
                     by,
                     "tenant.create",
-                    f"tenant:{row['id']}",
-                    after={"name": row["name"]},
-                    tenant_id=row["id"],
+                    f"tenant:{tenant.id}",
+                    after={"name": tenant.name},
+                    tenant_id=tenant.id,
                 )
             ],
         )
-    return TenantInfo(id=row["id"], name=row["name"], created_at=row["created_at"])
+    return tenant
 
 
-async def tenant_by_name(engine: AsyncEngine, name: str) -> TenantInfo | None:
+async def tenant_by_name(engine: AsyncEngine, name: str) -> Tenant | None:
     async with transaction(engine) as conn:
-        row = await tenants_repo.by_name(conn, name=name)
-    return TenantInfo(**row) if row else None
+        return await tenants_repo.by_name(conn, name=name)
 
 
-async def tenants(deps: Deps, principal: Principal) -> list[TenantInfo]:
+async def tenants(deps: Deps, principal: Principal) -> list[Tenant]:
     policy.require_superuser(principal)
     async with transaction(deps.engine) as conn:
-        return [TenantInfo(**r) for r in await tenants_repo.all(conn)]
+        return await tenants_repo.all(conn)
 
 
 async def create_key(
@@ -117,7 +83,7 @@ async def create_key(
     role: Role,
     expires_in_days: float | None,
     tenant_id: uuid.UUID | None = None,
-) -> tuple[KeyInfo, str]:
+) -> tuple[ApiKey, str]:
     """A tenant admin creates a key in its tenant; a superuser may name another tenant."""
     policy.require(principal, policy.Action.MANAGE_KEYS)
     if tenant_id is not None and tenant_id != principal.tenant_id:
@@ -133,7 +99,7 @@ async def create_key(
         if not known:  # tenants are never deleted: no race with the insert below
             raise InvalidInput("invalid tenant", [FieldError(("tenantId",), "no such tenant")])
     expires_at = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
-    created, key = await auth.create_api_key(
+    return await auth.create_api_key(
         deps.engine,
         name=name.strip(),
         role=role,
@@ -142,82 +108,64 @@ async def create_key(
         secret_key=deps.settings.secret_key.get_secret_value(),
         created_by=principal,
     )
-    async with transaction(deps.engine) as conn:
-        row = await keys_repo.get(conn, key_id=created.id, tenant_id=None)
-    assert row is not None
-    return KeyInfo.from_row(row), key
 
 
-async def list_keys(deps: Deps, principal: Principal) -> list[KeyInfo]:
+async def list_keys(deps: Deps, principal: Principal) -> list[ApiKey]:
     policy.require(principal, policy.Action.MANAGE_KEYS)
     async with transaction(deps.engine) as conn:
-        rows = await keys_repo.list_for_tenant(conn, tenant_id=principal.tenant_id)
-    return [KeyInfo.from_row(r) for r in rows]
+        return await keys_repo.list_for_tenant(conn, tenant_id=principal.tenant_id)
 
 
-async def revoke_key(deps: Deps, principal: Principal, key_id: uuid.UUID) -> KeyInfo:
+async def revoke_key(deps: Deps, principal: Principal, key_id: uuid.UUID) -> ApiKey:
     """Revoke a key of the caller's tenant; it stops working everywhere at once."""
     policy.require(principal, policy.Action.MANAGE_KEYS)
-    async with transaction(deps.engine) as conn:
-        row = await keys_repo.revoke(conn, key_id=key_id, tenant_id=principal.tenant_id)
-        if row is None:
-            raise NotFound(str(key_id))
-        await audit.append(
-            conn,
-            [
-                audit.entry(
-                    principal,
-                    "key.revoke",
-                    f"key:{key_id}",
-                    before={"revokedAt": None},
-                    after={"revokedAt": row["revoked_at"].isoformat()},
-                )
-            ],
-        )
-    await publish_revocation(deps, key_id)
-    return KeyInfo.from_row(row)
+    revoked = await revoke(deps.engine, deps.redis, deps.prefix, key_id, by=principal)
+    if revoked is None:
+        raise NotFound(str(key_id))
+    return revoked
 
 
-async def revoke_from_cli(
-    engine: AsyncEngine, redis: Redis, prefix: str, key_id: uuid.UUID
-) -> KeyInfo | None:
-    """Revoke any key (an operator at the console); published like any revocation."""
+async def revoke(
+    engine: AsyncEngine,
+    redis: Redis,
+    prefix: str,
+    key_id: uuid.UUID,
+    *,
+    by: Principal | None,
+) -> ApiKey | None:
+    """Revoke a key of `by`'s tenant (`by=None`: any key, an operator at the console), audit
+    it, and publish the revocation so that every API process drops it at once. None when there
+    is no such active key."""
     async with transaction(engine) as conn:
-        row = await keys_repo.revoke(conn, key_id=key_id, tenant_id=None)
-        if row is None:
+        revoked = await keys_repo.revoke(
+            conn, key_id=key_id, tenant_id=by.tenant_id if by else None
+        )
+        if revoked is None:
             return None
+        assert revoked.revoked_at is not None
         await audit.append(
             conn,
             [
                 audit.entry(
-                    None,
+                    by,
                     "key.revoke",
                     f"key:{key_id}",
                     before={"revokedAt": None},
-                    after={"revokedAt": row["revoked_at"].isoformat()},
-                    tenant_id=row["tenant_id"],
+                    after={"revokedAt": revoked.revoked_at.isoformat()},
+                    tenant_id=revoked.tenant_id,
                 )
             ],
         )
     try:
         await redis.publish(revocations_channel(prefix), str(key_id))
-    except Exception:
-        log.warning("could not publish a key revocation", extra={"key_id": str(key_id)})
-    return KeyInfo.from_row(row)
-
-
-async def keys_of_tenant(engine: AsyncEngine, tenant_id: uuid.UUID) -> list[KeyInfo]:
-    async with transaction(engine) as conn:
-        return [
-            KeyInfo.from_row(r) for r in await keys_repo.list_for_tenant(conn, tenant_id=tenant_id)
-        ]
-
-
-async def publish_revocation(deps: Deps, key_id: uuid.UUID) -> None:
-    try:
-        await deps.redis.publish(revocations_channel(deps.prefix), str(key_id))
     except Exception:  # the periodic re-check of open connections still closes them
         log.warning("could not publish a key revocation", extra={"key_id": str(key_id)})
+    return revoked
+
+
+async def keys_of_tenant(engine: AsyncEngine, tenant_id: uuid.UUID) -> list[ApiKey]:
+    async with transaction(engine) as conn:
+        return await keys_repo.list_for_tenant(conn, tenant_id=tenant_id)
 
 
 async def inactive_keys(deps: Deps, key_ids: list[uuid.UUID]) -> set[uuid.UUID]:

@@ -23,7 +23,7 @@ from app.db import tenants as tenants_repo
 from app.db.engine import transaction
 from app.domain import policy
 from app.domain.errors import Conflict, PolicyDenied
-from app.domain.models import Principal
+from app.domain.models import DecisionRecord, Principal
 from app.services import audit
 from app.services.deps import Deps
 
@@ -258,7 +258,7 @@ async def decisions_page(
     job_kind: str | None,
     first: int,
     before_id: int | None,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[DecisionRecord], bool]:
     policy.require(principal, policy.Action.READ_AUDIT)
     flt = policy_repo.DecisionFilter(
         tenant_id=principal.tenant_id,
