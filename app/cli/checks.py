@@ -1,0 +1,91 @@
+"""Checks a command runs before it starts: PostgreSQL reachable and migrated, Redis reachable.
+Each failure is one line saying what is wrong and how to fix it (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import sys
+from urllib.parse import urlsplit
+
+from app.settings import Settings
+
+
+def out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def fail(line: str) -> int:
+    sys.stderr.write(f"conveyor: {line}\n")
+    return 2
+
+
+async def redis_problem(settings: Settings) -> str | None:
+    from redis.asyncio import Redis
+    from redis.exceptions import AuthenticationError
+
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await redis.ping()
+        return None
+    except Exception as exc:
+        url = urlsplit(settings.redis_url)  # not the URL itself: it may hold a password
+        where = (
+            url.path
+            if url.scheme == "unix"
+            else f"{url.hostname or 'localhost'}:{url.port or 6379}"
+        )
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        if isinstance(exc, AuthenticationError):
+            return f"Redis at {where} refused the login ({reason}): check the password in REDIS_URL"
+        return (
+            f"Redis is not reachable at {where} ({reason}). "
+            "Start it (e.g. `redis-server --daemonize yes` or `docker compose up -d redis`) "
+            "or set REDIS_URL."
+        )
+    finally:
+        await redis.aclose()
+
+
+async def postgres_problem(settings: Settings) -> str | None:
+    """None when PostgreSQL answers and the database is at this code's migration head."""
+    from sqlalchemy import make_url
+
+    from app.db import migrate
+    from app.db.engine import create_engine, describe_pg_failure
+
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            revisions = await migrate.revisions(conn)
+    except Exception as exc:
+        return describe_pg_failure(settings.database_url, exc)
+    finally:
+        await engine.dispose()
+    if revisions is None or revisions.current:  # None: this role may not read alembic_version
+        return None
+    name = make_url(settings.database_url).database
+    wanted = ", ".join(revisions.wanted)
+    if revisions.unknown:
+        return (
+            f"database {name} is at revision {', '.join(revisions.unknown)}, which this code "
+            f"does not know (it wants {wanted}): a newer Conveyor migrated it; run that version"
+        )
+    return (
+        f"database {name} is not migrated (at {', '.join(revisions.applied) or 'none'}, "
+        f"code wants {wanted}): run `conveyor migrate`"
+    )
+
+
+async def preflight(settings: Settings) -> str | None:
+    return await postgres_problem(settings) or await redis_problem(settings)
+
+
+async def postgres_server_problem(settings: Settings) -> str | None:
+    from app.db.engine import ensure_database
+    from app.domain.errors import ServiceUnavailable
+
+    try:
+        await ensure_database(settings.database_url)
+        return None
+    except ServiceUnavailable as exc:
+        return str(exc)
