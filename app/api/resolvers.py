@@ -10,6 +10,7 @@ import strawberry
 
 from app.api import cursors, sockets
 from app.api import types as t
+from app.api import user_errors as ue
 from app.api.context import Context
 from app.domain import errors, models
 from app.domain import states as st
@@ -51,7 +52,7 @@ def _request(input: t.SubmitJobInput) -> submit.SubmitRequest:
 
 def _submit_result(result: object) -> t.SubmitJobResult:
     if isinstance(result, errors.UserError):
-        return t.user_error(result)  # type: ignore[return-value]
+        return ue.user_error(result)  # type: ignore[return-value]
     assert isinstance(result, models.Job)
     return t.Job.from_domain(result)
 
@@ -140,7 +141,7 @@ class Mutation:
                 raise errors.NotFound(str(id))
             job = await control.cancel(info.context.deps, info.context.principal, job_id)
         except (errors.NotFound, errors.InvalidState) as exc:
-            return t.user_error(exc)  # type: ignore[return-value]
+            return ue.user_error(exc)  # type: ignore[return-value]
         return t.Job.from_domain(job)
 
     @strawberry.mutation(
@@ -153,7 +154,7 @@ class Mutation:
                 raise errors.NotFound(str(id))
             job = await control.retry(info.context.deps, info.context.principal, job_id)
         except (errors.NotFound, errors.InvalidState, errors.PolicyDenied) as exc:
-            return t.user_error(exc)  # type: ignore[return-value]
+            return ue.user_error(exc)  # type: ignore[return-value]
         return t.Job.from_domain(job)
 
     @strawberry.mutation(description="Cancel every visible job matching the filter.")

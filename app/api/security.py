@@ -12,6 +12,7 @@ import strawberry
 
 from app.api import cursors
 from app.api import types as t
+from app.api import user_errors as ue
 from app.api.context import Context
 from app.api.security_types import (
     ApiKey,
@@ -168,7 +169,7 @@ class SecurityMutation:
                 tenant_id=_id(tenant_id, "tenantId"),
             )
         except errors.InvalidInput as exc:
-            return t.user_error(exc)  # type: ignore[return-value]
+            return ue.user_error(exc)  # type: ignore[return-value]
         return CreatedApiKey(api_key=ApiKey.from_domain(created), key=secret)
 
     @strawberry.mutation(
@@ -182,7 +183,7 @@ class SecurityMutation:
             assert key_id is not None
             revoked = await keys.revoke_key(ctx.deps, ctx.principal, key_id)
         except (errors.NotFound, errors.InvalidInput):
-            return t.NotFound(message=f"no key {id!r}", code="NOT_FOUND", id=id)
+            return ue.NotFound(message=f"no key {id!r}", code="NOT_FOUND", id=id)
         return ApiKey.from_domain(revoked)
 
     @strawberry.mutation(
@@ -198,7 +199,7 @@ class SecurityMutation:
                 ctx.deps, ctx.principal, job_id=_id(job_id, "jobId"), minutes=minutes
             )
         except (errors.InvalidInput, errors.NotFound) as exc:
-            return t.user_error(exc)  # type: ignore[return-value]
+            return ue.user_error(exc)  # type: ignore[return-value]
         return Token(token=minted.token, scope=minted.scope, expires_at=minted.expires_at)
 
     @strawberry.mutation(
@@ -214,7 +215,7 @@ class SecurityMutation:
                 ctx.deps, ctx.principal, input.document(), expected_version
             )
         except (errors.InvalidInput, errors.Conflict) as exc:
-            return t.user_error(exc)  # type: ignore[return-value]
+            return ue.user_error(exc)  # type: ignore[return-value]
         return Policy.from_domain(stored)
 
     @strawberry.mutation(description="Create a tenant (superusers).")
@@ -223,5 +224,5 @@ class SecurityMutation:
         try:
             created = await keys.create_tenant(ctx.deps.engine, name=name, by=ctx.principal)
         except errors.InvalidInput as exc:
-            return t.user_error(exc)  # type: ignore[return-value]
+            return ue.user_error(exc)  # type: ignore[return-value]
         return Tenant.from_domain(created)

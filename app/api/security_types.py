@@ -10,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.api import types as t
+from app.api import user_errors as ue
 from app.domain import models, policy
 
 
@@ -231,13 +232,13 @@ class AuditLogFilter:
 
 
 CreateApiKeyResult = Annotated[
-    CreatedApiKey | t.InvalidInput, strawberry.union("CreateApiKeyResult")
+    CreatedApiKey | ue.InvalidInput, strawberry.union("CreateApiKeyResult")
 ]
-RevokeApiKeyResult = Annotated[ApiKey | t.NotFound, strawberry.union("RevokeApiKeyResult")]
+RevokeApiKeyResult = Annotated[ApiKey | ue.NotFound, strawberry.union("RevokeApiKeyResult")]
 CreateTokenResult = Annotated[
-    Token | t.InvalidInput | t.NotFound, strawberry.union("CreateTokenResult")
+    Token | ue.InvalidInput | ue.NotFound, strawberry.union("CreateTokenResult")
 ]
 SetPolicyResult = Annotated[
-    Policy | t.InvalidInput | t.Conflict, strawberry.union("SetPolicyResult")
+    Policy | ue.InvalidInput | ue.Conflict, strawberry.union("SetPolicyResult")
 ]
-CreateTenantResult = Annotated[Tenant | t.InvalidInput, strawberry.union("CreateTenantResult")]
+CreateTenantResult = Annotated[Tenant | ue.InvalidInput, strawberry.union("CreateTenantResult")]

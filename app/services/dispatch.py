@@ -25,8 +25,8 @@ import orjson
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import execution as execution_repo
 from app.db import jobs as jobs_repo
+from app.db import maintenance as maintenance_repo
 from app.db.engine import statements
 from app.domain.states import Priority
 
@@ -104,7 +104,7 @@ class Dispatcher:
             lost = current is None or (self._epoch is not None and current != self._epoch)
             if current is None:
                 async with statements(self._engine) as conn:
-                    forgotten = await execution_repo.forget_dispatches(conn)
+                    forgotten = await maintenance_repo.forget_dispatches(conn)
                 log.warning(
                     "Redis holds no epoch (it lost its data, or this is its first use): every "
                     "QUEUED job will be sent again",

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from app import metrics
 from app.db import execution as repo
+from app.db import maintenance as maintenance_repo
 from app.db.engine import statements, transaction
 from app.domain import outcomes
 from app.domain.models import Job, JobChange, PendingEvent
@@ -70,7 +71,7 @@ async def renew_leases(
 
 async def promote_due(deps: Deps) -> int:
     async with statements(deps.engine) as conn:
-        changes = await repo.promote_due(conn)
+        changes = await maintenance_repo.promote_due(conn)
     await outbox.announce(deps, changes)
     return len(changes)
 
@@ -134,7 +135,7 @@ async def sweep(deps: Deps, *, redispatch_after: float, resend_all: bool) -> boo
         ).scalar_one()
         if not got:
             return False
-        targets = await repo.undispatched(
+        targets = await maintenance_repo.undispatched(
             conn, older_than_seconds=0 if resend_all else redispatch_after
         )
     if targets:
@@ -161,7 +162,9 @@ async def prune(deps: Deps, *, retention_days: float, batch: int, budget_seconds
             ).scalar_one()
             n = 0
             if got:
-                n = await repo.prune_finished(conn, older_than_days=retention_days, limit=batch)
+                n = await maintenance_repo.prune_finished(
+                    conn, older_than_days=retention_days, limit=batch
+                )
         if not got:
             break
         pruned += n
@@ -180,11 +183,11 @@ async def register_worker(
     deps: Deps, *, worker_id: str, host: str, pid: int, queues: list[str], concurrency: int
 ) -> None:
     async with transaction(deps.engine) as conn:
-        await repo.register_worker(
+        await maintenance_repo.register_worker(
             conn, worker_id=worker_id, host=host, pid=pid, queues=queues, concurrency=concurrency
         )
 
 
 async def stop_worker(deps: Deps, *, worker_id: str) -> None:
     async with transaction(deps.engine) as conn:
-        await repo.stop_worker(conn, worker_id=worker_id)
+        await maintenance_repo.stop_worker(conn, worker_id=worker_id)

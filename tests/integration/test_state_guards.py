@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import execution
+from app.db import execution, maintenance
 from app.db import jobs as repo
 from app.db.engine import create_engine
 from app.domain import outcomes
@@ -90,7 +90,7 @@ async def _one_job_per_status(
         )
         return job_id
 
-    await execution.register_worker(
+    await maintenance.register_worker(
         conn, worker_id=WORKER, host="test", pid=1, queues=["default"], concurrency=1
     )
     out: dict[JobStatus, uuid.UUID] = {
@@ -209,11 +209,11 @@ async def test_only_scheduled_or_retrying_jobs_are_promoted_when_due(
         jobs = await _one_job_per_status(conn, owner)
         ids = [i for i, _ in jobs.values()]
         before = await _statuses(conn, ids)
-        assert await execution.promote_due(conn) == []  # nothing is due yet
+        assert await maintenance.promote_due(conn) == []  # nothing is due yet
     # Every job now claims to be due: only the statuses that wait for a time may move.
     await env.sql("UPDATE jobs SET next_run_at = now() - interval '1 second'")
     async with engine.begin() as conn:
-        promoted = {c.job_id for c in await execution.promote_due(conn)}
+        promoted = {c.job_id for c in await maintenance.promote_due(conn)}
         after = await _statuses(conn, ids)
     timed = {JobStatus.SCHEDULED, JobStatus.RETRYING}
     assert all(can_transition(s, JobStatus.QUEUED) for s in timed)

@@ -23,73 +23,18 @@ import os
 import socket
 import uuid
 from asyncio import FIRST_COMPLETED
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable
 
-import orjson
-from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from app.domain.errors import TooManySubscriptions
 from app.domain.models import JobChange
+from app.pubsub.buffers import RESYNC, Inbox, Subscription
+from app.pubsub.wire import channel, decode
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-
-def channel(prefix: str) -> str:
-    return f"{prefix}:events"
-
-
-def control_channel(prefix: str) -> str:
-    """Commands to workers (cancel a running job)."""
-    return f"{prefix}:control"
-
-
-async def send_commands(redis: Redis, prefix: str, commands: Sequence[str]) -> None:
-    """Best effort, like `publish`: workers also learn of a cancel from their next heartbeat."""
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for command in commands:
-                pipe.publish(control_channel(prefix), command)
-            await pipe.execute()
-    except Exception as exc:
-        log.warning("could not signal workers; heartbeats will", extra={"error": repr(exc)})
-
-
-#: The wire form of a change is derived from the value types: orjson writes the dataclasses
-#: (UUIDs, datetimes and enums as JSON strings and numbers), pydantic reads them back, checked.
-_CHANGE = TypeAdapter(JobChange)
-
-
-def encode(change: JobChange) -> bytes:
-    return orjson.dumps(change)
-
-
-def decode(raw: bytes | str) -> JobChange:
-    """Raises ValueError (pydantic's ValidationError) on a message that is not a change."""
-    return _CHANGE.validate_json(raw)
-
-
-async def publish(redis: Redis, prefix: str, changes: Iterable[JobChange]) -> None:
-    """Broadcast committed changes. Best effort: subscribers recover losses from PostgreSQL."""
-    batch = list(changes)
-    if not batch:
-        return
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for change in batch:
-                pipe.publish(channel(prefix), encode(change))
-            await pipe.execute()
-    except Exception as exc:
-        log.warning("publish failed; subscribers will resync", extra={"error": repr(exc)})
-
-
-#: Put in a buffer when it may have missed messages: re-read PostgreSQL.
-RESYNC = object()
 #: The hub yields to the event loop after this many consecutive messages.
 YIELD_EVERY = 64
 #: The hub unsubscribes from the change channel after this long without subscribers.
@@ -103,69 +48,6 @@ def client_name() -> str:
     """The hub's connection in `CLIENT LIST`: `conveyor-hub:<host>-<pid>`, one per process."""
     name = f"conveyor-hub:{socket.gethostname()}-{os.getpid()}"
     return "".join(c if "!" <= c <= "~" else "_" for c in name)  # what CLIENT SETNAME takes
-
-
-class Buffer(Generic[T]):
-    """A bounded buffer. Overflow drops its contents for RESYNC, so a slow reader costs bounded
-    memory and never stalls the hub."""
-
-    def __init__(self, maxlen: int, on_overflow: Callable[[], None] | None = None) -> None:
-        self._buffer: deque[T | object] = deque()
-        self._maxlen = maxlen
-        self._ready = asyncio.Event()
-        self._on_overflow = on_overflow
-        self.overflowed = 0
-
-    def push(self, item: T | object) -> None:
-        if len(self._buffer) >= self._maxlen:
-            self._buffer.clear()
-            self.overflowed += 1
-            item = RESYNC
-            if self.overflowed == 1 and self._on_overflow is not None:
-                # The reader may be stuck sending to its client and never see RESYNC.
-                self._on_overflow()
-        self._buffer.append(item)
-        self._ready.set()
-
-    async def get(self, timeout: float | None = None) -> T | object | None:
-        """The next item, RESYNC, or None on timeout."""
-        if not self._buffer:
-            self._ready.clear()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._ready.wait()
-            except TimeoutError:
-                return None
-        return self._buffer.popleft()
-
-
-class Subscription(Buffer[JobChange]):
-    """One subscriber's changes."""
-
-    def __init__(
-        self,
-        hub: Hub,
-        job_id: uuid.UUID | None,
-        maxlen: int,
-        on_overflow: Callable[[], None] | None = None,
-    ) -> None:
-        super().__init__(maxlen, on_overflow)
-        self.hub = hub
-        self.job_id = job_id
-        self.internal = False
-        self.closed = False
-
-    def close(self) -> None:
-        self.hub._remove(self)
-
-
-class Inbox(Buffer[bytes]):
-    """The raw messages of an always-on channel, and RESYNC whenever some may have been lost
-    (the connection dropped, or the reader fell `maxlen` behind)."""
-
-    def __init__(self, channel: str, maxlen: int) -> None:
-        super().__init__(maxlen)
-        self.channel = channel
 
 
 class Hub:
@@ -286,7 +168,7 @@ class Hub:
                 f"this server holds its maximum of {self._max_subscribers} subscriptions; "
                 "try again later or another replica"
             )
-        sub = Subscription(self, job_id, self._buffer, on_overflow)
+        sub = Subscription(job_id, self._buffer, on_overflow, self._remove)
         sub.internal = internal
         self._internal += internal
         if job_id is None:
