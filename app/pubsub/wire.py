@@ -4,6 +4,7 @@ value types), and best-effort publishing after commit."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 
 import orjson
@@ -40,8 +41,15 @@ async def send_commands(redis: Redis, prefix: str, commands: Sequence[str]) -> N
 _CHANGE = TypeAdapter(JobChange)
 
 
+def _default(value: object) -> object:
+    # orjson writes `uuid.UUID` itself, but not asyncpg's subclass, which rows carry.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def encode(change: JobChange) -> bytes:
-    return orjson.dumps(change)
+    return orjson.dumps(change, default=_default)
 
 
 def decode(raw: bytes | str) -> JobChange:
