@@ -25,6 +25,11 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 
+from app.db.engine import create_engine
+from app.services import auth
+from app.settings import Settings
+from tests import inproc
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_HOST = os.environ.get("TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("TEST_PG_PORT", "5432"))
@@ -131,9 +136,29 @@ class Env:
         assert out.returncode == 0, out.stderr
         return out.stdout
 
+    def settings(self, **extra_env: str) -> Settings:
+        """The settings a `conveyor` process started with `environ(**extra_env)` reads."""
+        return inproc.settings_from_env(self.environ(**extra_env))
+
     def create_key(self, name: str, admin: bool = False, **extra_env: str) -> str:
-        args = ["create-api-key", "--name", name, *(["--admin"] if admin else [])]
-        return self.cli(*args, **extra_env).strip().splitlines()[-1]
+        """A new API key, made in-process as `conveyor create-api-key` makes it (the CLI's
+        own tests run the command)."""
+        settings = self.settings(**extra_env)
+
+        async def make() -> str:
+            engine = create_engine(settings.database_url, pool_size=1)
+            try:
+                _, key = await auth.create_api_key(
+                    engine,
+                    name=name,
+                    admin=admin,
+                    secret_key=settings.secret_key.get_secret_value(),
+                )
+            finally:
+                await engine.dispose()
+            return key
+
+        return str(inproc.run_sync(make))
 
 
 @dataclass
@@ -160,13 +185,18 @@ class Proc:
         return self.log.read_text(errors="replace")
 
 
+Component = Proc | inproc.InProcess
+
+
 @dataclass
 class Stack:
-    """Real `conveyor serve` / `conveyor worker` processes for one Env."""
+    """Conveyor's API and workers for one Env: in this process (`tests.inproc`, the default),
+    or real `conveyor serve` / `conveyor worker` processes (`process=True`) for tests that
+    kill them or watch how a process starts and exits."""
 
     env: Env
     logdir: Path
-    procs: list[Proc] = field(default_factory=list)
+    procs: list[Component] = field(default_factory=list)
 
     def start(self, name: str, *args: str, **extra_env: str) -> Proc:
         log = self.logdir / f"{name}.log"
@@ -182,10 +212,16 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def serve(self, name: str = "api", **extra_env: str) -> tuple[Proc, str]:
+    def serve(
+        self, name: str = "api", *, process: bool = False, **extra_env: str
+    ) -> tuple[Component, str]:
         port = free_port()
-        proc = self.start(name, "serve", "--port", str(port), **extra_env)
         base = f"http://127.0.0.1:{port}"
+        if not process:
+            component = inproc.serve(name, self.env.settings(**extra_env), port)
+            self.procs.append(component)
+            return component, base
+        proc = self.start(name, "serve", "--port", str(port), **extra_env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if proc.popen.poll() is not None:
@@ -198,7 +234,21 @@ class Stack:
             time.sleep(0.1)
         raise RuntimeError(f"{name} did not start:\n{proc.output()}")
 
-    def worker(self, name: str = "worker", *args: str, **extra_env: str) -> Proc:
+    def worker(
+        self, name: str = "worker", *args: str, process: bool = False, **extra_env: str
+    ) -> Component:
+        if not process:
+            options = dict(zip(args[::2], args[1::2], strict=True))
+            unknown = set(options) - {"--concurrency", "--queues"}
+            assert not unknown, f"in-process workers take --concurrency and --queues, not {unknown}"
+            component = inproc.worker(
+                name,
+                self.env.settings(**extra_env),
+                queues=options["--queues"].split(",") if "--queues" in options else None,
+                concurrency=int(options["--concurrency"]) if "--concurrency" in options else None,
+            )
+            self.procs.append(component)
+            return component
         proc = self.start(name, "worker", *args, **extra_env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -211,7 +261,10 @@ class Stack:
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            proc.kill()
+            if isinstance(proc, Proc):
+                proc.kill()
+            else:
+                proc.abort()
 
 
 class GraphQLClient:

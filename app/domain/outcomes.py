@@ -99,12 +99,10 @@ def after_error(
             delay_seconds=delay,
             unless_cancel_requested=True,
         )
+    # The last attempt's event is FAILED either way (the attempt's status says it timed out):
+    # a client waits for one terminal event type.
     return Outcome(
-        JobStatus.FAILED,
-        status,
-        EventType.TIMED_OUT if timed_out else EventType.FAILED,
-        error=error,
-        unless_cancel_requested=True,
+        JobStatus.FAILED, status, EventType.FAILED, error=error, unless_cancel_requested=True
     )
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import socket
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 
 from prometheus_client import start_http_server
 from taskiq import Context, TaskiqDepends
@@ -26,6 +24,7 @@ from app.services.deps import open_deps
 from app.services.dispatch import TASK_NAME
 from app.settings import Settings
 from app.worker.broker import ConveyorBroker
+from app.worker.pool import process_pool
 from app.worker.progress import ProgressWriter
 from app.worker.runner import JobRunner
 
@@ -46,7 +45,13 @@ async def run_job(job_id: str, context: Context = TaskiqDepends()) -> None:  # n
 
 class Worker:
     def __init__(
-        self, settings: Settings, registry: Registry, *, queues: list[str], concurrency: int
+        self,
+        settings: Settings,
+        registry: Registry,
+        *,
+        queues: list[str],
+        concurrency: int,
+        handle_signals: bool = True,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -54,7 +59,13 @@ class Worker:
         self.concurrency = concurrency
         self.host = socket.gethostname()
         self.worker_id = f"{self.host}-{os.getpid()}"
+        #: Set it to stop (what SIGTERM and SIGINT do): running jobs get the grace period.
         self.stopping = asyncio.Event()
+        #: Set once the worker receives jobs.
+        self.started = asyncio.Event()
+        #: Install SIGTERM/SIGINT handlers (only the main thread can; an embedding host that
+        #: runs the worker elsewhere sets `stopping` itself).
+        self._handle_signals = handle_signals
         self._loops: list[asyncio.Task[None]] = []
         #: Redis data losses the dispatcher has reported and this worker has acted on.
         self._losses_seen = 0
@@ -72,7 +83,7 @@ class Worker:
         s = self.settings
         self.writer = ProgressWriter(self.deps, interval=s.progress_interval_seconds)
         processes = s.worker_processes or os.cpu_count() or 1
-        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = process_pool(processes)
         self.runner = JobRunner(self.deps, self.worker_id, self.writer, self.pool)
         self.broker = ConveyorBroker(
             s.redis_url,
@@ -138,9 +149,11 @@ class Worker:
             ack_type=AcknowledgeType.MANUAL,
             wait_tasks_timeout=s.shutdown_grace_seconds,
         )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+        if self._handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
+        self.started.set()
         await receiver.listen(self.stopping)
         # The grace period is over: release what still runs, so another worker takes it now.
         running = list(self.runner.running.values())

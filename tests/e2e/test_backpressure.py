@@ -118,7 +118,7 @@ async def _collect(subscription, out: asyncio.Queue[dict]) -> None:  # type: ign
 async def test_stopping_the_api_closes_live_subscriptions_cleanly(
     stack: support.Stack, env: support.Env
 ) -> None:
-    api, base = stack.serve()
+    api, base = stack.serve(process=True)
     key = env.create_key("alice")
     ws = await _open(base, key)
     await _subscribe(ws, "1")

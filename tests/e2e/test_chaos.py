@@ -70,9 +70,9 @@ async def test_sigkill_a_worker_mid_run_loses_nothing(
     stack: support.Stack, env: support.Env
 ) -> None:
     _, base = stack.serve()
-    victim = stack.worker("w1", **FAST)
+    victim = stack.worker("w1", process=True, **FAST)
     metrics_port = support.free_port()
-    stack.worker("w2", **FAST, METRICS_PORT=str(metrics_port))
+    stack.worker("w2", process=True, **FAST, METRICS_PORT=str(metrics_port))
     client = GraphQLClient(base, env.create_key("alice", admin=True))
     ids = await _submit_sleepers(client, 200, 1.0, 3.0)
     await asyncio.sleep(3)
@@ -124,7 +124,9 @@ async def test_redis_emptied_while_no_worker_runs_loses_no_job(
     from redis.asyncio import Redis
 
     _, base = stack.serve(REDIS_URL=private_redis.url)
-    first = stack.worker("w1", "--concurrency", "2", REDIS_URL=private_redis.url, **FAST)
+    first = stack.worker(
+        "w1", "--concurrency", "2", process=True, REDIS_URL=private_redis.url, **FAST
+    )
     client = GraphQLClient(base, env.create_key("alice"))
     ids = await _submit_sleepers(client, 30, 0.4, 0.8)
     sent_and_waiting = (
@@ -227,3 +229,42 @@ async def test_a_worker_takes_no_more_than_it_can_run_while_postgresql_is_down(
     jobs = await _wait_all(client, ids, timeout=120)
     await client.aclose()
     assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a reaper may not have collected it yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+async def test_a_sigkilled_worker_leaves_no_pool_process_behind(
+    stack: support.Stack, env: support.Env
+) -> None:
+    _, base = stack.serve()
+    worker = stack.worker("cpu", "--queues", "cpu", process=True, WORKER_PROCESSES="2", **FAST)
+    assert isinstance(worker, support.Proc)
+    client = GraphQLClient(base, env.create_key("alice"))
+    job = await support.submit(client, "compute.primes", {"limit": 50_000_000})
+    await support.wait_for_status(client, job["id"], {"RUNNING"})
+    pool: set[int] = set()
+    deadline = time.monotonic() + 30
+    while not pool and time.monotonic() < deadline:  # the pool starts with the first call
+        pool = _children(worker.popen.pid)
+        await asyncio.sleep(0.1)
+    assert pool, "the worker started no pool process"
+    worker.kill()
+    deadline = time.monotonic() + 15
+    while any(_running(p) for p in pool) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    assert not [p for p in pool if _running(p)], "pool processes outlived their worker"
+    await client.aclose()

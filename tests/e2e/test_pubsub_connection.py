@@ -88,7 +88,7 @@ async def test_an_api_process_holds_one_pubsub_connection_for_all_subscribers_an
     stack: support.Stack, env: support.Env, redis: Redis
 ) -> None:
     # A revocation must arrive as a message: the periodic re-check is far off.
-    proc, base = stack.serve(REVOCATION_CHECK_SECONDS="60")
+    proc, base = stack.serve(process=True, REVOCATION_CHECK_SECONDS="60")
     pid = proc.popen.pid
     key = env.create_key("alice")
     client = GraphQLClient(base, key)

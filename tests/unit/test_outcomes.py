@@ -41,13 +41,18 @@ def test_the_last_attempts_error_dead_letters_the_job() -> None:
     )
 
 
-@pytest.mark.parametrize(("attempt", "status"), [(1, JobStatus.RETRYING), (3, JobStatus.FAILED)])
-def test_a_timeout_is_an_error_that_says_so(attempt: int, status: JobStatus) -> None:
+@pytest.mark.parametrize(
+    ("attempt", "status", "event"),
+    [(1, JobStatus.RETRYING, EventType.TIMED_OUT), (3, JobStatus.FAILED, EventType.FAILED)],
+)
+def test_a_timeout_is_an_error_that_says_so(
+    attempt: int, status: JobStatus, event: EventType
+) -> None:
     decided = outcomes.after_error(Budget(attempt, 3), ERROR, timed_out=True)
     assert (decided.job_status, decided.attempt_status, decided.event_type) == (
         status,
         AttemptStatus.TIMED_OUT,
-        EventType.TIMED_OUT,
+        event,
     )
 
 
