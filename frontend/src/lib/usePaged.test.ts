@@ -21,9 +21,11 @@ function manualApi() {
   const requests: Request[] = [];
   const fetchPage: FetchPage<Item> = (first, after) =>
     new Promise<PageResult<Item>>((resolve) => {
-      const settle = async (r: PageResult<Item>) => {
-        await act(async () => resolve(r));
-      };
+      const settle = (r: PageResult<Item>) =>
+        act(async () => {
+          resolve(r);
+          await Promise.resolve();
+        });
       requests.push({
         first,
         after,

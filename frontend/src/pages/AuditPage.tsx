@@ -27,7 +27,7 @@ export function AuditPage() {
 function AuditTable() {
   const { urql } = useClients();
   const [params, setParams] = useSearchParams();
-  const filter = buildFilter<keyof AuditLogFilter & string>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as AuditLogFilter | null;
+  const filter = buildFilter<keyof AuditLogFilter>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as AuditLogFilter | null;
   const page = usePagedQuery(urql, AuditLogQuery, 'auditLog', { filter });
 
   return (
@@ -142,7 +142,7 @@ export interface FilterField {
 }
 
 /** A small filter form; applying writes the non-blank values into the URL. */
-export function FilterForm({ fields, values, onApply }: { fields: FilterField[]; values: URLSearchParams; onApply(v: Record<string, string>): void }) {
+export function FilterForm({ fields, values, onApply }: { fields: FilterField[]; values: URLSearchParams; onApply: (v: Record<string, string>) => void }) {
   const base = useId();
   const [draft, setDraft] = useState<Record<string, string>>(() => Object.fromEntries(fields.map((f) => [f.name, values.get(f.name) ?? ''])));
   const active = fields.some((f) => values.get(f.name));

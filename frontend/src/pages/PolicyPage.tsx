@@ -27,7 +27,7 @@ export function PolicyPage() {
 function DecisionsTable() {
   const { urql } = useClients();
   const [params, setParams] = useSearchParams();
-  const filter = buildFilter<keyof PolicyDecisionFilter & string>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as PolicyDecisionFilter | null;
+  const filter = buildFilter<keyof PolicyDecisionFilter>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as PolicyDecisionFilter | null;
   const page = usePagedQuery(urql, PolicyDecisionsQuery, 'policyDecisions', { filter });
 
   return (

@@ -35,6 +35,7 @@ export function JobsTable({
   const rowHeight = compact ? 88 : 52;
   const scrollRef = useRef<HTMLDivElement>(null);
   const headerCheck = useRef<HTMLInputElement>(null);
+  // eslint-disable-next-line react-hooks/incompatible-library -- a notice for the React Compiler, which this build does not run; nothing memoizes the virtualizer's functions
   const virtualizer = useVirtualizer({
     count: state.ids.length,
     getScrollElement: () => scrollRef.current,
