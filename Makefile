@@ -43,8 +43,8 @@ test-deps: ## The graphql-http audit suite the HTTP tests run (npm, from its loc
 chaos: ## Only the fault-injection tests (kill -9, Redis/PostgreSQL restarts).
 	$(PY) -m pytest -q -m chaos
 
-frontend-test: ## Dashboard unit tests and the schema-drift check of its generated client.
-	@if [ -f frontend/package.json ]; then cd frontend && npm run codegen:check && npm test; fi
+frontend-test: ## Dashboard lint (ESLint, React hooks rules), unit tests, and the drift check of its generated client.
+	@if [ -f frontend/package.json ]; then cd frontend && npm run lint && npm run codegen:check && npm test; fi
 
 fmt:
 	.venv/bin/ruff format app tests bench migrations

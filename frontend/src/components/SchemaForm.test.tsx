@@ -45,14 +45,14 @@ function Harness({ onSubmit }: { onSubmit: (p: Record<string, unknown>) => void 
 describe('<SchemaFields>', () => {
   it('renders labelled controls of the right type with defaults and hints', () => {
     render(<Harness onSubmit={() => {}} />);
-    const steps = screen.getByLabelText(/^Steps/) as HTMLInputElement;
+    const steps = screen.getByLabelText<HTMLInputElement>(/^Steps/);
     expect(steps.type).toBe('number');
     expect(steps.value).toBe('5');
     expect(steps.min).toBe('1');
     expect(steps.max).toBe('50');
     expect(screen.getByText(/Number of steps · 1 – 50 · Default: 5/)).toBeInTheDocument();
-    expect((screen.getByLabelText(/^Mode/) as HTMLSelectElement).tagName).toBe('SELECT');
-    expect((screen.getByLabelText(/^Dry run/i) as HTMLInputElement).type).toBe('checkbox');
+    expect(screen.getByLabelText<HTMLSelectElement>(/^Mode/).tagName).toBe('SELECT');
+    expect(screen.getByLabelText<HTMLInputElement>(/^Dry run/i).type).toBe('checkbox');
     expect(screen.getByLabelText(/^Note/)).toHaveAttribute('aria-required', 'true');
   });
 

@@ -13,9 +13,9 @@ interface Props {
   fields: FieldSpec[];
   values: RawValues;
   errors: FieldErrors;
-  onChange(name: string, value: RawValue): void;
+  onChange: (name: string, value: RawValue) => void;
   /** Called when a field loses focus with its validation message (or null). */
-  onBlurValidate?(name: string, error: string | null): void;
+  onBlurValidate?: (name: string, error: string | null) => void;
   disabled?: boolean;
 }
 
@@ -56,8 +56,8 @@ function SchemaField({
   field: FieldSpec;
   value: RawValue | undefined;
   error: string | undefined;
-  onChange(v: RawValue): void;
-  onBlur(): void;
+  onChange: (v: RawValue) => void;
+  onBlur: () => void;
   disabled?: boolean;
 }) {
   const hintId = `${id}-hint`;

@@ -1,14 +1,14 @@
 import type { Fetcher, FetcherOpts, FetcherParams } from '@graphiql/toolkit';
 import { createClient, type Client } from 'graphql-ws';
-import { parse, type OperationDefinitionNode } from 'graphql';
+import { Kind, OperationTypeNode, parse, type OperationDefinitionNode } from 'graphql';
 
 /** True when the operation GraphiQL is about to run is a subscription. */
 export function isSubscription(query: string, operationName?: string | null): boolean {
   try {
     const doc = parse(query);
-    const ops = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
+    const ops = doc.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     const op = operationName ? ops.find((o) => o.name?.value === operationName) : ops[0];
-    return op?.operation === 'subscription';
+    return op?.operation === OperationTypeNode.SUBSCRIPTION;
   } catch {
     return false;
   }

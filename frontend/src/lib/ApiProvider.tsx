@@ -1,30 +1,25 @@
 import { createContext, useContext, useEffect, useMemo, useSyncExternalStore, type ReactNode } from 'react';
 import { Provider } from 'urql';
-import { clearApiKey, getApiKey, setApiKey, subscribeApiKey } from './auth';
+import { clearApiKey, getApiKey, getSignOutReason, setApiKey, subscribeApiKey } from './auth';
 import { createApiClients, type ApiClients } from './client';
 import type { ConnectionState } from './connection';
 
 interface ApiContextValue {
   apiKey: string | null;
   clients: ApiClients | null;
-  signIn(key: string): void;
-  signOut(reason?: string): void;
+  signIn: (key: string) => void;
+  signOut: (reason?: string) => void;
   signOutReason: string | null;
 }
 
 const ApiContext = createContext<ApiContextValue | null>(null);
-let lastSignOutReason: string | null = null;
+const REJECTED = 'The API rejected this key. Sign in with a valid key.';
 
 export function ApiProvider({ children }: { children: ReactNode }) {
   const apiKey = useSyncExternalStore(subscribeApiKey, getApiKey, () => null);
+  const signOutReason = useSyncExternalStore(subscribeApiKey, getSignOutReason, () => null);
 
-  const clients = useMemo(() => {
-    if (!apiKey) return null;
-    return createApiClients(apiKey, () => {
-      lastSignOutReason = 'The API rejected this key. Sign in with a valid key.';
-      clearApiKey();
-    });
-  }, [apiKey]);
+  const clients = useMemo(() => (apiKey ? createApiClients(apiKey, () => clearApiKey(REJECTED)) : null), [apiKey]);
 
   useEffect(() => () => clients?.dispose(), [clients]);
 
@@ -32,17 +27,11 @@ export function ApiProvider({ children }: { children: ReactNode }) {
     () => ({
       apiKey,
       clients,
-      signIn(key) {
-        lastSignOutReason = null;
-        setApiKey(key);
-      },
-      signOut(reason) {
-        lastSignOutReason = reason ?? null;
-        clearApiKey();
-      },
-      signOutReason: lastSignOutReason,
+      signIn: setApiKey,
+      signOut: (reason) => clearApiKey(reason ?? null),
+      signOutReason,
     }),
-    [apiKey, clients],
+    [apiKey, clients, signOutReason],
   );
 
   const inner = clients ? <Provider value={clients.urql}>{children}</Provider> : children;

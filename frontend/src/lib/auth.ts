@@ -4,6 +4,8 @@ export const API_KEY_STORAGE = 'conveyor.apiKey';
 
 type Listener = () => void;
 const listeners = new Set<Listener>();
+/** Why the last sign-out happened (shown on the sign-in page); this page load only. */
+let signOutReason: string | null = null;
 
 function storage(): Storage | null {
   try {
@@ -17,12 +19,18 @@ export function getApiKey(): string | null {
   return storage()?.getItem(API_KEY_STORAGE) ?? null;
 }
 
+export function getSignOutReason(): string | null {
+  return signOutReason;
+}
+
 export function setApiKey(key: string): void {
+  signOutReason = null;
   storage()?.setItem(API_KEY_STORAGE, key.trim());
   listeners.forEach((l) => l());
 }
 
-export function clearApiKey(): void {
+export function clearApiKey(reason: string | null = null): void {
+  signOutReason = reason;
   storage()?.removeItem(API_KEY_STORAGE);
   listeners.forEach((l) => l());
 }

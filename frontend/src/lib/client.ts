@@ -21,7 +21,7 @@ export function wsUrl(loc: Location = window.location): string {
 }
 
 function isCloseEvent(e: unknown): e is { code: number; reason?: string } {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof (e as { code: unknown }).code === 'number';
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'number';
 }
 
 /** Waits `ms`, or less if the browser comes back online. */
@@ -157,6 +157,8 @@ export function createApiClients(apiKey: string, onUnauthorized: () => void): Ap
 export function describe(e: unknown): string {
   if (e instanceof Error) return e.message;
   if (isCloseEvent(e)) return `Connection closed (${e.code}${e.reason ? `: ${e.reason}` : ''})`;
-  if (Array.isArray(e)) return e.map((x: { message?: string }) => x?.message ?? String(x)).join('; ');
+  if (Array.isArray(e)) return e.map(describe).join('; ');
+  // GraphQL errors as sent (`{ message, path, ... }`) are plain objects, not Errors.
+  if (typeof e === 'object' && e !== null) return 'message' in e && typeof e.message === 'string' ? e.message : JSON.stringify(e);
   return String(e);
 }

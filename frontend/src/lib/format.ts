@@ -71,7 +71,8 @@ export function prettyJson(v: unknown): string {
   try {
     return JSON.stringify(v, null, 2);
   } catch {
-    return String(v);
+    // Only a BigInt or a cycle gets here; JSON from the API has neither.
+    return typeof v === 'bigint' ? `${v}n` : '(not representable as JSON)';
   }
 }
 

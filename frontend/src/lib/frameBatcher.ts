@@ -10,7 +10,7 @@ type Unschedule = (handle: number) => void;
 
 export function createFrameBatcher<T>(
   flush: (items: T[]) => void,
-  schedule: Schedule = (cb) => (typeof requestAnimationFrame === 'function' ? requestAnimationFrame(cb) : (setTimeout(cb, 16) as unknown as number)),
+  schedule: Schedule = (cb) => (typeof requestAnimationFrame === 'function' ? requestAnimationFrame(cb) : setTimeout(cb, 16)),
   unschedule: Unschedule = (h) => (typeof cancelAnimationFrame === 'function' ? cancelAnimationFrame(h) : clearTimeout(h)),
 ): FrameBatcher<T> {
   let queue: T[] = [];

@@ -1,7 +1,8 @@
-// Pure reducer for the live Jobs table: keyset pages from `jobs(...)` plus
+// Pure reducer for the live Jobs table: keyset pages from `jobs(...)` (./paging) plus
 // `jobUpdates` patches (coalesced per animation frame by the caller).
 import type { JobRowFragment, JobStatus, JobUpdatesSubscription, Priority } from '../gql/graphql';
 import { latestByKey } from './frameBatcher';
+import { emptyPagedList, pagingReducer, type PagedList, type PagingAction } from './paging';
 
 export type JobUpdate = JobUpdatesSubscription['jobUpdates'];
 
@@ -12,43 +13,15 @@ export interface JobRow extends Omit<JobRowFragment, 'priority' | 'maxAttempts'>
   seq: number;
 }
 
-export interface JobsListState {
-  ids: string[];
-  rows: Map<string, JobRow>;
-  totalCount: number | null;
-  endCursor: string | null;
-  hasNextPage: boolean;
-  loading: boolean;
-  loadingMore: boolean;
-  error: string | null;
+export interface JobsListState extends PagedList<JobRow> {
   /** Live changes to jobs that are not loaded (e.g. entered the filter): offer a refresh. */
   outside: number;
 }
 
-export const initialJobsList: JobsListState = {
-  ids: [],
-  rows: new Map(),
-  totalCount: null,
-  endCursor: null,
-  hasNextPage: false,
-  loading: true,
-  loadingMore: false,
-  error: null,
-  outside: 0,
-};
+export const initialJobsList: JobsListState = { ...emptyPagedList<JobRow>(), outside: 0 };
 
 export type JobsListAction =
-  | { type: 'reset' }
-  | { type: 'loadingMore' }
-  | { type: 'error'; error: string }
-  | {
-      type: 'page';
-      mode: 'replace' | 'append' | 'merge';
-      nodes: JobRowFragment[];
-      totalCount: number;
-      endCursor: string | null;
-      hasNextPage: boolean;
-    }
+  | PagingAction<JobRowFragment>
   | { type: 'updates'; updates: JobUpdate[]; maxAttemptsByKind?: Record<string, number>; statusFilter?: JobStatus[] }
   /**
    * Mutation results. `ifSeq` holds each row's seq when the mutation was sent: a row
@@ -64,68 +37,6 @@ function fromNode(n: JobRowFragment, prev?: JobRow): JobRow {
 
 export function jobsListReducer(state: JobsListState, action: JobsListAction): JobsListState {
   switch (action.type) {
-    case 'reset':
-      return { ...initialJobsList, rows: new Map() };
-    case 'loadingMore':
-      return { ...state, loadingMore: true };
-    case 'error':
-      return { ...state, loading: false, loadingMore: false, error: action.error };
-    case 'page': {
-      if (action.mode === 'replace') {
-        const rows = new Map<string, JobRow>();
-        const ids: string[] = [];
-        for (const n of action.nodes) {
-          if (rows.has(n.id)) continue;
-          rows.set(n.id, fromNode(n));
-          ids.push(n.id);
-        }
-        return {
-          ...state,
-          ids,
-          rows,
-          totalCount: action.totalCount,
-          endCursor: action.endCursor,
-          hasNextPage: action.hasNextPage,
-          loading: false,
-          loadingMore: false,
-          error: null,
-          outside: 0,
-        };
-      }
-      const rows = new Map(state.rows);
-      if (action.mode === 'append') {
-        const ids = state.ids.slice();
-        for (const n of action.nodes) {
-          if (!rows.has(n.id)) ids.push(n.id);
-          rows.set(n.id, fromNode(n, rows.get(n.id)));
-        }
-        return {
-          ...state,
-          ids,
-          rows,
-          totalCount: action.totalCount,
-          endCursor: action.endCursor,
-          hasNextPage: action.hasNextPage,
-          loadingMore: false,
-          error: null,
-        };
-      }
-      // merge: refresh of the first page after a reconnect; keep deeper pages.
-      const fresh: string[] = [];
-      for (const n of action.nodes) {
-        if (!rows.has(n.id)) fresh.push(n.id);
-        rows.set(n.id, fromNode(n, rows.get(n.id)));
-      }
-      return {
-        ...state,
-        ids: fresh.length ? [...fresh, ...state.ids] : state.ids,
-        rows,
-        totalCount: action.totalCount,
-        loading: false,
-        error: null,
-        outside: 0,
-      };
-    }
     case 'patch': {
       const rows = new Map(state.rows);
       let changed = false;
@@ -204,6 +115,12 @@ export function jobsListReducer(state: JobsListState, action: JobsListAction): J
         totalCount: state.totalCount == null ? null : state.totalCount + fresh.length,
         outside,
       };
+    }
+    default: {
+      const next = pagingReducer(state, action, fromNode);
+      // A fresh first page shows every change made so far.
+      const fresh = action.type === 'reset' || (action.type === 'page' && action.mode !== 'append');
+      return fresh && next.outside ? { ...next, outside: 0 } : next;
     }
   }
 }

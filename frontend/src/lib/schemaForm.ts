@@ -165,7 +165,7 @@ function rawFromValue(field: FieldSpec, value: unknown): RawValue {
   if (value === undefined || value === null) return '';
   if (field.kind === 'enum') return JSON.stringify(value);
   if (field.kind === 'json') return JSON.stringify(value, null, 2);
-  return String(value);
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /**

@@ -22,10 +22,10 @@ const server = vi.hoisted(() => ({
 const clients = vi.hoisted(() => ({
   urql: {
     query: (_doc: unknown, variables: { id: string; after: number; first: number }) => ({
-      toPromise: async () => {
+      toPromise: () => {
         server.historyQueries.push(variables);
         const events = server.stored.filter((e) => e.seq > variables.after).slice(0, variables.first);
-        return { data: { job: { __typename: 'Job', id: variables.id, events } } };
+        return Promise.resolve({ data: { job: { __typename: 'Job', id: variables.id, events } } });
       },
     }),
   },

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { print } from 'graphql';
 import { useClients } from './ApiProvider';
+import { useKeyedState } from './hooks';
 import { describe } from './client';
 import { createFrameBatcher } from './frameBatcher';
 import { JobEventsHistoryQuery, JobEventsSubscription } from './operations';
@@ -37,11 +38,13 @@ export function useJobTimeline(jobId: string) {
   const { urql, ws } = useClients();
   const [state, setState] = useState<TimelineState>(emptyTimeline);
   const stateRef = useRef(state);
-  const [liveStatus, setLiveStatus] = useState<LiveStatus>('connecting');
-  const [liveError, setLiveError] = useState<string | null>(null);
+  const [epoch, setEpoch] = useState(0);
+  // Per subscription: a new job or a resubscription starts 'connecting', with no error.
+  const subscriptionKey = `${jobId}#${epoch}`;
+  const [liveStatus, setLiveStatus] = useKeyedState<LiveStatus>(subscriptionKey, 'connecting');
+  const [liveError, setLiveError] = useKeyedState<string | null>(subscriptionKey, null);
   const [historyError, setHistoryError] = useState<string | null>(null);
   const [historyLoaded, setHistoryLoaded] = useState(false);
-  const [epoch, setEpoch] = useState(0);
   const inFlight = useRef(false);
   const historyLoadedRef = useRef(false);
   const pendingGap = useRef(false);
@@ -61,53 +64,58 @@ export function useJobTimeline(jobId: string) {
   }, [jobId]);
 
   const fetchHistory = useCallback(
-    async (after: number, upTo?: number) => {
-      if (inFlight.current) {
-        pendingGap.current = true;
-        return;
-      }
-      inFlight.current = true;
-      const res = await urql
-        .query(JobEventsHistoryQuery, { id: jobId, after, first: HISTORY_PAGE }, { requestPolicy: 'network-only' })
-        .toPromise();
-      inFlight.current = false;
-      if (!alive.current) return;
-      if (res.error || !res.data?.job) {
-        setHistoryError(res.error ? describe(res.error) : 'Job not found');
-        return;
-      }
-      setHistoryError(null);
-      historyLoadedRef.current = true;
-      setHistoryLoaded(true);
-      const before = stateRef.current;
-      const events = res.data.job.events.map(toEvent);
-      // Treat the answer as possibly paged first; if it moved nothing forward, the
-      // missing seqs do not exist (confirmed hole), so mark them known up to `upTo`.
-      let merged = applyHistory(before, events, { after });
-      const progressed = merged.state.knownThrough > before.knownThrough;
-      if (!progressed && upTo !== undefined) merged = applyHistory(before, events, { after, upTo });
-      stateRef.current = merged.state;
-      setState(merged.state);
-      const s = stateRef.current;
-      const newest = events.reduce((m, e) => Math.max(m, e.seq), after);
-      if (events.length >= HISTORY_PAGE && newest > after) {
-        // Full page: fetch the next one straight away.
-        void fetchHistory(newest, upTo);
-      } else if ((progressed || pendingGap.current) && s.maxSeq > s.knownThrough) {
-        pendingGap.current = false;
-        void fetchHistory(s.knownThrough, s.maxSeq);
-      }
+    (from: number, upTo?: number) => {
+      const fetchFrom = async (after: number, upTo?: number): Promise<void> => {
+        if (inFlight.current) {
+          pendingGap.current = true;
+          return;
+        }
+        inFlight.current = true;
+        const res = await urql
+          .query(JobEventsHistoryQuery, { id: jobId, after, first: HISTORY_PAGE }, { requestPolicy: 'network-only' })
+          .toPromise();
+        inFlight.current = false;
+        if (!alive.current) return;
+        if (res.error || !res.data?.job) {
+          setHistoryError(res.error ? describe(res.error) : 'Job not found');
+          return;
+        }
+        setHistoryError(null);
+        historyLoadedRef.current = true;
+        setHistoryLoaded(true);
+        const before = stateRef.current;
+        const events = res.data.job.events.map(toEvent);
+        // Treat the answer as possibly paged first; if it moved nothing forward, the
+        // missing seqs do not exist (confirmed hole), so mark them known up to `upTo`.
+        let merged = applyHistory(before, events, { after });
+        const progressed = merged.state.knownThrough > before.knownThrough;
+        if (!progressed && upTo !== undefined) merged = applyHistory(before, events, { after, upTo });
+        stateRef.current = merged.state;
+        setState(merged.state);
+        const s = stateRef.current;
+        const newest = events.reduce((m, e) => Math.max(m, e.seq), after);
+        if (events.length >= HISTORY_PAGE && newest > after) {
+          // Full page: fetch the next one straight away.
+          await fetchFrom(newest, upTo);
+        } else if ((progressed || pendingGap.current) && s.maxSeq > s.knownThrough) {
+          pendingGap.current = false;
+          await fetchFrom(s.knownThrough, s.maxSeq);
+        }
+      };
+      return fetchFrom(from, upTo);
     },
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [jobId, urql],
   );
 
-  const commit = (result: MergeResult) => {
-    stateRef.current = result.state;
-    setState(result.state);
-    // Before the first history page lands, gaps are expected: that page fills them.
-    if (result.gap && historyLoadedRef.current) void fetchHistory(result.gap.after, result.gap.upTo);
-  };
+  const commit = useCallback(
+    (result: MergeResult) => {
+      stateRef.current = result.state;
+      setState(result.state);
+      // Before the first history page lands, gaps are expected: that page fills them.
+      if (result.gap && historyLoadedRef.current) void fetchHistory(result.gap.after, result.gap.upTo);
+    },
+    [fetchHistory],
+  );
 
   // Initial history.
   useEffect(() => {
@@ -116,8 +124,6 @@ export function useJobTimeline(jobId: string) {
 
   // Live subscription (resubscribes when `epoch` changes, e.g. after a retry).
   useEffect(() => {
-    setLiveStatus('connecting');
-    setLiveError(null);
     const batcher = createFrameBatcher<TimelineEvent>((items) => {
       if (alive.current) commit(applyLive(stateRef.current, items));
     });
@@ -128,7 +134,7 @@ export function useJobTimeline(jobId: string) {
       },
     };
     const dispose = ws.subscribe<{ jobEvents: JobEventFieldsFragment }>(
-      { query: SUBSCRIPTION_TEXT, variables: variables as unknown as Record<string, unknown> },
+      { query: SUBSCRIPTION_TEXT, variables },
       {
         next(result) {
           if (result.errors?.length) {
@@ -156,8 +162,8 @@ export function useJobTimeline(jobId: string) {
       batcher.cancel();
       dispose();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [jobId, ws, epoch]);
+    // setLiveStatus/setLiveError are per subscription key: a new epoch subscribes again.
+  }, [jobId, ws, commit, setLiveStatus, setLiveError]);
 
   const resubscribe = useCallback(() => setEpoch((e) => e + 1), []);
 

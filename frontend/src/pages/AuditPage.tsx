@@ -5,7 +5,7 @@ import { buildFilter, summarizeChange } from '../lib/audit';
 import { formatTime, prettyJson } from '../lib/format';
 import { useDocumentTitle } from '../lib/hooks';
 import { AuditLogQuery } from '../lib/operations';
-import { usePaged } from '../lib/usePaged';
+import { usePagedQuery, type Paged } from '../lib/usePaged';
 import type { AuditLogFilter } from '../gql/graphql';
 import { AdminOnly } from '../components/AdminOnly';
 import { EmptyState, ErrorState, LoadingState, PageHeader } from '../components/ui';
@@ -27,8 +27,8 @@ export function AuditPage() {
 function AuditTable() {
   const { urql } = useClients();
   const [params, setParams] = useSearchParams();
-  const filter = buildFilter<keyof AuditLogFilter & string>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as AuditLogFilter | null;
-  const page = usePaged(urql, AuditLogQuery, (d) => d.auditLog, { filter });
+  const filter = buildFilter<keyof AuditLogFilter>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as AuditLogFilter | null;
+  const page = usePagedQuery(urql, AuditLogQuery, 'auditLog', { filter });
 
   return (
     <>
@@ -42,11 +42,11 @@ function AuditTable() {
         values={params}
         onApply={(v) => setParams(v, { replace: true })}
       />
-      {page.loading && !page.items ? (
+      {page.loading && !page.items.length ? (
         <LoadingState label="Loading the audit log…" />
-      ) : page.error && !page.items ? (
+      ) : page.error && !page.items.length ? (
         <ErrorState title="Could not load the audit log" error={page.error} onRetry={page.reload} />
-      ) : !page.items?.length ? (
+      ) : !page.items.length ? (
         <EmptyState title={filter ? 'No entries match these filters' : 'No audit entries yet'} icon="∅">
           <p>{filter ? 'Try a broader action prefix such as “job.”, or clear the filters.' : 'Submitting, cancelling and retrying jobs, and managing keys and policy, is recorded here.'}</p>
         </EmptyState>
@@ -117,11 +117,11 @@ function ChangeSummary({ before, after }: { before: unknown; after: unknown }) {
   );
 }
 
-export function LoadMore({ page, noun }: { page: { items: unknown[] | null; hasMore: boolean; loadingMore: boolean; error: string | null; loadMore(): void }; noun: string }) {
+export function LoadMore({ page, noun }: { page: Paged<unknown>; noun: string }) {
   return (
     <div className="table-foot">
       <span aria-live="polite">
-        {page.items?.length ?? 0} {noun} shown{page.hasMore ? '' : ' — that is all'}
+        {page.items.length} {noun} shown{page.hasMore ? '' : ' — that is all'}
         {page.error && <span className="text-danger"> · {page.error}</span>}
       </span>
       {page.hasMore && (
@@ -142,7 +142,7 @@ export interface FilterField {
 }
 
 /** A small filter form; applying writes the non-blank values into the URL. */
-export function FilterForm({ fields, values, onApply }: { fields: FilterField[]; values: URLSearchParams; onApply(v: Record<string, string>): void }) {
+export function FilterForm({ fields, values, onApply }: { fields: FilterField[]; values: URLSearchParams; onApply: (v: Record<string, string>) => void }) {
   const base = useId();
   const [draft, setDraft] = useState<Record<string, string>>(() => Object.fromEntries(fields.map((f) => [f.name, values.get(f.name) ?? ''])));
   const active = fields.some((f) => values.get(f.name));

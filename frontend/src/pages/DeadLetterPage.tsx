@@ -1,12 +1,13 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import { Link } from 'react-router-dom';
 import { useClients, useConnection } from '../lib/ApiProvider';
-import { describe } from '../lib/client';
 import { formatAge, formatCount, shortId } from '../lib/format';
 import { useDocumentTitle, useNow, useOnReconnect } from '../lib/hooks';
 import { runBulkJobAction, runJobAction } from '../lib/jobActions';
 import { summarize } from '../lib/bulk';
 import { FailedJobsQuery, JobUpdatesSubscription, RetryJobsMutation } from '../lib/operations';
+import { emptyPagedList, pagingReducer, type FetchPage, type PagedList, type PagingAction } from '../lib/paging';
+import { queryPage, usePagedList } from '../lib/usePaged';
 import type { FailedJobsQuery as FailedJobsResult } from '../gql/graphql';
 import { EmptyState, ErrorState, LoadingState, PageHeader } from '../components/ui';
 import { useMe } from '../lib/me';
@@ -15,6 +16,11 @@ import { useToast } from '../components/Toasts';
 type FailedJob = FailedJobsResult['jobs']['edges'][number]['node'];
 const PAGE = 200;
 const MAX_LOADED = 5000;
+const EMPTY = emptyPagedList<FailedJob>();
+
+function deadLetterReducer(state: PagedList<FailedJob>, action: PagingAction<FailedJob>): PagedList<FailedJob> {
+  return pagingReducer(state, action, (job: FailedJob) => job);
+}
 
 export interface ErrorGroup {
   errorType: string;
@@ -32,7 +38,7 @@ export function groupFailures(jobs: FailedJob[]): KindGroup[] {
   for (const j of jobs) {
     const type = j.error?.type ?? 'Unknown error';
     let m = byKind.get(j.kind);
-    if (!m) byKind.set(j.kind, (m = new Map()));
+    if (!m) byKind.set(j.kind, (m = new Map<string, FailedJob[]>()));
     const list = m.get(type);
     if (list) list.push(j);
     else m.set(type, [j]);
@@ -58,39 +64,21 @@ export function DeadLetterPage() {
   const toast = useToast();
   const { caps } = useMe();
   const now = useNow(5000);
-  const [jobs, setJobs] = useState<FailedJob[] | null>(null);
-  const [totalCount, setTotalCount] = useState<number | null>(null);
-  const [error, setError] = useState<string | null>(null);
   const [busyKey, setBusyKey] = useState<string | null>(null);
-  const token = useRef(0);
+  const fetchFailed = useCallback<FetchPage<FailedJob>>(
+    (first, after) => queryPage(urql, FailedJobsQuery, { filter: { status: ['FAILED'] }, first, after }, (d) => d.jobs),
+    [urql],
+  );
+  // Every failed job up to MAX_LOADED, so that groups are complete; a refresh swaps them
+  // in when all have arrived.
+  const { state, dispatch, reload } = usePagedList<FailedJob, PagedList<FailedJob>>(fetchFailed, deadLetterReducer, EMPTY, {
+    pageSize: PAGE,
+    leadingRows: MAX_LOADED,
+  });
+  const jobs = useMemo(() => state.ids.flatMap((id) => state.rows.get(id) ?? []), [state.ids, state.rows]);
+  const { totalCount, error } = state;
 
-  const load = useCallback(async () => {
-    const t = ++token.current;
-    const all: FailedJob[] = [];
-    let after: string | null = null;
-    let total = 0;
-    for (;;) {
-      const res = await urql.query(FailedJobsQuery, { filter: { status: ['FAILED'] }, first: PAGE, after }).toPromise();
-      if (t !== token.current) return;
-      if (res.error || !res.data) {
-        setError(res.error ? describe(res.error) : 'No data');
-        return;
-      }
-      const c: FailedJobsResult['jobs'] = res.data.jobs;
-      total = c.totalCount;
-      all.push(...c.edges.map((e) => e.node));
-      if (!c.pageInfo.hasNextPage || !c.pageInfo.endCursor || all.length >= MAX_LOADED) break;
-      after = c.pageInfo.endCursor;
-    }
-    setError(null);
-    setJobs(all);
-    setTotalCount(total);
-  }, [urql]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
-  useOnReconnect(connection.reconnects, () => void load());
+  useOnReconnect(connection.reconnects, () => reload('refresh'));
 
   // New failures arrive live; reload (debounced) to pick up their error details.
   useEffect(() => {
@@ -98,21 +86,19 @@ export function DeadLetterPage() {
     const sub = urql.subscription(JobUpdatesSubscription, { filter: { status: ['FAILED'] } }).subscribe((res) => {
       if (res.data?.jobUpdates?.status === 'FAILED') {
         clearTimeout(timer);
-        timer = setTimeout(() => void load(), 800);
+        timer = setTimeout(() => reload('refresh'), 800);
       }
     });
     return () => {
       clearTimeout(timer);
       sub.unsubscribe();
     };
-  }, [urql, load]);
+  }, [urql, reload]);
 
-  const groups = useMemo(() => groupFailures(jobs ?? []), [jobs]);
+  const groups = useMemo(() => groupFailures(jobs), [jobs]);
 
   function removeJobs(ids: string[]) {
-    const gone = new Set(ids);
-    setJobs((prev) => (prev ? prev.filter((j) => !gone.has(j.id)) : prev));
-    setTotalCount((n) => (n == null ? n : Math.max(0, n - ids.length)));
+    dispatch({ type: 'remove', ids });
   }
 
   async function retryIds(key: string, ids: string[]) {
@@ -142,7 +128,7 @@ export function DeadLetterPage() {
     if (res.data?.retryJobs) {
       toast(`Retried ${res.data.retryJobs.count} ${kind} job${res.data.retryJobs.count === 1 ? '' : 's'}`, 'success');
       removeJobs(ids);
-      void load();
+      reload('refresh');
       return;
     }
     await retryIds(`kind:${kind}`, ids);
@@ -154,14 +140,14 @@ export function DeadLetterPage() {
     setBusyKey(null);
     if (res.data?.retryJobs) {
       toast(`Retried ${res.data.retryJobs.count} failed job${res.data.retryJobs.count === 1 ? '' : 's'}`, 'success');
-      setJobs([]);
-      void load();
+      removeJobs(state.ids);
+      reload('refresh');
       return;
     }
-    await retryIds('all', (jobs ?? []).map((j) => j.id));
+    await retryIds('all', state.ids);
   }
 
-  const loadedCount = jobs?.length ?? 0;
+  const loadedCount = jobs.length;
 
   return (
     <div className="page">
@@ -181,10 +167,10 @@ export function DeadLetterPage() {
           )
         }
       />
-      {jobs === null && !error ? (
+      {state.loading && !loadedCount ? (
         <LoadingState label="Loading failed jobs…" />
-      ) : error && jobs === null ? (
-        <ErrorState title="Could not load failed jobs" error={error} onRetry={() => void load()} />
+      ) : error && !loadedCount ? (
+        <ErrorState title="Could not load failed jobs" error={error} onRetry={() => reload('replace')} />
       ) : groups.length === 0 ? (
         <EmptyState title="No failed jobs" icon="✓">
           <p>Jobs that fail every attempt land here, grouped by error, ready to retry.</p>

@@ -28,7 +28,7 @@ export function JobPage() {
 
   const job = detail.data?.job;
   const current = timeline.state.current;
-  const status: JobStatus | undefined = (current?.status as JobStatus | undefined) ?? job?.status;
+  const status: JobStatus | undefined = current?.status ?? job?.status;
   const progress = current?.progress ?? job?.progress ?? 0;
   const message = current ? current.message ?? job?.progressMessage ?? null : job?.progressMessage ?? null;
 
@@ -315,7 +315,7 @@ function Timeline({ events, loaded }: { events: TimelineEvent[]; loaded: boolean
     <ol className="timeline" aria-label="Job events" data-testid="timeline">
       {groups.map((g) => {
         const e = g.last;
-        const data = e.data && typeof e.data === 'object' && Object.keys(e.data as object).length ? e.data : null;
+        const data = e.data && typeof e.data === 'object' && Object.keys(e.data).length ? e.data : null;
         return (
           <li key={g.key} className={`tl-item tl-${e.type.toLowerCase()}`} data-seq={e.seq}>
             <span className="tl-dot" aria-hidden="true" />

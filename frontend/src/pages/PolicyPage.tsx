@@ -4,7 +4,7 @@ import { buildFilter } from '../lib/audit';
 import { formatTime, shortId } from '../lib/format';
 import { useDocumentTitle } from '../lib/hooks';
 import { PolicyDecisionsQuery } from '../lib/operations';
-import { usePaged } from '../lib/usePaged';
+import { usePagedQuery } from '../lib/usePaged';
 import type { PolicyDecisionFilter } from '../gql/graphql';
 import { AdminOnly } from '../components/AdminOnly';
 import { EmptyState, ErrorState, LoadingState, PageHeader } from '../components/ui';
@@ -27,8 +27,8 @@ export function PolicyPage() {
 function DecisionsTable() {
   const { urql } = useClients();
   const [params, setParams] = useSearchParams();
-  const filter = buildFilter<keyof PolicyDecisionFilter & string>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as PolicyDecisionFilter | null;
-  const page = usePaged(urql, PolicyDecisionsQuery, (d) => d.policyDecisions, { filter });
+  const filter = buildFilter<keyof PolicyDecisionFilter>(Object.fromEntries(FILTER_KEYS.map((k) => [k, params.get(k)]))) as PolicyDecisionFilter | null;
+  const page = usePagedQuery(urql, PolicyDecisionsQuery, 'policyDecisions', { filter });
 
   return (
     <>
@@ -51,11 +51,11 @@ function DecisionsTable() {
         values={params}
         onApply={(v) => setParams(v, { replace: true })}
       />
-      {page.loading && !page.items ? (
+      {page.loading && !page.items.length ? (
         <LoadingState label="Loading policy decisions…" />
-      ) : page.error && !page.items ? (
+      ) : page.error && !page.items.length ? (
         <ErrorState title="Could not load policy decisions" error={page.error} onRetry={page.reload} />
-      ) : !page.items?.length ? (
+      ) : !page.items.length ? (
         <EmptyState title={filter ? 'No decisions match these filters' : 'No decisions recorded yet'} icon="∅">
           <p>{filter ? 'Clear the filters to see every decision.' : 'Every submit and retry is checked against the admission policy; the outcome is recorded here.'}</p>
         </EmptyState>

@@ -1,10 +1,10 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo } from 'react';
 import { useQuery, useSubscription } from 'urql';
 import { describe } from '../lib/client';
 import { formatAge, formatDuration, ageMs } from '../lib/format';
 import { useDocumentTitle, useNow } from '../lib/hooks';
 import { QueuesQuery, QueueStatsSubscription, WorkersQuery } from '../lib/operations';
-import type { QueueStatsFieldsFragment } from '../gql/graphql';
+import type { QueueStatsFieldsFragment, QueueStatsSubscription as QueueStatsResult } from '../gql/graphql';
 import { EmptyState, ErrorState, LoadingState, PageHeader, Sparkline } from '../components/ui';
 
 const HISTORY = 60;
@@ -38,15 +38,13 @@ export function addSample(prev: SeriesMap, stats: readonly QueueStatsFieldsFragm
 export function QueuesPage() {
   useDocumentTitle('Queues & workers');
   const [initial, refetchQueues] = useQuery({ query: QueuesQuery });
-  const [series, setSeries] = useState<SeriesMap>({});
-  const [live] = useSubscription({ query: QueueStatsSubscription, variables: { interval: INTERVAL_S } });
-
-  useEffect(() => {
-    if (initial.data?.queues) setSeries((prev) => (Object.keys(prev).length ? prev : addSample({}, initial.data!.queues)));
-  }, [initial.data]);
-  useEffect(() => {
-    if (live.data?.queueStats) setSeries((prev) => addSample(prev, live.data!.queueStats));
-  }, [live.data]);
+  const snapshot = useMemo(() => (initial.data ? addSample({}, initial.data.queues) : {}), [initial.data]);
+  // The sparklines' history: the snapshot, then each live sample (urql folds them in).
+  const [live] = useSubscription(
+    { query: QueueStatsSubscription, variables: { interval: INTERVAL_S } },
+    (prev: SeriesMap | undefined, data: QueueStatsResult) => addSample(prev ?? snapshot, data.queueStats),
+  );
+  const series = live.data ?? snapshot;
 
   const queues = Object.values(series).sort((a, b) => a.latest.queue.localeCompare(b.latest.queue));
   const liveOk = !!live.data && !live.error;

@@ -37,7 +37,7 @@ export function SignInPage() {
       } else {
         signIn(k);
         const next = params.get('next');
-        navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/jobs', { replace: true });
+        void navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/jobs', { replace: true });
         return;
       }
     } catch {
@@ -49,7 +49,7 @@ export function SignInPage() {
 
   return (
     <main className="signin" id="main">
-      <form className="signin-card" onSubmit={onSubmit} noValidate aria-describedby="signin-help">
+      <form className="signin-card" onSubmit={(e) => void onSubmit(e)} noValidate aria-describedby="signin-help">
         <div className="brand brand-lg">
           <svg width="36" height="36" viewBox="0 0 32 32" aria-hidden="true">
             <rect width="32" height="32" rx="7" fill="#4f46e5" />

@@ -1,9 +1,9 @@
-import { useEffect, useId, useMemo, useState, type FormEvent } from 'react';
+import { useId, useMemo, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { useMutation, useQuery } from 'urql';
 import { describe } from '../lib/client';
 import { formatDuration } from '../lib/format';
-import { useDocumentTitle } from '../lib/hooks';
+import { useDocumentTitle, useKeyedState } from '../lib/hooks';
 import { JobKindsQuery, SubmitJobMutation } from '../lib/operations';
 import { buildPayload, initialValues, mapApiFieldErrors, parseSchema, type FieldErrors, type RawValues } from '../lib/schemaForm';
 import { SchemaFields } from '../components/SchemaForm';
@@ -23,8 +23,7 @@ export function SubmitPage() {
   // Local state answers the click at once; the URL follows (router updates are transitions,
   // which would briefly revert a controlled radio).
   const urlKind = params.get('kind');
-  const [picked, setPicked] = useState<string | null>(urlKind);
-  useEffect(() => setPicked(urlKind), [urlKind]);
+  const [picked, setPicked] = useKeyedState<string | null>(urlKind ?? '', urlKind);
   const selectedName = picked ?? list[0]?.name ?? '';
   const kind = list.find((k) => k.name === selectedName);
   const pickerId = useId();
@@ -171,7 +170,7 @@ function SubmitForm({ kind, prefill }: { kind: Kind; prefill?: Record<string, un
     switch (r.__typename) {
       case 'Job':
         toast(r.deduplicated ? 'An identical job already exists (idempotency key): showing it.' : `Submitted ${kind.name}`, 'success');
-        navigate(`/jobs/${r.id}`);
+        void navigate(`/jobs/${r.id}`);
         return;
       case 'InvalidInput': {
         const mapped = mapApiFieldErrors(fields, r.fieldErrors);
@@ -204,7 +203,7 @@ function SubmitForm({ kind, prefill }: { kind: Kind; prefill?: Record<string, un
   }
 
   return (
-    <form className="submit-form card" onSubmit={onSubmit} noValidate aria-labelledby={`${base}-title`}>
+    <form className="submit-form card" onSubmit={(e) => void onSubmit(e)} noValidate aria-labelledby={`${base}-title`}>
       <div className="card-head">
         <h2 id={`${base}-title`}>
           <span className="mono">{kind.name}</span>
@@ -326,7 +325,7 @@ function OptionInput({
   id: string;
   label: string;
   value: string;
-  onChange(v: string): void;
+  onChange: (v: string) => void;
   placeholder?: string;
   error?: string | undefined;
 }) {
