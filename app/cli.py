@@ -26,6 +26,8 @@ from app.settings import Settings, get_settings
 if TYPE_CHECKING:
     import uvicorn
 
+    from app.db import migrate
+
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,8 @@ async def _check_redis(settings: Settings) -> str | None:
 
 
 async def _check_postgres(settings: Settings) -> str | None:
-    """None when PostgreSQL answers and the database is at this code's migration head."""
-    from sqlalchemy import make_url
-
+    """None when PostgreSQL answers and the database is at this code's migration head, or at
+    a newer one that declares this code compatible (the previous release, ADR-0016)."""
     from app.db import migrate
     from app.db.engine import create_engine, describe_pg_failure
 
@@ -87,12 +88,36 @@ async def _check_postgres(settings: Settings) -> str | None:
         await engine.dispose()
     if revisions is None or revisions.current:  # None: this role may not read alembic_version
         return None
+    return _schema_problem(settings, revisions)
+
+
+def _schema_problem(settings: Settings, revisions: migrate.Revisions) -> str | None:
+    """What is wrong with a database whose revision is not this code's head; None (and a
+    warning) when a newer release migrated it and says this code still runs against it."""
+    from sqlalchemy import make_url
+
     name = make_url(settings.database_url).database
     wanted = ", ".join(revisions.wanted)
+    if revisions.ahead_but_compatible:
+        log.warning(
+            "database %s is at revision %s, newer than this code (%s), which it declares "
+            "compatible (code from %s on): running; upgrade this process to the new release",
+            name,
+            ", ".join(revisions.unknown),
+            wanted,
+            revisions.compatible_from,
+        )
+        return None
     if revisions.unknown:
+        needs = (
+            f"; it needs code from revision {revisions.compatible_from} on"
+            if revisions.compatible_from
+            else ""
+        )
         return (
             f"database {name} is at revision {', '.join(revisions.unknown)}, which this code "
-            f"does not know (it wants {wanted}): a newer Conveyor migrated it; run that version"
+            f"does not know (it wants {wanted}{needs}): a newer Conveyor migrated it; "
+            "run that version"
         )
     return (
         f"database {name} is not migrated (at {', '.join(revisions.applied) or 'none'}, "
@@ -105,8 +130,10 @@ async def _preflight(settings: Settings) -> str | None:
 
 
 async def _migrate(settings: Settings, downgrade: str | None) -> int:
+    """Create the database when missing, then migrate it: one run at a time (an advisory
+    lock), with MIGRATION_* timeouts (ADR-0016)."""
     from app.db import migrate
-    from app.db.engine import ensure_database
+    from app.db.engine import create_engine, describe_pg_failure, ensure_database
     from app.domain.errors import ServiceUnavailable
 
     try:
@@ -114,12 +141,45 @@ async def _migrate(settings: Settings, downgrade: str | None) -> int:
             _out("created the database")
     except ServiceUnavailable as exc:
         return _fail(str(exc))
-    if downgrade:
-        await migrate.downgrade(settings.database_url, downgrade)
-        _out(f"downgraded to {downgrade}")
-    else:
-        await migrate.upgrade(settings.database_url)
-        _out("database is at the latest migration")
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            revisions = await migrate.revisions(conn)
+    except Exception as exc:
+        return _fail(describe_pg_failure(settings.database_url, exc))
+    finally:
+        await engine.dispose()
+    if revisions is not None and revisions.unknown:
+        # A newer release migrated it; these scripts cannot move it. Rolling back to this
+        # release without a downgrade is fine while the database says it is compatible.
+        if problem := _schema_problem(settings, revisions):
+            return _fail(problem)
+        _out("the database is at a newer, compatible revision: nothing to do")
+        return 0
+    lock_timeout = settings.migration_lock_timeout_seconds
+    statement_timeout = settings.migration_statement_timeout_seconds
+    try:
+        if downgrade:
+            for step in await migrate.downgrade(
+                settings.database_url,
+                downgrade,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+            ):
+                _out(f"reverted to revision {step}")
+            _out(f"downgraded to {downgrade}")
+        else:
+            applied = await migrate.upgrade(
+                settings.database_url,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+                lock_retries=settings.migration_lock_retries,
+            )
+            for step in applied:
+                _out(f"applied revision {step}")
+            _out("database is at the latest migration" + ("" if applied else ": nothing to do"))
+    except migrate.MigrationFailed as exc:
+        return _fail(str(exc))
     return 0
 
 
