@@ -148,19 +148,40 @@ class Proc:
 
 @dataclass
 class Stack:
-    """Real `conveyor serve` / `conveyor worker` processes for one Env."""
+    """Real `conveyor serve` / `conveyor worker` processes for one Env: of this checkout, or
+    of another tree of the code (an older release's, run with this checkout's Python)."""
 
     env: Env
     logdir: Path
     procs: list[Proc] = field(default_factory=list)
+    code: Path = ROOT
+
+    def environ(self, **extra_env: str) -> dict[str, str]:
+        env = self.env.environ(**extra_env)
+        if self.code != ROOT:  # its `app` before the one this checkout installed
+            env["PYTHONPATH"] = str(self.code)
+        return env
+
+    def cli(self, *args: str, **extra_env: str) -> str:
+        """Run `conveyor ARGS` of this stack's code; its stdout."""
+        out = subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            env=self.environ(**extra_env),
+            cwd=self.code,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
 
     def start(self, name: str, *args: str, **extra_env: str) -> Proc:
         log = self.logdir / f"{name}.log"
         with log.open("ab") as handle:  # the child keeps its own descriptor
             popen = subprocess.Popen(
                 [sys.executable, "-m", "app", *args],
-                env=self.env.environ(**extra_env),
-                cwd=ROOT,
+                env=self.environ(**extra_env),
+                cwd=self.code,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
             )
