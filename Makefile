@@ -27,12 +27,13 @@ run: setup ## Migrate, then run API + worker + dashboard; prints an admin key.
 
 test: setup check pytest frontend-test ## Everything CI runs.
 
-check: ## Lint, format check, layer contract, schema drift, types.
+check: ## Lint, format check, layer contract, schema drift, types, migration lint (squawk).
 	.venv/bin/ruff check app tests bench migrations
 	.venv/bin/ruff format --check app tests bench migrations
 	.venv/bin/lint-imports
 	$(PY) -m app export-schema --check
-	.venv/bin/mypy app
+	.venv/bin/mypy app migrations/env.py migrations/lint.py
+	$(PY) migrations/lint.py
 
 pytest: test-deps ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
 	$(PY) -m pytest -q

@@ -116,6 +116,14 @@ class Settings(BaseSettings):
     #: refresh counts every job in PostgreSQL).
     metrics_cache_seconds: float = Field(default=5.0, ge=0.0, le=3600.0)
 
+    #: `conveyor migrate` (ADR-0016): a migration statement waits at most this long for a lock
+    #: (queries queue behind a waiting ALTER, so short), then the revision rolls back and is
+    #: tried again, MIGRATION_LOCK_RETRIES times; and no statement runs longer than the
+    #: statement timeout (a revision may raise it for itself, e.g. CREATE INDEX CONCURRENTLY).
+    migration_lock_timeout_seconds: float = Field(default=2.0, gt=0.0, le=600.0)
+    migration_lock_retries: int = Field(default=5, ge=0, le=100)
+    migration_statement_timeout_seconds: float = Field(default=60.0, gt=0.0, le=86_400.0)
+
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     #: `json` for one JSON object per line (production), `text` for humans.
     log_format: str = Field(default="text", pattern="^(json|text)$")

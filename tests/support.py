@@ -192,19 +192,40 @@ Component = Proc | inproc.InProcess
 class Stack:
     """Conveyor's API and workers for one Env: in this process (`tests.inproc`, the default),
     or real `conveyor serve` / `conveyor worker` processes (`process=True`) for tests that
-    kill them or watch how a process starts and exits."""
+    kill them or watch how a process starts and exits. Processes run this checkout's code, or
+    another tree of it (`code`: an older release's, run with this checkout's Python)."""
 
     env: Env
     logdir: Path
     procs: list[Component] = field(default_factory=list)
+    code: Path = ROOT
+
+    def environ(self, **extra_env: str) -> dict[str, str]:
+        env = self.env.environ(**extra_env)
+        if self.code != ROOT:  # its `app` before the one this checkout installed
+            env["PYTHONPATH"] = str(self.code)
+        return env
+
+    def cli(self, *args: str, **extra_env: str) -> str:
+        """Run `conveyor ARGS` of this stack's code; its stdout."""
+        out = subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            env=self.environ(**extra_env),
+            cwd=self.code,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
 
     def start(self, name: str, *args: str, **extra_env: str) -> Proc:
         log = self.logdir / f"{name}.log"
         with log.open("ab") as handle:  # the child keeps its own descriptor
             popen = subprocess.Popen(
                 [sys.executable, "-m", "app", *args],
-                env=self.env.environ(**extra_env),
-                cwd=ROOT,
+                env=self.environ(**extra_env),
+                cwd=self.code,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
             )
@@ -217,7 +238,7 @@ class Stack:
     ) -> tuple[Component, str]:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        if not process:
+        if not process and self.code == ROOT:
             component = inproc.serve(name, self.env.settings(**extra_env), port)
             self.procs.append(component)
             return component, base
@@ -237,7 +258,7 @@ class Stack:
     def worker(
         self, name: str = "worker", *args: str, process: bool = False, **extra_env: str
     ) -> Component:
-        if not process:
+        if not process and self.code == ROOT:
             options = dict(zip(args[::2], args[1::2], strict=True))
             unknown = set(options) - {"--concurrency", "--queues"}
             assert not unknown, f"in-process workers take --concurrency and --queues, not {unknown}"

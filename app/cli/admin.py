@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from app.cli.checks import fail, out, postgres_problem
+from app.cli.checks import fail, out, postgres_problem, schema_problem
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,8 +17,10 @@ def migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_migrations(settings: Settings, downgrade: str | None) -> int:
+    """Create the database when missing, then migrate it: one run at a time (an advisory
+    lock), with MIGRATION_* timeouts (ADR-0016)."""
     from app.db import migrate
-    from app.db.engine import ensure_database
+    from app.db.engine import create_engine, describe_pg_failure, ensure_database
     from app.domain.errors import ServiceUnavailable
 
     try:
@@ -26,12 +28,45 @@ async def run_migrations(settings: Settings, downgrade: str | None) -> int:
             out("created the database")
     except ServiceUnavailable as exc:
         return fail(str(exc))
-    if downgrade:
-        await migrate.downgrade(settings.database_url, downgrade)
-        out(f"downgraded to {downgrade}")
-    else:
-        await migrate.upgrade(settings.database_url)
-        out("database is at the latest migration")
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            revisions = await migrate.revisions(conn)
+    except Exception as exc:
+        return fail(describe_pg_failure(settings.database_url, exc))
+    finally:
+        await engine.dispose()
+    if revisions is not None and revisions.unknown:
+        # A newer release migrated it; these scripts cannot move it. Rolling back to this
+        # release without a downgrade is fine while the database says it is compatible.
+        if problem := schema_problem(settings, revisions):
+            return fail(problem)
+        out("the database is at a newer, compatible revision: nothing to do")
+        return 0
+    lock_timeout = settings.migration_lock_timeout_seconds
+    statement_timeout = settings.migration_statement_timeout_seconds
+    try:
+        if downgrade:
+            for step in await migrate.downgrade(
+                settings.database_url,
+                downgrade,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+            ):
+                out(f"reverted to revision {step}")
+            out(f"downgraded to {downgrade}")
+        else:
+            applied = await migrate.upgrade(
+                settings.database_url,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+                lock_retries=settings.migration_lock_retries,
+            )
+            for step in applied:
+                out(f"applied revision {step}")
+            out("database is at the latest migration" + ("" if applied else ": nothing to do"))
+    except migrate.MigrationFailed as exc:
+        return fail(str(exc))
     return 0
 
 

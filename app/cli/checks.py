@@ -3,10 +3,17 @@ Each failure is one line saying what is wrong and how to fix it (exit 2, no trac
 
 from __future__ import annotations
 
+import logging
 import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.db import migrate
+
+log = logging.getLogger(__name__)
 
 
 def out(line: str) -> None:
@@ -47,9 +54,8 @@ async def redis_problem(settings: Settings) -> str | None:
 
 
 async def postgres_problem(settings: Settings) -> str | None:
-    """None when PostgreSQL answers and the database is at this code's migration head."""
-    from sqlalchemy import make_url
-
+    """None when PostgreSQL answers and the database is at this code's migration head, or at
+    a newer one that declares this code compatible (the previous release, ADR-0016)."""
     from app.db import migrate
     from app.db.engine import create_engine, describe_pg_failure
 
@@ -63,12 +69,36 @@ async def postgres_problem(settings: Settings) -> str | None:
         await engine.dispose()
     if revisions is None or revisions.current:  # None: this role may not read alembic_version
         return None
+    return schema_problem(settings, revisions)
+
+
+def schema_problem(settings: Settings, revisions: migrate.Revisions) -> str | None:
+    """What is wrong with a database whose revision is not this code's head; None (and a
+    warning) when a newer release migrated it and says this code still runs against it."""
+    from sqlalchemy import make_url
+
     name = make_url(settings.database_url).database
     wanted = ", ".join(revisions.wanted)
+    if revisions.ahead_but_compatible:
+        log.warning(
+            "database %s is at revision %s, newer than this code (%s), which it declares "
+            "compatible (code from %s on): running; upgrade this process to the new release",
+            name,
+            ", ".join(revisions.unknown),
+            wanted,
+            revisions.compatible_from,
+        )
+        return None
     if revisions.unknown:
+        needs = (
+            f"; it needs code from revision {revisions.compatible_from} on"
+            if revisions.compatible_from
+            else ""
+        )
         return (
             f"database {name} is at revision {', '.join(revisions.unknown)}, which this code "
-            f"does not know (it wants {wanted}): a newer Conveyor migrated it; run that version"
+            f"does not know (it wants {wanted}{needs}): a newer Conveyor migrated it; "
+            "run that version"
         )
     return (
         f"database {name} is not migrated (at {', '.join(revisions.applied) or 'none'}, "

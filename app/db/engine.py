@@ -65,6 +65,10 @@ async def ensure_database(database_url: str) -> bool:
         quoted = '"' + name.replace('"', '""') + '"'
         try:
             await conn.execute(f"CREATE DATABASE {quoted}")
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # Another `conveyor migrate` created it a moment ago: PostgreSQL says so as a
+            # duplicate, or, when both CREATEs ran at once, as pg_database's unique name index.
+            return False
         except asyncpg.InsufficientPrivilegeError as exc:
             raise ServiceUnavailable(
                 f'database "{name}" does not exist on {server} and {_user(url)} may not create '

@@ -1,7 +1,11 @@
-"""Table definitions (SQLAlchemy 2 typed declarative). Migrations, not `create_all`, create them.
+"""The schema as the code expects it, declared once (SQLAlchemy 2 typed declarative).
 
-Hot paths use these tables through SQLAlchemy Core statements (`Job.__table__`), never ORM
-sessions: see ADR-0012.
+Nothing at run time reads it: the repository modules write their own SQL (app/db/sql.py;
+ADR-0012). It is what migrations are checked against. migrations/env.py hands it to Alembic
+(`alembic revision --autogenerate` drafts a revision from the difference), and
+tests/integration/test_migrations.py fails when the chain, applied from base, produces
+another schema (pytest-alembic's model-vs-DDL check). Change it together with a new revision
+(ADR-0016); migrations, never `create_all`, create the tables.
 """
 
 from __future__ import annotations

@@ -97,14 +97,47 @@ async def test_a_database_not_at_the_latest_migration_is_refused(database: str) 
     line = _one_line(_run("create-api-key", "--name", "x", DATABASE_URL=url))
     assert f"is not migrated (at {previous}, code wants {HEAD})" in line
 
-    # Migrated by a newer Conveyor: `conveyor migrate` would not help.
+    # Migrated by a newer Conveyor that this code is too old for (ADR-0016): `conveyor
+    # migrate` would not help.
     conn = await asyncpg.connect(support.pg_url(database, "postgresql"))
     try:
         await conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        await conn.execute(migrate.floor_comment("9999_future"))
     finally:
         await conn.close()
-    line = _one_line(_run("serve", "--port", "0", DATABASE_URL=url))
-    assert f"at revision 9999_future, which this code does not know (it wants {HEAD})" in line
+    for command in (["serve", "--port", "0"], ["migrate"]):
+        line = _one_line(_run(*command, DATABASE_URL=url))
+        assert line == (
+            f"conveyor: database {database} is at revision 9999_future, which this code does "
+            f"not know (it wants {HEAD}; it needs code from revision 9999_future on): a newer "
+            "Conveyor migrated it; run that version"
+        )
+
+
+async def test_a_newer_schema_that_declares_this_code_compatible_is_accepted(
+    database: str,
+) -> None:
+    """The previous release during a rolling upgrade (ADR-0016): it starts, with a warning,
+    and its `conveyor migrate` has nothing to do."""
+    url = support.pg_url(database)
+    await migrate.upgrade(url)
+    conn = await asyncpg.connect(support.pg_url(database, "postgresql"))
+    try:
+        await conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        await conn.execute(migrate.floor_comment(HEAD))
+    finally:
+        await conn.close()
+    out = _run("create-api-key", "--name", "x", DATABASE_URL=url)
+    assert out.returncode == 0, out.stderr
+    assert (
+        f"database {database} is at revision 9999_future, newer than this code ({HEAD}), "
+        f"which it declares compatible (code from {HEAD} on): running"
+    ) in out.stderr
+    out = _run("migrate", DATABASE_URL=url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == (
+        "the database is at a newer, compatible revision: nothing to do"
+    )
 
 
 def test_an_unreachable_postgresql_says_where_and_how_to_start_it() -> None:

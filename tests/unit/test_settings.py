@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from app.db import migrate
 from app.settings import DEV_SECRET_KEY, Settings
 
 
@@ -56,3 +57,11 @@ def test_log_level_is_a_level_name() -> None:
     assert Settings(log_level="debug").log_level == "debug"
     with pytest.raises(ValidationError, match="log_level"):
         Settings(log_level="loud")
+
+
+def test_migration_timeouts_default_to_what_env_py_uses_without_settings() -> None:
+    """pytest-alembic and `alembic` itself run env.py without Settings: same defaults."""
+    settings = Settings(secret_key=DEV_SECRET_KEY)
+    assert settings.migration_lock_timeout_seconds == migrate.LOCK_TIMEOUT_SECONDS
+    assert settings.migration_statement_timeout_seconds == migrate.STATEMENT_TIMEOUT_SECONDS
+    assert settings.migration_lock_retries == migrate.LOCK_RETRIES
