@@ -13,7 +13,7 @@ RUN pip install --no-cache-dir uv==0.13.8
 WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
-COPY app/ app/
+COPY conveyor/ conveyor/
 COPY migrations/ migrations/
 COPY schema.graphql ./
 RUN uv sync --frozen --no-dev

@@ -23,16 +23,16 @@ frontend/dist/index.html: frontend/node_modules/.package-lock.json $(FRONTEND_SR
 	cd frontend && npm run build
 
 run: setup ## Migrate, then run API + worker + dashboard; prints an admin key.
-	$(PY) -m app dev
+	$(PY) -m conveyor dev
 
 test: setup check pytest frontend-test ## Everything CI runs.
 
 check: ## Lint, format check, layer contract, schema drift, types, migration lint (squawk).
-	.venv/bin/ruff check app tests bench migrations
-	.venv/bin/ruff format --check app tests bench migrations
+	.venv/bin/ruff check conveyor tests bench migrations
+	.venv/bin/ruff format --check conveyor tests bench migrations
 	.venv/bin/lint-imports
-	$(PY) -m app export-schema --check
-	.venv/bin/mypy app migrations/env.py migrations/lint.py
+	$(PY) -m conveyor export-schema --check
+	.venv/bin/mypy conveyor migrations/env.py migrations/lint.py
 	$(PY) migrations/lint.py
 
 pytest: test-deps ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
@@ -48,11 +48,11 @@ frontend-test: ## Dashboard lint (ESLint, React hooks rules), unit tests, and th
 	@if [ -f frontend/package.json ]; then cd frontend && npm run lint && npm run codegen:check && npm test; fi
 
 fmt:
-	.venv/bin/ruff format app tests bench migrations
-	.venv/bin/ruff check --fix app tests bench migrations
+	.venv/bin/ruff format conveyor tests bench migrations
+	.venv/bin/ruff check --fix conveyor tests bench migrations
 
 schema: ## Regenerate schema.graphql (and the frontend's typed operations).
-	$(PY) -m app export-schema
+	$(PY) -m conveyor export-schema
 	@if [ -f frontend/package.json ]; then cd frontend && npm run codegen; fi
 
 bench: ## The benchmark suite; writes docs/benchmarks.md.

@@ -272,7 +272,7 @@ def _app_worktree() -> str:
     changed = [line[3:] for line in out.stdout.splitlines() if line.strip()]
     if not changed:
         return "clean"
-    return f"{len(changed)} uncommitted change(s) under app/: {', '.join(changed)}"
+    return f"{len(changed)} uncommitted change(s) under conveyor/: {', '.join(changed)}"
 
 
 def machine_facts(

@@ -1,11 +1,12 @@
 """Running a real Conveyor deployment for a benchmark: database, API key, API, workers.
 
-Why: Conveyor's figures must come from the processes users run (``python -m app serve`` and
-``python -m app worker``), configured only through their environment, not from in-process
+Why: Conveyor's figures must come from the processes users run (``python -m conveyor serve`` and
+``python -m conveyor worker``), configured only through their environment, not from in-process
 shortcuts. ``ConveyorStack`` creates a private PostgreSQL database (``cvbench_*``) and a private
-Redis key prefix (``cvbench-*``) per run, migrates it with ``python -m app migrate``, creates an
-admin key with ``python -m app create-api-key``, starts the API and workers in their own process
-groups and, on ``stop()``, stops them (bounded), drops the database and deletes the Redis keys.
+Redis key prefix (``cvbench-*``) per run, migrates it with ``python -m conveyor migrate``,
+creates an admin key with ``python -m conveyor create-api-key``, starts the API and workers in
+their own process groups and, on ``stop()``, stops them (bounded), drops the database and
+deletes the Redis keys.
 
 Also here: a small GraphQL-over-HTTP client (``GraphQLClient``), PostgreSQL CPU accounting for
 the backends of one database (``PgCpu``), and free-port selection. Loopback only.
@@ -41,9 +42,9 @@ from bench.common import (
 
 DB_PREFIX = "cvbench_"
 REDIS_KEY_PREFIX = "cvbench-"
-#: A directory holding a snapshot of ``app/`` and ``migrations/`` to run instead of the working
+#: A directory holding a snapshot of ``conveyor/`` and ``migrations/`` to run instead of the working
 #: tree (``bench.run --app-ref`` exports a commit there, so every run of a session measures the
-#: same code while others keep editing ``app/``).
+#: same code while others keep editing ``conveyor/``).
 APP_DIR_ENV = "CVBENCH_APP_DIR"
 
 
@@ -232,7 +233,7 @@ class ConveyorStack:
         )
         self.cwd: str | None = None
         if snapshot := app_dir():
-            # `python -m app` then imports the snapshot, not the working tree.
+            # `python -m conveyor` then imports the snapshot, not the working tree.
             self.env["PYTHONPATH"] = os.pathsep.join([snapshot, self.env["PYTHONPATH"]])
             self.cwd = snapshot
         self.key = ""

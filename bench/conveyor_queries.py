@@ -3,11 +3,11 @@
 Why: a dashboard lists jobs newest first, pages deep into history, filters by status and opens
 one job with its events. With a million jobs these must stay fast, and deep pages must cost
 what the first does (keyset pagination). The baseline runs the very SQL the API runs (captured
-from ``app.db.jobs`` through SQLAlchemy's ``before_cursor_execute`` hook) over one plain asyncpg
-connection, so the difference is the API's overhead: HTTP, authentication, GraphQL parse and
-execution, SQLAlchemy, pool pre-ping and transaction round trips, serialization.
+from ``conveyor.db.jobs`` through SQLAlchemy's ``before_cursor_execute`` hook) over one
+plain asyncpg connection, so the difference is the API's overhead: HTTP, authentication,
+GraphQL parse and execution, SQLAlchemy, pool pre-ping and transaction round trips, serialization.
 
-Data: a dedicated database ``cvbench_queries_<jobs>`` migrated by ``python -m app migrate``,
+Data: a dedicated database ``cvbench_queries_<jobs>`` migrated by ``python -m conveyor migrate``,
 filled by ONE ``INSERT ... SELECT generate_series`` (kinds demo.sleep 40 %, demo.noop 30 %,
 compute.primes 15 %, demo.flaky 15 %; created_at spread over ~1 month, about one job every
 2.5 s; the oldest jobs SUCCEEDED 94 %, FAILED 4 %, CANCELLED 2 %; the newest 2,000 also
@@ -377,13 +377,13 @@ async def run_api(
 async def capture_statements(
     database_url: str, events_job: uuid.UUID, after: tuple[datetime, uuid.UUID]
 ) -> dict[str, list[tuple[str, tuple[Any, ...]]]]:
-    """The exact statements (and parameters) ``app.db.jobs`` sends for each query."""
+    """The exact statements (and parameters) ``conveyor.db.jobs`` sends for each query."""
     use_app_snapshot()  # the statements of the code under test, not of the working tree
     from sqlalchemy import event, text
 
-    from app.db import jobs as jobs_repo
-    from app.db.engine import create_engine
-    from app.domain.states import JobStatus
+    from conveyor.db import jobs as jobs_repo
+    from conveyor.db.engine import create_engine
+    from conveyor.domain.states import JobStatus
 
     engine = create_engine(database_url, pool_size=1)
     captured: list[tuple[str, tuple[Any, ...]]] = []
@@ -480,7 +480,7 @@ async def run_sql(
     after = await deep_cursor(dsn, jobs)
     database_url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
     statements = await capture_statements(database_url, events_job, after)
-    from app.db import engine as app_engine  # the snapshot's (capture_statements loaded it)
+    from conveyor.db import engine as app_engine  # the snapshot's (capture_statements loaded it)
 
     # The API's own session settings (no JIT, no parallel plans): the same SQL, planned alike.
     settings = getattr(app_engine, "SERVER_SETTINGS", {"jit": "off"})

@@ -6,10 +6,10 @@ same machine: every job is validated and stored with its first event by the API
 attempt, run, and recorded ``SUCCEEDED`` with its attempt and events in PostgreSQL.
 
 How: a private deployment (``bench.conveyor.ConveyorStack``: database ``cvbench_*``, Redis prefix
-``cvbench-*``, ``python -m app serve`` and one ``python -m app worker``). Completion is read from
-PostgreSQL, the source of truth: ``SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'`` every
-``--poll-ms``. At the end every job is checked: SUCCEEDED, one SUCCEEDED attempt and three events
-(SUBMITTED, STARTED, SUCCEEDED) each.
+``cvbench-*``, ``python -m conveyor serve`` and one ``python -m conveyor worker``). Completion is
+read from PostgreSQL, the source of truth: ``SELECT count(*) FROM jobs WHERE status =
+'SUCCEEDED'`` every ``--poll-ms``. At the end every job is checked: SUCCEEDED, one SUCCEEDED
+attempt and three events (SUBMITTED, STARTED, SUCCEEDED) each.
 
 Modes (as ``bench.raw_taskiq``): ``concurrent`` starts the worker, waits for one warm-up job,
 then submits while the worker runs; the clock runs from the first submit to the last SUCCEEDED.

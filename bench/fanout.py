@@ -171,8 +171,8 @@ subscription($filter: JobFilter) {
 
 
 class ConveyorTarget:
-    """Conveyor: one ``python -m app serve`` process holding every subscription, plus one
-    ``python -m app worker``; each event is a real job moving through the worker.
+    """Conveyor: one ``python -m conveyor serve`` process holding every subscription, plus one
+    ``python -m conveyor worker``; each event is a real job moving through the worker.
 
     Every subscriber runs the dashboard's ``jobUpdates`` selection filtered to
     ``{kind: [demo.noop], status: [SUCCEEDED]}``. ``publish`` submits one ``demo.noop`` job

@@ -10,8 +10,8 @@ response cannot hide queueing: no coordinated omission).
 Targets:
 
 * ``conveyor``: one submission = one ``submitJob`` mutation (``demo.noop``) over HTTP to
-  ``python -m app serve``; one ``python -m app worker``. The client observes the job through ONE
-  WebSocket subscription, ``jobUpdates(filter: {kind: ["demo.noop"], status: [RUNNING,
+  ``python -m conveyor serve``; one ``python -m conveyor worker``. The client observes the job
+  through ONE WebSocket subscription, ``jobUpdates(filter: {kind: ["demo.noop"], status: [RUNNING,
   SUCCEEDED]})`` (cheaper than a ``jobEvents`` subscription per job, and what a dashboard does):
   latency = receipt of the job's RUNNING / SUCCEEDED update - the time the client started the
   mutation. From PostgreSQL afterwards: created -> started and created -> finished per job

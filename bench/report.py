@@ -78,7 +78,7 @@ def _machine_table(machine: dict[str, Any], app_code: dict[str, str] | None = No
             (
                 "Conveyor code measured",
                 (
-                    f"`{app_code['commit']}` ({app_code.get('subject', '')}): `app/` and "
+                    f"`{app_code['commit']}` ({app_code.get('subject', '')}): `conveyor/` and "
                     "`migrations/` exported with `git archive` at the start, so edits made to "
                     "the working tree during the session are not measured"
                 ),
@@ -302,8 +302,8 @@ def _profile_section(results: dict[str, Any]) -> list[str]:
     ]
     for name, summary in profiles.get("processes", {}).items():
         title = {
-            "api": "API (`python -m app serve`) during the throughput run",
-            "worker": "Worker (`python -m app worker`) during the throughput run",
+            "api": "API (`python -m conveyor serve`) during the throughput run",
+            "worker": "Worker (`python -m conveyor worker`) during the throughput run",
             "api_fanout": (
                 f"API during a fan-out run (`{profiles.get('fanout_command', '')}`), "
                 "from the first event to the end"
@@ -449,8 +449,8 @@ def render_markdown(results: dict[str, Any], plots: list[Path]) -> str:
         ),
         (
             "- Conveyor runs as users run it: a private database (`cvbench_*`, created by "
-            "`python -m app migrate` and dropped afterwards), a private Redis key prefix "
-            "(`cvbench-*`), `python -m app serve` and `python -m app worker` ("
+            "`python -m conveyor migrate` and dropped afterwards), a private Redis key prefix "
+            "(`cvbench-*`), `python -m conveyor serve` and `python -m conveyor worker` ("
             "`--concurrency 100` for throughput, the raw baseline's `max_async_tasks`, so both "
             "hold as many jobs in flight; 16 elsewhere) as separate processes configured "
             "through their environment "

@@ -392,15 +392,19 @@ def benchmarks(scale: Scale) -> list[Benchmark]:
 #: Inclusive-share patterns (regex over "function file") reported for each profiled process.
 PROFILE_HIGHLIGHTS: dict[str, dict[str, str]] = {
     "worker": {
-        "claims (claim / batched _claim_many)": r"(^|\.)(claim|_claim_many) .*app/services/",
-        "outcomes (finish / batched _finish_many)": r"(^|\.)(finish|_finish_many) .*app/services/",
+        "claims (claim_many, batched)": r"(^|\.)claim_many .*conveyor/services/",
+        "outcomes (finish_many, batched)": r"(^|\.)finish_many .*conveyor/services/",
         "micro-batcher (Batcher._drain)": r"Batcher\._drain ",
         "pool pre-ping (BEGIN+ROLLBACK per checkout)": r"_async_ping ",
-        "transaction begin/commit (engine.begin)": r"(^|\.)transaction .*app/db/engine\.py",
-        "events.publish (Redis PUBLISH after commit)": r"(^|\.)publish .*app/events\.py",
-        "message ack (XACK+XDEL)": r"(^|\.)(ack|_ack_many) .*app/worker/broker\.py",
-        "broker.listen (XREADGROUP)": r"(^|\.)listen .*app/worker/broker\.py",
-        "job runner (run_job and JobRunner, outside the batches)": r"(^|\.)run_job .*app/worker/",
+        "transaction begin/commit (engine.begin)": r"(^|\.)transaction .*conveyor/db/engine\.py",
+        "pubsub.publish (Redis PUBLISH after commit)": (
+            r"(^|\.)publish .*conveyor/pubsub/wire\.py"
+        ),
+        "message ack (XACK+XDEL)": r"(^|\.)(ack|_ack_many) .*conveyor/worker/broker\.py",
+        "broker.listen (XREADGROUP)": r"(^|\.)listen .*conveyor/worker/broker\.py",
+        "job runner (run_job and JobRunner, outside the batches)": (
+            r"(^|\.)run_job .*conveyor/worker/"
+        ),
         "maintenance loop": r"_maintenance_loop ",
         "SQLAlchemy (any frame)": r"site-packages/sqlalchemy/",
         "asyncpg (any frame)": r"site-packages/asyncpg/",
@@ -409,17 +413,21 @@ PROFILE_HIGHLIGHTS: dict[str, dict[str, str]] = {
     },
     "api": {
         "HTTP GraphQL requests (submitJobs)": r"GraphQLEndpoint\.__call__ ",
-        "submitJobs resolver": r"(^|\.)submit_jobs .*app/api/resolvers\.py",
+        "submitJobs resolver": r"(^|\.)submit_jobs .*conveyor/api/resolvers\.py",
         "submit_many (validate, insert, publish, send)": (
-            r"(^|\.)submit_many .*app/services/jobs\.py"
+            r"(^|\.)submit_many .*conveyor/services/submit\.py"
         ),
-        "payload validation (_validate)": r"(^|\.)_validate .*app/services/jobs\.py",
-        "insert (INSERT ... unnest, rows to domain objects)": r"(^|\.)insert .*app/db/jobs\.py",
-        "events.publish + dispatcher XADD after commit": r"(^|\.)_after_commit .*app/services/",
+        "payload validation (validate)": r"(^|\.)validate .*conveyor/services/submit\.py",
+        "insert (INSERT ... unnest, rows to domain objects)": (
+            r"(^|\.)insert .*conveyor/db/jobs\.py"
+        ),
+        "pubsub.publish + dispatcher XADD after commit (outbox.announce)": (
+            r"(^|\.)announce .*conveyor/services/outbox\.py"
+        ),
         "events hub loop, no subscriber connected (pub/sub read + decode)": (
-            r"Hub\._run .*app/events\.py"
+            r"Hub\._run .*conveyor/pubsub/hub\.py"
         ),
-        "events.decode": r"(^|\.)decode .*app/events\.py",
+        "pubsub.decode": r"(^|\.)decode .*conveyor/pubsub/wire\.py",
         "pool pre-ping (BEGIN+ROLLBACK per checkout)": r"_async_ping ",
         "strawberry / graphql-core (any frame)": r"site-packages/(strawberry|graphql)/",
     },
@@ -428,7 +436,7 @@ PROFILE_HIGHLIGHTS: dict[str, dict[str, str]] = {
         "per-subscriber delivery (Member.get / push)": r"Member\.(get|push) ",
         "subscription set-up (Feeds.join)": r"Feeds\.join ",
         "per-subscriber generator (follow_updates, before shared feeds)": (
-            r"(^|\.)follow_updates .*app/services/live\.py"
+            r"(^|\.)follow_updates .*conveyor/services/live\.py"
         ),
         "websocket send (uvicorn / websockets)": (
             r"(^|\.)send .*site-packages/(uvicorn/protocols/websockets|websockets)/"
@@ -507,7 +515,7 @@ def run_profile(scale: Scale, py_spy: str, out_dir: Path) -> dict[str, Any]:
 
 
 def prepare_app_snapshot(ref: str) -> tuple[dict[str, str], Path | None]:
-    """Export ``app/`` and ``migrations/`` of ``ref`` to a temporary directory that every
+    """Export ``conveyor/`` and ``migrations/`` of ``ref`` to a temporary directory that every
     Conveyor process of this session runs (``$CVBENCH_APP_DIR``). Others may be editing the
     working tree meanwhile: without a snapshot, runs of one session could measure different
     code. ``ref == "worktree"`` runs the working tree as it is at each moment."""
@@ -706,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--app-ref",
         default="HEAD",
-        help="git ref whose app/ and migrations/ Conveyor runs, exported once for the whole "
+        help="git ref whose conveyor/ and migrations/ Conveyor runs, exported once for the whole "
         "session ('worktree': the working tree as it is at each moment)",
     )
     parser.add_argument(

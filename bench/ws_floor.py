@@ -7,7 +7,7 @@ process (no compression, as the fan-out clients), and reports the server's RSS g
 connection, for each uvicorn WebSocket implementation asked for.
 
 How: the server is ``python -m bench.ws_floor --serve IMPL`` (a child process on a free
-loopback port, uvloop as ``python -m app serve`` uses); RSS is read with psutil before the
+loopback port, uvloop as ``python -m conveyor serve`` uses); RSS is read with psutil before the
 connections (after one warm-up connection) and 3 s after the last one opened.
 
 Run: ``.venv/bin/python -m bench.ws_floor --connections 1000``

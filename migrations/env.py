@@ -26,8 +26,8 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app.db import migrate
-from app.db.tables import Base
+from conveyor.db import migrate
+from conveyor.db.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -24,7 +24,7 @@ from typing import Any
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from app.db import migrate
+from conveyor.db import migrate
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "squawk.toml"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.db import migrate
-from app.db.engine import ensure_database
+from conveyor.db import migrate
+from conveyor.db.engine import ensure_database
 from tests import support
 from tests.servers import PrivateRedis
 

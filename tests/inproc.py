@@ -21,8 +21,8 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app import kinds, logs
-from app.settings import Settings
+from conveyor import kinds, logs
+from conveyor.settings import Settings
 
 _ROUTER: _LogRouter | None = None
 
@@ -159,7 +159,7 @@ class InProcess:
 def serve(name: str, settings: Settings, port: int) -> InProcess:
     import uvicorn
 
-    from app.main import create_app
+    from conveyor.main import create_app
 
     component = InProcess(name)
 
@@ -202,7 +202,7 @@ def worker(
     queues: list[str] | None = None,
     concurrency: int | None = None,
 ) -> InProcess:
-    from app.worker.main import Worker
+    from conveyor.worker.main import Worker
 
     component = InProcess(name)
 

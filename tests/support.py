@@ -25,9 +25,9 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 
-from app.db.engine import create_engine
-from app.services import auth
-from app.settings import Settings
+from conveyor.db.engine import create_engine
+from conveyor.services import auth
+from conveyor.settings import Settings
 from tests import inproc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ class Env:
     def cli(self, *args: str, **extra_env: str) -> str:
         """Run `conveyor ARGS` against this environment; its stdout."""
         out = subprocess.run(
-            [sys.executable, "-m", "app", *args],
+            [sys.executable, "-m", "conveyor", *args],
             env=self.environ(**extra_env),
             cwd=ROOT,
             capture_output=True,
@@ -200,6 +200,11 @@ class Stack:
     procs: list[Component] = field(default_factory=list)
     code: Path = ROOT
 
+    @property
+    def package(self) -> str:
+        """The import name of this stack's code (`app` before ADR-0018 renamed it)."""
+        return "conveyor" if (self.code / "conveyor" / "__main__.py").exists() else "app"
+
     def environ(self, **extra_env: str) -> dict[str, str]:
         env = self.env.environ(**extra_env)
         if self.code != ROOT:  # its `app` before the one this checkout installed
@@ -209,7 +214,7 @@ class Stack:
     def cli(self, *args: str, **extra_env: str) -> str:
         """Run `conveyor ARGS` of this stack's code; its stdout."""
         out = subprocess.run(
-            [sys.executable, "-m", "app", *args],
+            [sys.executable, "-m", self.package, *args],
             env=self.environ(**extra_env),
             cwd=self.code,
             capture_output=True,
@@ -223,7 +228,7 @@ class Stack:
         log = self.logdir / f"{name}.log"
         with log.open("ab") as handle:  # the child keeps its own descriptor
             popen = subprocess.Popen(
-                [sys.executable, "-m", "app", *args],
+                [sys.executable, "-m", self.package, *args],
                 env=self.environ(**extra_env),
                 cwd=self.code,
                 stdout=handle,

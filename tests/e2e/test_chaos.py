@@ -189,7 +189,7 @@ async def test_a_worker_takes_no_more_than_it_can_run_while_postgresql_is_down(
     the stream into its pending list (where messages would wait to be re-claimed)."""
     from redis.asyncio import Redis
 
-    from app.services.dispatch import message, stream_key
+    from conveyor.services.dispatch import message, stream_key
 
     pg_env = {"DATABASE_URL": private_pg.url, "AUTH_CACHE_SECONDS": "0"}
     await asyncio.to_thread(env.cli, "migrate", **pg_env)

@@ -42,7 +42,7 @@ async def test_a_first_worker_does_not_resend_what_the_api_already_sent(
     later finds the epoch and knows the messages are there: each job is sent exactly once."""
     from redis.asyncio import Redis
 
-    from app.services.dispatch import stream_key
+    from conveyor.services.dispatch import stream_key
 
     _, base = stack.serve()
     client = GraphQLClient(base, env.create_key("alice"))

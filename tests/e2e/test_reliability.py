@@ -173,7 +173,7 @@ async def test_finished_jobs_are_pruned_in_batches_and_acknowledged_messages_lea
 ) -> None:
     from redis.asyncio import Redis
 
-    from app.services.dispatch import stream_key
+    from conveyor.services.dispatch import stream_key
 
     _, base = stack.serve()
     runner = stack.worker("runner", **FAST, RETENTION_DAYS="0")  # never prunes

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 
-from app.db import migrate
-from app.db.engine import ensure_database
+from conveyor.db import migrate
+from conveyor.db.engine import ensure_database
 from tests import support
 
 SCRIPTS = ScriptDirectory(str(migrate.MIGRATIONS))
@@ -80,8 +80,17 @@ class Release:
 def previous(tmp_path_factory: pytest.TempPathFactory) -> Release:
     commit = previous_release_commit()
     tree = tmp_path_factory.mktemp("previous-release")
+    # Releases before the package was renamed (ADR-0018) call it `app`.
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", commit],
+        cwd=support.ROOT,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split()
+    package = "conveyor" if "conveyor" in listed else "app"
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "app", "migrations"],
+        ["git", "archive", "--format=tar", commit, package, "migrations"],
         cwd=support.ROOT,
         capture_output=True,
         check=True,
@@ -189,7 +198,7 @@ async def test_this_code_refuses_a_database_one_revision_behind(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             *command,
             env=env.environ(LOG_FORMAT="text"),
             cwd=support.ROOT,
@@ -260,7 +269,7 @@ async def test_the_head_migration_applies_under_load_and_loses_no_job(
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "app",
+                "conveyor",
                 "migrate",
                 env=env.environ(LOG_FORMAT="text"),
                 cwd=support.ROOT,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.settings import Settings
+from conveyor.settings import Settings
 from tests import support
 
 GRJ = "application/graphql-response+json"
@@ -242,7 +242,7 @@ def test_serve_refuses_to_start_in_production_without_a_secret(env: support.Env)
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-m", "app", "serve", "--port", str(support.free_port())],
+        [sys.executable, "-m", "conveyor", "serve", "--port", str(support.free_port())],
         env=env.environ(ENV="production", SECRET_KEY=""),
         cwd=support.ROOT,
         capture_output=True,

@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from app.services import auth
+from conveyor.services import auth
 from tests import support
 from tests.support import JOB_EVENTS, GraphQLClient, submit, ws_connect
 

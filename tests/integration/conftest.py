@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from app.db.engine import create_engine
-from app.main import create_app
-from app.services import auth
-from app.settings import Settings
+from conveyor.db.engine import create_engine
+from conveyor.main import create_app
+from conveyor.services import auth
+from conveyor.settings import Settings
 from tests import support
 
 

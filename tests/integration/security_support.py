@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.db.engine import create_engine
-from app.domain.models import DEFAULT_TENANT_ID
-from app.domain.policy import Role
-from app.services import auth, keys
+from conveyor.db.engine import create_engine
+from conveyor.domain.models import DEFAULT_TENANT_ID
+from conveyor.domain.policy import Role
+from conveyor.services import auth, keys
 from tests import support
 from tests.integration.conftest import Api
 

@@ -11,9 +11,9 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from app.main import create_app
-from app.services.dispatch import stream_key
-from app.settings import Settings
+from conveyor.main import create_app
+from conveyor.services.dispatch import stream_key
+from conveyor.settings import Settings
 from tests import support
 from tests.integration.conftest import Api
 from tests.support import JOB, submit

@@ -7,8 +7,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.services.dispatch import stream_key
-from app.worker.broker import GROUP, ConveyorBroker
+from conveyor.services.dispatch import stream_key
+from conveyor.worker.broker import GROUP, ConveyorBroker
 from tests import support
 
 BACKLOG = 1000

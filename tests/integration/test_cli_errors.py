@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 
-from app.db import migrate
+from conveyor.db import migrate
 from tests import support
 
 HEAD = ScriptDirectory(str(migrate.MIGRATIONS)).get_current_head()
@@ -32,7 +32,7 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "conveyor", *args],
         env=environ,
         cwd=support.ROOT,
         capture_output=True,

@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
-from app import kinds, metrics
-from app.db.engine import create_engine
-from app.domain import outcomes
-from app.domain.outcomes import Outcome
-from app.domain.states import AttemptStatus, EventType, JobStatus
-from app.services import dispatch, execution
-from app.services.deps import Deps, open_deps
-from app.settings import Settings
+from conveyor import kinds, metrics
+from conveyor.db.engine import create_engine
+from conveyor.domain import outcomes
+from conveyor.domain.outcomes import Outcome
+from conveyor.domain.states import AttemptStatus, EventType, JobStatus
+from conveyor.services import dispatch, execution
+from conveyor.services.deps import Deps, open_deps
+from conveyor.settings import Settings
 from tests import support
 from tests.integration.conftest import Api
 from tests.support import submit
@@ -55,7 +55,7 @@ async def test_recovered_attempts_count_as_retries_or_dead_letters_and_name_thei
     retries = _counter("conveyor_retries_total", "demo.flaky")
     dead = _counter("conveyor_dead_lettered_total", "demo.flaky")
     await asyncio.sleep(0.4)  # the 0.2 s leases expire: nobody renews them
-    with caplog.at_level(logging.WARNING, logger="app.services.execution"):
+    with caplog.at_level(logging.WARNING, logger="conveyor.services.execution"):
         assert await execution.recover_expired(rt) == 2
     assert _counter("conveyor_retries_total", "demo.flaky") == retries + 1
     assert _counter("conveyor_dead_lettered_total", "demo.flaky") == dead + 1

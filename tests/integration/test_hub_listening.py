@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app import pubsub
-from app.domain.models import Event, JobChange
-from app.domain.states import EventType, JobStatus, Priority
+from conveyor import pubsub
+from conveyor.domain.models import Event, JobChange
+from conveyor.domain.states import EventType, JobStatus, Priority
 from tests import support
 
 

@@ -1,5 +1,5 @@
 """The migration chain (ADR-0016): pytest-alembic's standard checks (one head, upgrade, the
-models in app/db/tables.py matching the migrated schema, every revision down and up again), no
+models in conveyor/db/tables.py matching the migrated schema, every revision down and up again), no
 empty revision, the compatibility floor each revision records, and `conveyor migrate` run twice
 at once on a fresh database. Each test has a fresh, empty database of its own."""
 
@@ -26,8 +26,8 @@ from pytest_alembic.config import Config as PytestAlembicConfig
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import migrate
-from app.db.engine import ensure_database
+from conveyor.db import migrate
+from conveyor.db.engine import ensure_database
 from tests import support
 
 SCRIPTS = ScriptDirectory(str(migrate.MIGRATIONS))
@@ -174,7 +174,7 @@ async def _migrate_processes(env: support.Env, n: int) -> list[asyncio.subproces
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             "migrate",
             env=env.environ(LOG_FORMAT="text"),
             cwd=support.ROOT,
@@ -265,7 +265,7 @@ async def test_a_migration_blocked_past_its_lock_timeout_rolls_back_and_says_so(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             "migrate",
             env=env.environ(
                 LOG_FORMAT="text",
@@ -297,22 +297,22 @@ async def test_a_migration_blocked_past_its_lock_timeout_rolls_back_and_says_so(
 
 
 def test_the_migrations_are_found_in_a_checkout_and_in_an_installed_wheel(tmp_path: Path) -> None:
-    """A wheel carries migrations/ as app/_migrations (pyproject.toml); `migrate` looks there
+    """A wheel carries migrations/ as conveyor/_migrations (pyproject.toml); `migrate` looks there
     first, then at the top of a checkout."""
     assert migrate.MIGRATIONS == support.ROOT / "migrations"
     installed = tmp_path / "site"
-    (installed / "app" / "db").mkdir(parents=True)
+    (installed / "conveyor" / "db").mkdir(parents=True)
     for name in ("__init__.py",):
-        (installed / "app" / name).write_text("")
-        (installed / "app" / "db" / name).write_text("")
-    packaged = installed / "app" / "_migrations"
+        (installed / "conveyor" / name).write_text("")
+        (installed / "conveyor" / "db" / name).write_text("")
+    packaged = installed / "conveyor" / "_migrations"
     packaged.mkdir()
     (packaged / "env.py").write_text("")
     spec = importlib.util.spec_from_file_location(
-        "installed_migrate", installed / "app" / "db" / "migrate.py"
+        "installed_migrate", installed / "conveyor" / "db" / "migrate.py"
     )
-    (installed / "app" / "db" / "migrate.py").write_text(
-        (support.ROOT / "app" / "db" / "migrate.py").read_text()
+    (installed / "conveyor" / "db" / "migrate.py").write_text(
+        (support.ROOT / "conveyor" / "db" / "migrate.py").read_text()
     )
     assert spec is not None
     assert spec.loader is not None

@@ -6,9 +6,9 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from app import pubsub
-from app.domain.states import EventType, JobStatus
-from app.settings import Settings
+from conveyor import pubsub
+from conveyor.domain.states import EventType, JobStatus
+from conveyor.settings import Settings
 from tests import support
 from tests.integration.conftest import Api
 from tests.support import submit

@@ -8,7 +8,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.main import create_app
+from conveyor.main import create_app
 from tests import support
 from tests.integration import security_support as sec
 from tests.integration.conftest import Api

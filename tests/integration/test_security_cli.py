@@ -15,7 +15,7 @@ from tests.integration.conftest import Api
 
 def _run(env: support.Env, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "conveyor", *args],
         env=env.environ(),
         cwd=support.ROOT,
         capture_output=True,

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from app.db import stats
-from app.main import create_app
-from app.settings import Settings
+from conveyor.db import stats
+from conveyor.main import create_app
+from conveyor.settings import Settings
 from tests import support
 from tests.integration.conftest import Api
 

@@ -8,10 +8,10 @@ import uuid
 
 import asyncpg
 
-from app.db import migrate
-from app.db.engine import create_engine, ensure_database
-from app.domain.models import DEFAULT_TENANT_ID
-from app.services.auth import Authenticator
+from conveyor.db import migrate
+from conveyor.db.engine import create_engine, ensure_database
+from conveyor.domain.models import DEFAULT_TENANT_ID
+from conveyor.services.auth import Authenticator
 from tests import support
 from tests.integration import security_support as sec
 

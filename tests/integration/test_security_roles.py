@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from app.services import auth
+from conveyor.services import auth
 from tests import support
 from tests.integration import security_support as sec
 from tests.integration.conftest import Api

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.db import execution, maintenance
-from app.db import jobs as repo
-from app.db.engine import create_engine
-from app.domain import outcomes
-from app.domain.outcomes import Outcome
-from app.domain.states import (
+from conveyor.db import execution, maintenance
+from conveyor.db import jobs as repo
+from conveyor.db.engine import create_engine
+from conveyor.domain import outcomes
+from conveyor.domain.outcomes import Outcome
+from conveyor.domain.states import (
     RETRYABLE,
     WAITING,
     AttemptStatus,

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from app.services.batching import Batcher
+from conveyor.services.batching import Batcher
 
 
 async def test_calls_in_the_same_moment_share_one_flush() -> None:

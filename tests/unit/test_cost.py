@@ -1,4 +1,4 @@
-"""The query cost model (app/api/cost.py), run as the schema's validation rule."""
+"""The query cost model (conveyor/api/cost.py), run as the schema's validation rule."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 import pytest
 from graphql import GraphQLError, parse, validate
 
-from app.api import cost
-from app.api.schema import FIELD_COSTS, PAGE_LIMITS, schema
-from app.settings import Settings
+from conveyor.api import cost
+from conveyor.api.schema import FIELD_COSTS, PAGE_LIMITS, schema
+from conveyor.settings import Settings
 from tests.support import ROOT
 
 LIMIT = Settings.model_construct().graphql_max_cost

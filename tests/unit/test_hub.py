@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app import pubsub
-from app.domain.errors import TooManySubscriptions
-from app.domain.models import Event, JobChange
-from app.domain.states import EventType, JobStatus
+from conveyor import pubsub
+from conveyor.domain.errors import TooManySubscriptions
+from conveyor.domain.models import Event, JobChange
+from conveyor.domain.states import EventType, JobStatus
 
 
 def _change(job_id: uuid.UUID, seq: int) -> JobChange:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import logs
+from conveyor import logs
 
 
 @pytest.fixture

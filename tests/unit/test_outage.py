@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from app.db.engine import is_outage
+from conveyor.db.engine import is_outage
 
 exc = asyncpg.exceptions
 

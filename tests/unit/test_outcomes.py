@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.domain import outcomes
-from app.domain.states import FINISH, AttemptStatus, EventType, JobStatus, can_transition
+from conveyor.domain import outcomes
+from conveyor.domain.states import FINISH, AttemptStatus, EventType, JobStatus, can_transition
 
 
 @dataclass

@@ -3,9 +3,9 @@
 import pytest
 from pydantic import BaseModel
 
-from app import kinds
-from app.kinds.compute import count_primes_in
-from app.kinds.registry import Registry, job_kind
+from conveyor import kinds
+from conveyor.kinds.compute import count_primes_in
+from conveyor.kinds.registry import Registry, job_kind
 
 
 class In(BaseModel):

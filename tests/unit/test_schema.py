@@ -1,6 +1,6 @@
 """schema.graphql is generated from the code and committed: fail on drift."""
 
-from app.api.schema import sdl
+from conveyor.api.schema import sdl
 from tests.support import ROOT
 
 

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from app.domain import policy
-from app.domain.errors import Forbidden, InvalidInput, Unauthenticated
-from app.domain.models import Principal
-from app.services import auth
+from conveyor.domain import policy
+from conveyor.domain.errors import Forbidden, InvalidInput, Unauthenticated
+from conveyor.domain.models import Principal
+from conveyor.services import auth
 
 TENANT = uuid.uuid4()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.db import migrate
-from app.settings import DEV_SECRET_KEY, Settings
+from conveyor.db import migrate
+from conveyor.settings import DEV_SECRET_KEY, Settings
 
 
 @pytest.mark.parametrize(

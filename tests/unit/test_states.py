@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from app.domain.retry import backoff_seconds
-from app.domain.states import TERMINAL, JobStatus, can_transition, sources_of
+from conveyor.domain.retry import backoff_seconds
+from conveyor.domain.states import TERMINAL, JobStatus, can_transition, sources_of
 
 
 def test_terminal_states_have_no_way_out_but_retry() -> None:

@@ -1,4 +1,4 @@
-// Pure rules for what the signed-in caller may do (mirrors app/domain/policy.py):
+// Pure rules for what the signed-in caller may do (mirrors conveyor/domain/policy.py):
 //   admin     everything in its tenant: keys, tokens, policy, audit
 //   operator  submit; cancel and retry any job of its tenant
 //   submitter submit; see, cancel and retry its own jobs (the API only lists those)

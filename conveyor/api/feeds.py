@@ -1,0 +1,254 @@
+"""Shared live feeds: each distinct `jobUpdates` subscription runs once per process.
+
+Dashboards open the same few subscriptions. Run naively, every subscriber has its own hub
+subscription, filter, coalescing window and GraphQL execution per event, so a change seen by
+N dashboards costs N executions. Here subscribers of the same (document, operation, variables,
+visibility scope) share one *group*: one source stream (the ordinary `jobUpdates` resolver),
+one execution of the selection set per event, and one result object that every member's
+socket sends (its JSON is encoded once too, see `ConveyorGraphQL.encode_json`).
+
+Each member keeps a bounded buffer; a member that cannot drain it is closed with 4429 without
+slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import AsyncGenerator, Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    specified_rules,
+    subscribe,
+    validate,
+)
+from graphql import (
+    ExecutionResult as CoreResult,
+)
+from strawberry.types.execution import ExecutionResult
+
+from conveyor.api import sockets
+from conveyor.api.context import Context
+from conveyor.api.errors import public
+from conveyor.domain import policy
+from conveyor.domain.errors import TooManySubscriptions
+from conveyor.pubsub import Hub
+
+log = logging.getLogger(__name__)
+
+#: Root fields whose subscriptions are shared.
+SHARED_FIELDS = frozenset({"jobUpdates"})
+_END = object()
+
+
+@dataclass(eq=False)
+class Member:
+    buffer: int
+    websocket: Any
+    _queue: deque[ExecutionResult | object] = field(default_factory=deque)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    overflowed: bool = False
+
+    def push(self, item: ExecutionResult | object) -> bool:
+        """Queue a result; False when the member just overflowed."""
+        if self.overflowed:
+            return True
+        if len(self._queue) >= self.buffer and item is not _END:
+            self.overflowed = True
+            self._queue.clear()
+            self._queue.append(_END)
+            self._ready.set()
+            return False
+        self._queue.append(item)
+        self._ready.set()
+        return True
+
+    async def get(self) -> ExecutionResult | object:
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._queue.popleft()
+
+
+@dataclass(eq=False)
+class Group:
+    key: tuple[Any, ...]
+    members: set[Member] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+
+
+class Feeds:
+    """The process's shared subscription groups."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        hub: Hub,
+        *,
+        buffer: int,
+        rules: Sequence[type[ASTValidationRule]] = (),
+        max_tokens: int | None = None,
+    ) -> None:
+        self._schema = schema
+        self._hub = hub
+        self._buffer = buffer
+        # The same limits as every other operation (depth, aliases, tokens, introspection).
+        self._rules = [*specified_rules, *rules]
+        self._max_tokens = max_tokens
+        self._groups: dict[tuple[Any, ...], Group] = {}
+        self._documents: OrderedDict[str, DocumentNode | None] = OrderedDict()
+
+    @property
+    def member_count(self) -> int:
+        return sum(len(g.members) for g in self._groups.values())
+
+    @property
+    def group_count(self) -> int:
+        return len(self._groups)
+
+    def shareable(self, query: str, operation_name: str | None) -> DocumentNode | None:
+        """The parsed document when it is a valid subscription to shared fields only."""
+        if query in self._documents:
+            self._documents.move_to_end(query)
+            return self._documents[query]
+        document: DocumentNode | None
+        try:
+            document = parse(query, max_tokens=self._max_tokens)
+        except GraphQLError:
+            document = None  # strawberry's path reports it
+        if document is not None and (
+            validate(self._schema, document, self._rules)
+            or not _only_shared(document, operation_name)
+        ):
+            document = None
+        self._documents[query] = document
+        if len(self._documents) > 256:
+            self._documents.popitem(last=False)
+        return document
+
+    async def join(
+        self,
+        document: DocumentNode,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Context,
+    ) -> AsyncGenerator[ExecutionResult, None]:
+        principal = context.principal
+        scope = policy.read_scope(principal)  # who may see what: part of the group's identity
+        key = (
+            query,
+            operation_name,
+            orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+            scope,
+        )
+        try:
+            self._hub.reserve(1)
+        except TooManySubscriptions as exc:
+            yield ExecutionResult(
+                data=None, errors=[public(GraphQLError(str(exc), original_error=exc))]
+            )
+            return
+        member = Member(self._buffer, context.request)
+        group = self._groups.get(key)
+        if group is None:
+            group = Group(key)
+            self._groups[key] = group
+            group_context = Context(
+                deps=context.deps,
+                hub=context.hub,
+                authenticator=context.authenticator,
+                _principal=principal,
+                internal=True,
+            )
+            group.task = asyncio.create_task(
+                self._run(group, document, variables, operation_name, group_context),
+                name="shared-feed",
+            )
+        group.members.add(member)
+        try:
+            while True:
+                item = await member.get()
+                if item is _END:
+                    return
+                yield cast(ExecutionResult, item)
+        finally:
+            self._hub.reserve(-1)
+            group.members.discard(member)
+            if not group.members:
+                self._groups.pop(key, None)
+                if group.task is not None:
+                    group.task.cancel()
+
+    async def _run(
+        self,
+        group: Group,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Context,
+    ) -> None:
+        try:
+            source = subscribe(
+                self._schema,
+                document,
+                context_value=context,
+                variable_values=variables,
+                operation_name=operation_name,
+            )
+            if isinstance(source, Awaitable):
+                source = await source
+            if isinstance(source, CoreResult):
+                self._broadcast(group, _strawberry(source))
+                return
+            async for result in source:
+                self._broadcast(group, _strawberry(result))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("shared feed failed", extra={"error": repr(exc)})
+            error = public(GraphQLError("feed failed", original_error=exc))
+            self._broadcast(group, ExecutionResult(data=None, errors=[error]))
+        finally:
+            for member in list(group.members):
+                member.push(_END)
+
+    def _broadcast(self, group: Group, result: ExecutionResult) -> None:
+        for member in list(group.members):
+            if not member.push(result):
+                sockets.close_too_slow(member.websocket)
+
+
+def _strawberry(result: CoreResult) -> ExecutionResult:
+    errors = [public(e) for e in result.errors] if result.errors else None
+    return ExecutionResult(data=result.data, errors=errors)
+
+
+def _only_shared(document: DocumentNode, operation_name: str | None) -> bool:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1:
+        return False
+    op = operations[0]
+    if op.operation is not OperationType.SUBSCRIPTION:
+        return False
+    selections = op.selection_set.selections
+    return (
+        len(selections) == 1
+        and isinstance(selections[0], FieldNode)
+        and selections[0].name.value in SHARED_FIELDS
+        and not selections[0].directives
+    )

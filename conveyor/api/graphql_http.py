@@ -1,0 +1,237 @@
+"""GraphQL over HTTP, as the GraphQL-over-HTTP specification has it (strawberry's own view
+always answers `application/json` 200).
+
+- `Accept`: `application/graphql-response+json` is served when asked for; `application/json`
+  (or `*/*`, or no Accept) gets the legacy `application/json`; anything else is 406.
+- A request error (unparsable JSON, bad parameters, a document that fails to parse or validate,
+  variables that do not coerce, an unknown operation) is 400 under graphql-response+json, with
+  no `data` entry; under application/json it is 200, as the spec advises for legacy clients
+  (except for bodies that are not GraphQL requests at all: 400).
+- POST takes `application/json` only: `text/plain`, forms and multipart (what a cross-site
+  page can send without a CORS preflight) are 415. GET runs queries only: a mutation is 405.
+- One operation per request (no batching: a JSON array is 400), an execution time limit
+  (504), and the body size limit of `main.BodyLimit` (413).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.base import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from conveyor.services import audit
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+class RequestError(Exception):
+    """The HTTP request is not an acceptable GraphQL request: answered with `status`."""
+
+    def __init__(self, status: int, message: str, code: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.headers = headers or {}
+
+
+def negotiate(accept: str | None) -> str:
+    """The response media type for an `Accept` header (RequestError 406 when none fits)."""
+    if not accept or not accept.strip():
+        return JSON
+    offered: set[str] = set()
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            offered.add(media.lower())
+    if GRAPHQL_RESPONSE in offered:
+        return GRAPHQL_RESPONSE
+    if offered & {JSON, "*/*", "application/*"}:
+        return JSON
+    raise RequestError(
+        406, f"cannot answer in {accept!r}: accept {GRAPHQL_RESPONSE} or {JSON}", "NOT_ACCEPTABLE"
+    )
+
+
+def loads(text: str | bytes, what: str) -> Any:
+    """Parse JSON; a 400 RequestError when it is not JSON or nests deeper than the parser can
+    go (the stdlib parser is recursive: RecursionError, not ValueError)."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"{what} is not valid JSON", "BAD_REQUEST") from exc
+    except RecursionError as exc:
+        raise RequestError(400, f"{what} is nested too deeply", "BAD_REQUEST") from exc
+
+
+def _json_param(value: str | None, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    return loads(value, name)
+
+
+async def read_params(request: Request) -> dict[str, Any]:
+    """The GraphQL request parameters of a GET or POST, checked for shape."""
+    if request.method == "GET":
+        q = request.query_params
+        params: Any = {
+            "query": q.get("query"),
+            "operationName": q.get("operationName"),
+            "variables": _json_param(q.get("variables"), "variables"),
+            "extensions": _json_param(q.get("extensions"), "extensions"),
+        }
+    else:
+        content_type = request.headers.get("content-type", "")
+        media, *ct_params = (p.strip().lower() for p in content_type.split(";"))
+        if media != JSON:
+            raise RequestError(
+                415,
+                f"POST bodies must be {JSON} (got {media or 'no content-type'})",
+                "UNSUPPORTED_MEDIA_TYPE",
+            )
+        for p in ct_params:
+            if p.startswith("charset=") and p[8:].strip('"') not in ("utf-8", "utf8"):
+                raise RequestError(415, "only utf-8 bodies are accepted", "UNSUPPORTED_MEDIA_TYPE")
+        body = await request.body()
+        if not body.strip():
+            raise RequestError(400, "the request body is empty", "BAD_REQUEST")
+        params = loads(body, "the request body")
+        if isinstance(params, list):
+            raise RequestError(400, "batched requests are not supported", "BATCHING_NOT_SUPPORTED")
+    if not isinstance(params, dict):
+        raise RequestError(400, "the request body must be a JSON object", "BAD_REQUEST")
+    query = params.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(400, "the `query` parameter must be a non-empty string", "BAD_REQUEST")
+    for name, kind in (("operationName", str), ("variables", dict), ("extensions", dict)):
+        value = params.get(name)
+        if value is not None and not isinstance(value, kind):
+            raise RequestError(
+                400, f"the `{name}` parameter must be a {kind.__name__} or null", "BAD_REQUEST"
+            )
+    return params
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """No execution happened: parse, validation or variable-coercion errors."""
+    if isinstance(result, PreExecutionError):
+        return True
+    return (
+        result.data is None and bool(result.errors) and all(not e.path for e in result.errors or ())
+    )
+
+
+def _dump(body: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def respond(status: int, body: Mapping[str, Any], media: str, headers: dict[str, str]) -> Response:
+    return Response(
+        _dump(body), status_code=status, media_type=f"{media}; charset=utf-8", headers=headers
+    )
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+async def execute(
+    schema: BaseSchema,
+    request: Request,
+    context: Any,
+    *,
+    media: str,
+    timeout: float,
+) -> Response:
+    """Run one GraphQL request (already authenticated) and answer it per the spec."""
+    headers = {"X-Request-ID": audit.REQUEST.get().request_id or ""}
+    try:
+        params = await read_params(request)
+    except RequestError as exc:
+        return respond(
+            exc.status, error_body(str(exc), exc.code), media, {**headers, **exc.headers}
+        )
+    allowed = (
+        {OperationType.QUERY}
+        if request.method == "GET"
+        else {OperationType.QUERY, OperationType.MUTATION}
+    )
+    try:
+        result = await asyncio.wait_for(
+            schema.execute(
+                params["query"],
+                variable_values=params.get("variables"),
+                context_value=context,
+                operation_name=params.get("operationName"),
+                allowed_operation_types=allowed,
+            ),
+            timeout=timeout,
+        )
+    except InvalidOperationTypeError as exc:
+        if request.method == "GET":
+            return respond(
+                405,
+                error_body("only queries may be sent with GET; use POST", "METHOD_NOT_ALLOWED"),
+                media,
+                {**headers, "Allow": "POST"},
+            )
+        return respond(
+            400,
+            error_body(f"{exc.operation_type.value} operations need a WebSocket", "BAD_REQUEST"),
+            media,
+            headers,
+        )
+    except MissingQueryError:
+        return respond(400, error_body("no query", "BAD_REQUEST"), media, headers)
+    except CannotGetOperationTypeError as exc:
+        return respond(400, error_body(exc.as_http_error_reason(), "BAD_REQUEST"), media, headers)
+    except TimeoutError:
+        log.warning("GraphQL request timed out", extra={"request_id": headers["X-Request-ID"]})
+        return respond(
+            504,
+            error_body(f"the request took longer than {timeout:g} s", "TIMEOUT"),
+            media,
+            headers,
+        )
+    body: dict[str, Any] = {}
+    errors = [_format(e) for e in result.errors or ()]
+    if _is_request_error(result):
+        return respond(
+            400 if media == GRAPHQL_RESPONSE else 200, {"errors": errors}, media, headers
+        )
+    body["data"] = result.data
+    if errors:
+        body["errors"] = errors
+    if result.extensions:
+        body["extensions"] = result.extensions
+    return respond(200, body, media, headers)
+
+
+def _format(error: GraphQLError) -> dict[str, Any]:
+    formatted: dict[str, Any] = dict(error.formatted)
+    extensions = formatted.get("extensions") or {}
+    if "code" not in extensions:
+        formatted["extensions"] = {**extensions, "code": "GRAPHQL_VALIDATION_FAILED"}
+    return formatted

@@ -1,0 +1,379 @@
+"""GraphQL types. Domain values become GraphQL objects here (`from_domain`), nowhere else."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from conveyor.api import user_errors as ue
+from conveyor.db import stats as db_stats
+from conveyor.domain import errors, models, policy
+from conveyor.domain import states as st
+from conveyor.kinds.registry import JobKind as DomainJobKind
+from conveyor.services import jobs as jobs_service
+
+if TYPE_CHECKING:
+    from conveyor.api.context import Context
+
+JobStatus = strawberry.enum(st.JobStatus, name="JobStatus")
+AttemptStatus = strawberry.enum(st.AttemptStatus, name="AttemptStatus")
+JobEventType = strawberry.enum(st.EventType, name="JobEventType")
+Priority = strawberry.enum(st.Priority, name="Priority")
+Role = strawberry.enum(policy.Role, name="Role", description="What a key may do in its tenant.")
+
+
+@strawberry.type(
+    description="What went wrong, as clients may see it (tracebacks stay on the server)."
+)
+class JobError:
+    type: str
+    message: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> JobError | None:
+        if not d:
+            return None
+        return cls(type=str(d.get("type", "Error")), message=str(d.get("message", "")))
+
+
+@strawberry.type
+class JobAttempt:
+    number: int
+    status: st.AttemptStatus
+    worker_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    error: JobError | None
+
+    @classmethod
+    def from_domain(cls, a: models.Attempt) -> JobAttempt:
+        return cls(
+            number=a.number,
+            status=a.status,
+            worker_id=a.worker_id,
+            started_at=a.started_at,
+            finished_at=a.finished_at,
+            error=JobError.from_dict(a.error),
+        )
+
+
+#: Largest `Job.events(first:)`.
+MAX_EVENTS_PAGE = 1000
+DEFAULT_EVENTS_PAGE = 100
+#: Page size of a connection when `first` is absent or null.
+DEFAULT_PAGE = 50
+
+
+@strawberry.type
+class JobEvent:
+    seq: int
+    type: st.EventType
+    status: st.JobStatus
+    progress: float | None
+    message: str | None
+    data: JSON | None
+    at: datetime
+    job_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The job as it is now (read when asked for).")
+    async def job(self, info: strawberry.Info[Context, None]) -> Job | None:
+        found = await info.context.jobs.load(self.job_id)
+        return Job.from_domain(found) if found else None
+
+    @classmethod
+    def from_domain(cls, e: models.Event) -> JobEvent:
+        return cls(
+            seq=e.seq,
+            type=e.type,
+            status=e.status,
+            progress=e.progress,
+            message=e.message,
+            data=cast(JSON, e.data),
+            at=e.at,
+            job_id=e.job_id,
+        )
+
+
+@strawberry.type
+class Job:
+    id: strawberry.ID
+    kind: str
+    queue: str
+    status: st.JobStatus
+    priority: st.Priority
+    payload: JSON
+    result: JSON | None
+    error: JobError | None
+    progress: float
+    progress_message: str | None
+    attempt: int
+    max_attempts: int
+    timeout_seconds: float
+    backoff_base_seconds: float
+    backoff_cap_seconds: float
+    deduplicated: bool = strawberry.field(
+        description="True when submitJob returned an existing job for a reused idempotency key."
+    )
+    created_at: datetime
+    run_at: datetime | None
+    next_run_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    uuid_: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Every attempt, oldest first.")
+    async def attempts(self, info: strawberry.Info[Context, None]) -> list[JobAttempt]:
+        found = await info.context.attempts.load(self.uuid_)
+        return [JobAttempt.from_domain(a) for a in found]
+
+    @strawberry.field(description="Stored events with seq > after, in seq order.")
+    async def events(
+        self,
+        info: strawberry.Info[Context, None],
+        after: int | None = 0,
+        first: int | None = DEFAULT_EVENTS_PAGE,
+    ) -> list[JobEvent]:
+        after = after or 0  # null means the default, as for every page argument
+        first = DEFAULT_EVENTS_PAGE if first is None else first
+        if not 1 <= first <= MAX_EVENTS_PAGE:
+            raise errors.InvalidInput(
+                "invalid page size",
+                [errors.FieldError(("first",), f"must be between 1 and {MAX_EVENTS_PAGE}")],
+            )
+        found = await jobs_service.events_after(info.context.deps, self.uuid_, after, first)
+        return [JobEvent.from_domain(e) for e in found]
+
+    @classmethod
+    def from_domain(cls, j: models.Job) -> Job:
+        return cls(
+            id=strawberry.ID(str(j.id)),
+            kind=j.kind,
+            queue=j.queue,
+            status=j.status,
+            priority=j.priority,
+            payload=cast(JSON, j.payload),
+            result=cast(JSON, j.result),
+            error=JobError.from_dict(j.error),
+            progress=j.progress,
+            progress_message=j.progress_message,
+            attempt=j.attempt,
+            max_attempts=j.max_attempts,
+            timeout_seconds=j.timeout_seconds,
+            backoff_base_seconds=j.backoff_base_seconds,
+            backoff_cap_seconds=j.backoff_cap_seconds,
+            deduplicated=j.deduplicated,
+            created_at=j.created_at,
+            run_at=j.run_at,
+            next_run_at=j.next_run_at,
+            started_at=j.started_at,
+            finished_at=j.finished_at,
+            uuid_=j.id,
+        )
+
+
+@strawberry.type
+class JobEdge:
+    cursor: str
+    node: Job
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class JobConnection:
+    edges: list[JobEdge]
+    page_info: PageInfo
+    count_filter: strawberry.Private[Any]
+
+    @strawberry.field(
+        description=(
+            "Jobs matching the filter (counted only when asked for). Counting is a scan of "
+            "every matching index entry; with `atMost`, it stops there, and an answer equal to "
+            "`atMost` means 'at least that many' (dashboards ask for `atMost: 10000`)."
+        )
+    )
+    async def total_count(
+        self, info: strawberry.Info[Context, None], at_most: int | None = None
+    ) -> int:
+        if at_most is not None and at_most < 1:
+            raise errors.InvalidInput(
+                "invalid count bound", [errors.FieldError(("atMost",), "must be at least 1")]
+            )
+        return await jobs_service.count(info.context.deps, self.count_filter, at_most=at_most)
+
+
+@strawberry.type
+class JobKind:
+    name: str
+    queue: str
+    description: str
+    input_schema: JSON = strawberry.field(description="JSON Schema of the payload.")
+    max_attempts: int
+    timeout_seconds: float
+
+    @classmethod
+    def from_domain(cls, k: DomainJobKind) -> JobKind:
+        return cls(
+            name=k.name,
+            queue=k.queue,
+            description=k.description,
+            input_schema=cast(JSON, k.json_schema()),
+            max_attempts=k.max_attempts,
+            timeout_seconds=k.timeout_seconds,
+        )
+
+
+@strawberry.type(description="The caller: an API key, or a read-only token minted from one.")
+class Principal:
+    id: strawberry.ID
+    name: str
+    is_admin: bool
+    role: policy.Role
+    tenant_id: strawberry.ID
+    is_superuser: bool
+    token_scope: str | None = strawberry.field(
+        description="Tokens only: `tenant` or `job:<id>`; null for API keys."
+    )
+
+    @classmethod
+    def from_domain(cls, p: models.Principal) -> Principal:
+        return cls(
+            id=strawberry.ID(str(p.id)),
+            name=p.name,
+            is_admin=p.is_admin,
+            role=policy.Role(p.role),
+            tenant_id=strawberry.ID(str(p.tenant_id)),
+            is_superuser=p.is_superuser,
+            token_scope=p.token_scope,
+        )
+
+
+SubmitJobResult = Annotated[
+    Job | ue.InvalidInput | ue.UnknownJobKind | ue.Conflict | ue.PolicyDenied,
+    strawberry.union("SubmitJobResult"),
+]
+CancelJobResult = Annotated[
+    Job | ue.NotFound | ue.InvalidState, strawberry.union("CancelJobResult")
+]
+RetryJobResult = Annotated[
+    Job | ue.NotFound | ue.InvalidState | ue.PolicyDenied, strawberry.union("RetryJobResult")
+]
+
+
+@strawberry.input
+class JobFilter:
+    status: list[st.JobStatus] | None = None
+    kind: list[str] | None = None
+    queue: str | None = None
+
+
+@strawberry.input
+class SubmitJobInput:
+    kind: str
+    payload: JSON
+    idempotency_key: str | None = None
+    run_at: datetime | None = strawberry.field(
+        default=None, description="Run no earlier than this time (SCHEDULED until then)."
+    )
+    priority: st.Priority | None = None
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+    backoff_base_seconds: float | None = strawberry.field(
+        default=None,
+        description="Retry backoff base for this job (the kind's, or the deployment's, if null).",
+    )
+    backoff_cap_seconds: float | None = strawberry.field(
+        default=None, description="Longest wait between two attempts of this job."
+    )
+
+
+@strawberry.type
+class QueueStats:
+    queue: str
+    waiting: int
+    scheduled: int = strawberry.field(description="SCHEDULED and RETRYING jobs.")
+    running: int
+    failed: int
+    oldest_waiting_seconds: float | None
+    completed_per_minute: int
+    failed_per_minute: int
+
+    @classmethod
+    def from_domain(cls, s: db_stats.QueueStats) -> QueueStats:
+        return cls(
+            queue=s.queue,
+            waiting=s.waiting,
+            scheduled=s.scheduled,
+            running=s.running,
+            failed=s.failed,
+            oldest_waiting_seconds=s.oldest_waiting_seconds,
+            completed_per_minute=s.completed_per_minute,
+            failed_per_minute=s.failed_per_minute,
+        )
+
+
+@strawberry.type
+class Worker:
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    started_at: datetime
+    last_heartbeat_at: datetime
+    running_jobs: int
+
+    @classmethod
+    def from_domain(cls, w: db_stats.WorkerInfo) -> Worker:
+        return cls(
+            id=w.id,
+            host=w.host,
+            pid=w.pid,
+            queues=w.queues,
+            concurrency=w.concurrency,
+            started_at=w.started_at,
+            last_heartbeat_at=w.last_heartbeat_at,
+            running_jobs=w.running_jobs,
+        )
+
+
+@strawberry.type
+class BulkResult:
+    count: int = strawberry.field(description="How many jobs the operation changed.")
+
+
+@strawberry.type(description="One live change to a job, flat so dashboards need no extra reads.")
+class JobUpdate:
+    job_id: strawberry.ID
+    seq: int
+    type: st.EventType
+    kind: str
+    queue: str
+    status: st.JobStatus
+    progress: float
+    progress_message: str | None
+    attempt: int
+    at: datetime
+
+    @classmethod
+    def from_domain(cls, c: models.JobChange) -> JobUpdate:
+        return cls(
+            job_id=strawberry.ID(str(c.job_id)),
+            seq=c.event.seq,
+            type=c.event.type,
+            kind=c.kind,
+            queue=c.queue,
+            status=c.event.status,
+            progress=c.progress,
+            progress_message=c.progress_message,
+            attempt=c.attempt,
+            at=c.event.at,
+        )

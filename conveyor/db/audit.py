@@ -1,0 +1,100 @@
+"""The audit log: appended in the transaction of the change it records, never updated."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.db import rows
+from conveyor.db.sql import newest_first
+from conveyor.domain.models import AuditRecord
+
+
+@dataclass(frozen=True)
+class Entry:
+    tenant_id: uuid.UUID | None
+    actor_id: uuid.UUID | None
+    actor_name: str
+    action: str
+    target: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None
+    client_addr: str | None
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+async def append(conn: AsyncConnection, *, entries: Sequence[Entry]) -> None:
+    if not entries:
+        return
+    await conn.execute(
+        text(
+            """
+            INSERT INTO audit_log (tenant_id, actor_id, actor_name, action, target, before,
+                                   after, request_id, client_addr)
+            SELECT * FROM unnest(CAST(:tenants AS uuid[]), CAST(:actors AS uuid[]),
+                CAST(:names AS text[]), CAST(:actions AS text[]), CAST(:targets AS text[]),
+                CAST(:befores AS jsonb[]), CAST(:afters AS jsonb[]), CAST(:requests AS text[]),
+                CAST(:addrs AS text[]))
+            """
+        ),
+        {
+            "tenants": [e.tenant_id for e in entries],
+            "actors": [e.actor_id for e in entries],
+            "names": [e.actor_name for e in entries],
+            "actions": [e.action for e in entries],
+            "targets": [e.target for e in entries],
+            "befores": [_json(e.before) for e in entries],
+            "afters": [_json(e.after) for e in entries],
+            "requests": [e.request_id for e in entries],
+            "addrs": [e.client_addr for e in entries],
+        },
+    )
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    tenant_id: uuid.UUID
+    action: str | None = None
+    actor_id: uuid.UUID | None = None
+    target: str | None = None
+    since: datetime | None = None
+
+
+async def page(
+    conn: AsyncConnection, *, flt: AuditFilter, first: int, before_id: int | None
+) -> tuple[list[AuditRecord], bool]:
+    """Newest first, keyset-paginated on id."""
+    clauses = ["tenant_id = :tenant"]
+    params: dict[str, Any] = {"tenant": flt.tenant_id}
+    if flt.action is not None:
+        # `job.` matches every job action; an exact name matches itself.
+        clauses.append("(action = :action OR (right(:action, 1) = '.' AND action LIKE :prefix))")
+        params["action"] = flt.action
+        params["prefix"] = flt.action + "%"
+    if flt.actor_id is not None:
+        clauses.append("actor_id = :actor")
+        params["actor"] = flt.actor_id
+    if flt.target is not None:
+        clauses.append("target = :target")
+        params["target"] = flt.target
+    return await newest_first(
+        conn,
+        "audit_log",
+        clauses,
+        params,
+        rows.audit_record,
+        first=first,
+        since=flt.since,
+        before_id=before_id,
+    )

@@ -1,0 +1,100 @@
+"""Statement building blocks: guarded job statements that append an event in the same round
+trip, and keyset pages of the append-only logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
+from conveyor.domain.states import JobStatus, Transition
+
+T = TypeVar("T")
+
+
+def with_event(
+    job_cte: str,
+    event_type: str,
+    *,
+    progress: str = "NULL",
+    message: str = "NULL",
+    data: str = "NULL",
+    before: str = "",
+    extra_ctes: str = "",
+    json_params: tuple[str, ...] = (),
+) -> TextClause:
+    """Wrap `job_cte` (a job UPDATE/INSERT ... RETURNING the job columns, aliased `j`) so that
+    every job row it touched gets one event with `seq = j.last_seq`, and return job + event rows.
+
+    The job statement must increment `last_seq` itself: the row lock it takes is what keeps
+    `seq` gapless and ordered per job. If the guard in its WHERE clause matches nothing, nothing
+    is written and nothing is returned: the caller reads that as "stale or duplicate".
+    `before` holds CTEs the job statement reads from (ending with a comma); `extra_ctes` holds
+    CTEs that read `j` (starting with a comma).
+    """
+    sql = f"""
+    WITH {before}j AS ({job_cte} RETURNING {JOB_COLUMNS_QUALIFIED}){extra_ctes},
+    e AS (
+        INSERT INTO job_events (job_id, seq, type, status, progress, message, data, at)
+        SELECT j.id, j.last_seq, {event_type}, j.status, {progress}, {message}, {data}, now()
+        FROM j
+        RETURNING *
+    )
+    SELECT j.*, {EVENT_COLUMNS} FROM j JOIN e ON e.job_id = j.id
+    """
+    return typed(sql, json_params)
+
+
+def guard(transition: Transition, column: str = "status") -> str:
+    """The WHERE clause that lets `transition` happen only from its source statuses."""
+    return in_(column, transition.sources)
+
+
+def in_(column: str, statuses: Iterable[JobStatus]) -> str:
+    quoted = sorted(f"'{s.value}'" for s in statuses)
+    return f"{column} IN ({', '.join(quoted)})"
+
+
+def typed(sql: str, json_params: tuple[str, ...] = ()) -> TextClause:
+    clause = text(sql)
+    if json_params:
+        # Python None must be SQL NULL, not the JSON literal `null`.
+        clause = clause.bindparams(
+            *(bindparam(p, type_=JSONB(none_as_null=True)) for p in json_params)
+        )
+    return clause
+
+
+async def newest_first(
+    conn: AsyncConnection,
+    table: str,
+    clauses: list[str],
+    params: dict[str, Any],
+    convert: Callable[[Mapping[Any, Any]], T],
+    *,
+    first: int,
+    since: datetime | None,
+    before_id: int | None,
+) -> tuple[list[T], bool]:
+    """A page of an append-only log (`audit_log`, `policy_decisions`): rows matching `clauses`
+    (bound by `params`), at or after `since`, newest first, keyset-paginated on `id`. Returns
+    the rows as `convert` makes them, and whether more follow."""
+    clauses = [*clauses]
+    params = {**params, "limit": first + 1}
+    if since is not None:
+        clauses.append("at >= :since")
+        params["since"] = since
+    if before_id is not None:
+        clauses.append("id < :before")
+        params["before"] = before_id
+    result = await conn.execute(
+        text(f"SELECT * FROM {table} WHERE {' AND '.join(clauses)} ORDER BY id DESC LIMIT :limit"),
+        params,
+    )
+    found = [convert(r) for r in result.mappings()]
+    return found[:first], len(found) > first

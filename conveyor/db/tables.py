@@ -1,0 +1,269 @@
+"""The schema as the code expects it, declared once (SQLAlchemy 2 typed declarative).
+
+Nothing at run time reads it: the repository modules write their own SQL (conveyor/db/sql.py;
+ADR-0012). It is what migrations are checked against. migrations/env.py hands it to Alembic
+(`alembic revision --autogenerate` drafts a revision from the difference), and
+tests/integration/test_migrations.py fails when the chain, applied from base, produces
+another schema (pytest-alembic's model-vs-DDL check). Change it together with a new revision
+(ADR-0016); migrations, never `create_all`, create the tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from conveyor.domain.states import AttemptStatus, JobStatus
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TZ = DateTime(timezone=True)
+
+
+def _in(values: type[JobStatus] | type[AttemptStatus]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: Public half of the key, used to find the row; the secret half is only stored hashed.
+    lookup: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    #: `hmac` (HMAC-SHA256 keyed with SECRET_KEY) or `sha256` (keys made before 0002; upgraded
+    #: to `hmac` on their first successful use).
+    hash_scheme: Mapped[str] = mapped_column(String(16), server_default=text("'hmac'"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    is_superuser: Mapped[bool] = mapped_column(server_default=text("false"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(JobStatus)})", name="status"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+        CheckConstraint("attempt >= 0 AND max_attempts >= 1", name="attempts"),
+        CheckConstraint("priority BETWEEN 0 AND 2", name="priority"),
+        # Listing: newest first, per owner and overall, optionally by status or kind.
+        Index("ix_jobs_created", text("created_at DESC"), text("id DESC")),
+        Index("ix_jobs_owner_created", "owner_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_jobs_status_created", "status", text("created_at DESC"), text("id DESC")),
+        Index("ix_jobs_kind_created", "kind", text("created_at DESC"), text("id DESC")),
+        # Maintenance: due scheduled/retrying jobs, and queued jobs whose message is unconfirmed.
+        Index(
+            "ix_jobs_due",
+            "next_run_at",
+            postgresql_where=text("status IN ('SCHEDULED', 'RETRYING')"),
+        ),
+        Index(
+            "ix_jobs_undispatched",
+            "created_at",
+            postgresql_where=text("status = 'QUEUED' AND dispatched_at IS NULL"),
+        ),
+        Index("ix_jobs_queued", "queue", "created_at", postgresql_where=text("status = 'QUEUED'")),
+        Index("ix_jobs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
+        Index(
+            "uq_jobs_owner_idempotency_key",
+            "owner_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(200))
+    queue: Mapped[str] = mapped_column(String(100))
+    priority: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    status: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    result: Mapped[Any | None] = mapped_column(JSONB)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    progress: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    progress_message: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    timeout_seconds: Mapped[float] = mapped_column(Float)
+    backoff_base_seconds: Mapped[float] = mapped_column(Float)
+    backoff_cap_seconds: Mapped[float] = mapped_column(Float)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("api_keys.id", ondelete="RESTRICT")
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    #: Events get gapless per-job sequence numbers from this counter, in the same statement.
+    last_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    run_at: Mapped[datetime | None] = mapped_column(TZ)
+    next_run_at: Mapped[datetime | None] = mapped_column(TZ)
+    #: Set once the Redis message for the current QUEUED period was confirmed sent.
+    dispatched_at: Mapped[datetime | None] = mapped_column(TZ)
+    started_at: Mapped[datetime | None] = mapped_column(TZ)
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class JobAttempt(Base):
+    __tablename__ = "job_attempts"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(AttemptStatus)})", name="status"),
+        Index(
+            "ix_job_attempts_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'RUNNING'"),
+        ),
+        Index("ix_job_attempts_worker", "worker_id", postgresql_where=text("status = 'RUNNING'")),
+    )
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    #: {type, message, traceback}; the traceback never leaves the server.
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class JobEvent(Base):
+    __tablename__ = "job_events"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    concurrency: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    last_heartbeat_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    stopped_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class PolicyVersion(Base):
+    """Every version of every tenant's admission policy; the highest version is in force."""
+
+    __tablename__ = "policies"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class PolicyDecision(Base):
+    __tablename__ = "policy_decisions"
+    __table_args__ = (
+        CheckConstraint("decision IN ('allow', 'deny')", name="decision"),
+        Index("ix_policy_decisions_tenant", "tenant_id", text("id DESC")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    principal_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    principal_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    job_kind: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    decision: Mapped[str] = mapped_column(String(8))
+    rule: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    """Append-only (a trigger refuses UPDATE, DELETE and TRUNCATE): migration 0002."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_tenant", "tenant_id", text("id DESC")),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(300))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    client_addr: Mapped[str | None] = mapped_column(String(100))
+
+
+jobs = Job.__table__
+job_attempts = JobAttempt.__table__
+job_events = JobEvent.__table__
+api_keys = ApiKey.__table__
+workers = Worker.__table__
+tenants = Tenant.__table__
+policies = PolicyVersion.__table__
+policy_decisions = PolicyDecision.__table__
+audit_log = AuditEntry.__table__

@@ -1,0 +1,202 @@
+"""Submitting jobs: validate against the kind's model, admit by the tenant's policy, store job,
+first event, decision and audit rows in one transaction, then announce (send to Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from conveyor.db import jobs as jobs_repo
+from conveyor.db.engine import transaction
+from conveyor.domain import policy
+from conveyor.domain.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    UnknownJobKind,
+    UserError,
+)
+from conveyor.domain.models import Job, JobChange, Principal
+from conveyor.domain.states import Priority
+from conveyor.services import audit, outbox
+from conveyor.services import policy as admission
+from conveyor.services.deps import Deps
+
+MAX_ATTEMPTS_LIMIT = 100
+MAX_TIMEOUT_SECONDS = 7 * 86400.0
+MAX_BACKOFF_SECONDS = 86400.0
+#: Largest `submitJobs` batch.
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    kind: str
+    payload: Any
+    idempotency_key: str | None = None
+    run_at: datetime | None = None
+    priority: Priority = Priority.NORMAL
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+    backoff_base_seconds: float | None = None
+    backoff_cap_seconds: float | None = None
+
+
+def _field_errors(exc: ValidationError, root: tuple[str, ...]) -> list[FieldError]:
+    return [
+        FieldError(path=(*root, *(str(p) for p in err["loc"])), message=err["msg"])
+        for err in exc.errors()
+    ]
+
+
+def _first_set(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
+
+
+def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo.NewJob:
+    """The job to store, or InvalidInput / UnknownJobKind naming every problem at once."""
+    kind = deps.registry.get(req.kind)
+    if kind is None:
+        raise UnknownJobKind(req.kind)
+    errors: list[FieldError] = []
+    if not isinstance(req.payload, dict):
+        errors.append(FieldError(("payload",), "must be a JSON object"))
+        payload: dict[str, Any] = {}
+    else:
+        try:
+            model = kind.input_model.model_validate(req.payload)
+            payload = model.model_dump(mode="json", by_alias=True)
+        except ValidationError as exc:
+            errors.extend(_field_errors(exc, ("payload",)))
+            payload = {}
+    if req.max_attempts is not None and not 1 <= req.max_attempts <= MAX_ATTEMPTS_LIMIT:
+        errors.append(FieldError(("maxAttempts",), f"must be between 1 and {MAX_ATTEMPTS_LIMIT}"))
+    if req.timeout_seconds is not None and not 0 < req.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        errors.append(
+            FieldError(("timeoutSeconds",), f"must be > 0 and <= {MAX_TIMEOUT_SECONDS:g}")
+        )
+    for name, value in (
+        ("backoffBaseSeconds", req.backoff_base_seconds),
+        ("backoffCapSeconds", req.backoff_cap_seconds),
+    ):
+        if value is not None and not 0 <= value <= MAX_BACKOFF_SECONDS:
+            errors.append(FieldError((name,), f"must be >= 0 and <= {MAX_BACKOFF_SECONDS:g}"))
+    if (
+        req.backoff_base_seconds is not None
+        and req.backoff_cap_seconds is not None
+        and req.backoff_base_seconds > req.backoff_cap_seconds
+    ):
+        errors.append(FieldError(("backoffBaseSeconds",), "must not exceed backoffCapSeconds"))
+    if req.idempotency_key is not None and not 1 <= len(req.idempotency_key) <= 200:
+        errors.append(FieldError(("idempotencyKey",), "must be 1 to 200 characters"))
+    if req.run_at is not None and req.run_at.tzinfo is None:
+        errors.append(FieldError(("runAt",), "must include a timezone offset"))
+    if errors:
+        raise InvalidInput("the job input is invalid", errors)
+    run_at = req.run_at if req.run_at and req.run_at > datetime.now(UTC) else None
+    s = deps.settings
+    return jobs_repo.NewJob(
+        kind=kind.name,
+        queue=kind.queue,
+        priority=int(req.priority),
+        payload=payload,
+        max_attempts=req.max_attempts or kind.max_attempts,
+        timeout_seconds=req.timeout_seconds or kind.timeout_seconds,
+        # Per job, else per kind, else the deployment's default (ADR-0013).
+        backoff_base_seconds=_first_set(
+            req.backoff_base_seconds, kind.backoff_base_seconds, s.retry_backoff_base_seconds
+        ),
+        backoff_cap_seconds=_first_set(
+            req.backoff_cap_seconds, kind.backoff_cap_seconds, s.retry_backoff_cap_seconds
+        ),
+        owner_id=principal.id,
+        idempotency_key=req.idempotency_key,
+        run_at=run_at,
+    )
+
+
+async def submit_many(
+    deps: Deps, principal: Principal, reqs: list[SubmitRequest]
+) -> list[Job | UserError]:
+    """Submit a batch in one transaction and one round trip; a result per item, in order.
+
+    Invalid items are reported and stored nowhere; the valid ones are stored together. A
+    reused idempotency key returns the existing job (`deduplicated`) when kind and payload
+    match, else `Conflict`.
+    """
+    if principal.token_scope is not None:
+        raise Forbidden("a read-only token cannot submit jobs")
+    if len(reqs) > MAX_BATCH:
+        raise InvalidInput(
+            "batch too large", [FieldError(("inputs",), f"at most {MAX_BATCH} jobs per call")]
+        )
+    results: list[Job | UserError | None] = []
+    valid: list[tuple[int, jobs_repo.NewJob]] = []
+    for i, req in enumerate(reqs):
+        try:
+            valid.append((i, validate(deps, req, principal)))
+            results.append(None)
+        except UserError as exc:
+            results.append(exc)
+    changes: list[JobChange] = []
+    if valid:
+        async with transaction(deps.engine) as conn:
+            decided = await admission.admit(
+                conn,
+                deps,
+                principal,
+                policy.Action.SUBMIT,
+                [admission.Candidate(n.kind, len(orjson.dumps(n.payload))) for _, n in valid],
+            )
+            admitted = [
+                (i, n) for (i, n), d in zip(valid, decided.decisions, strict=True) if d.allowed
+            ]
+            for (i, _), d in zip(valid, decided.decisions, strict=True):
+                if not d.allowed:
+                    results[i] = admission.denial(d)
+            inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
+            for (i, new), row in zip(admitted, inserted, strict=True):
+                if row is not None:
+                    results[i] = row[0]
+                    changes.append(row[1])
+                else:
+                    results[i] = await _existing(conn, principal, new)
+            job_ids = {i: r.id for i, r in enumerate(results) if isinstance(r, Job)}
+            await admission.record(conn, decided, [job_ids.get(i) for i, _ in valid])
+            await audit.append(
+                conn,
+                [
+                    audit.entry(
+                        principal,
+                        "job.submit",
+                        f"job:{c.job_id}",
+                        after={"kind": c.kind, "status": c.event.status.value},
+                    )
+                    for c in changes
+                ],
+            )
+    await outbox.announce(deps, changes)
+    return [r for r in results if r is not None]
+
+
+async def _existing(
+    conn: AsyncConnection, principal: Principal, new: jobs_repo.NewJob
+) -> Job | UserError:
+    assert new.idempotency_key is not None
+    existing = await jobs_repo.get_by_idempotency_key(
+        conn, owner_id=principal.id, key=new.idempotency_key
+    )
+    if existing is None:  # pragma: no cover - the conflicting row was deleted meanwhile
+        return Conflict("the idempotency key was just released; submit again", "")
+    if existing.kind != new.kind or existing.payload != new.payload:
+        return Conflict(
+            "this idempotency key was already used with a different kind or payload",
+            str(existing.id),
+        )
+    return replace(existing, deduplicated=True)
