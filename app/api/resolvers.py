@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from app.api import sockets
+from app.api import guard, sockets
 from app.api import types as t
 from app.api.context import Context
 from app.domain import errors, models
@@ -118,7 +118,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Validate and enqueue a job.")
+    @strawberry.mutation(description="Validate and enqueue a job.", metadata=guard.SERVICE_CHECKS)
     async def submit_job(self, info: Info, input: t.SubmitJobInput) -> t.SubmitJobResult:
         results = await jobs_service.submit_many(
             info.context.deps, info.context.principal, [_request(input)]
@@ -129,7 +129,8 @@ class Mutation:
         description=(
             f"Submit up to {jobs_service.MAX_BATCH} jobs in one round trip: a result per input, "
             "in order. Invalid inputs are reported and stored nowhere."
-        )
+        ),
+        metadata=guard.SERVICE_CHECKS,
     )
     async def submit_jobs(
         self, info: Info, inputs: list[t.SubmitJobInput]

@@ -20,7 +20,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 from strawberry.types.graphql import OperationType
 
-from app.api import cost
+from app.api import cost, guard
 from app.api.errors import ErrorPolicy
 from app.api.resolvers import Mutation, Query, Subscription
 from app.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
@@ -104,6 +104,8 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
         subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
     )
+    # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).
+    guard.install(built._schema)
     built.validation_rules = rules
     built.max_tokens = s.graphql_max_tokens
     return built

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import keys as keys_repo
 from app.db.engine import statements, transaction
+from app.domain import storable
 from app.domain.errors import Unauthenticated
 from app.domain.models import DEFAULT_TENANT_ID, Principal
 from app.domain.policy import Role
@@ -161,6 +162,9 @@ class Authenticator:
         return await self.authenticate_credential(parse_bearer(header))
 
     async def authenticate_credential(self, credential: str) -> Principal:
+        if storable.find_unstorable(credential) is not None:
+            # No key or token holds such characters, and PostgreSQL could not look them up.
+            raise Unauthenticated("invalid API key")
         now = time.monotonic()
         cached = self._cache.get(credential)
         if cached and cached[0] > now:
