@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -18,6 +18,7 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from app.api import cost, guard
@@ -74,6 +75,12 @@ class ConveyorSchema(strawberry.Schema):
             operation_extensions,
             allowed_operation_types,
         )
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing: strawberry would log every error at ERROR, a client's typo included, with
+        a traceback. `errors.public` logs each error once, at the level it deserves."""
 
 
 def create_schema(settings: Settings | None = None) -> ConveyorSchema:

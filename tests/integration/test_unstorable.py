@@ -4,6 +4,7 @@ PostgreSQL: each is refused with INVALID_INPUT naming its path, and nothing is s
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -200,6 +201,24 @@ async def test_one_bad_item_of_a_batch_is_refused_alone(api: Api, env: support.E
         {"__typename": "InvalidInput", "fieldErrors": [{"path": ["idempotencyKey"]}]},
     ]
     assert (await _counts(env))[0] == 1
+
+
+async def test_a_refusal_is_logged_once_at_info_without_a_traceback(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = await api.key("admin", admin=True)
+    with caplog.at_level(logging.DEBUG):
+        await _post(api, key, JOBS, {"f": {"queue": NUL}})
+        await _post(api, key, "{ jobs { nope } }")  # a validation error
+    refusals = [r for r in caplog.records if r.name == "app.api.errors"]
+    assert [(r.levelno, r.code) for r in refusals] == [  # type: ignore[attr-defined]
+        (logging.INFO, "INVALID_INPUT"),
+        (logging.INFO, "GRAPHQL_VALIDATION_FAILED"),
+    ]
+    assert all(r.exc_info is None and r.request_id for r in refusals)  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [
+        r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+    ]
 
 
 # The Python producer API: the submit service applies the same rule to what it would store.
