@@ -44,7 +44,7 @@ chaos: ## Only the fault-injection tests (kill -9, Redis/PostgreSQL restarts).
 	$(PY) -m pytest -q -m chaos
 
 FUZZ_SECONDS ?= 600
-fuzz: ## The schema-aware fuzzer alone, for longer (FUZZ_SECONDS, default 600; `make test` runs 60).
+fuzz: ## The schema-aware fuzzer alone, for longer (FUZZ_SECONDS, default 600; `make test` runs 45).
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q tests/e2e/test_fuzz.py
 
 frontend-test: ## Dashboard unit tests and the schema-drift check of its generated client.

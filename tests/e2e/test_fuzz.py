@@ -1,5 +1,5 @@
 """Fuzzing real `conveyor serve` + `conveyor worker` processes with operations generated from
-the live schema (tests/fuzzing.py), as an admin and as a viewer, for `FUZZ_SECONDS` (60 by
+the live schema (tests/fuzzing.py), as an admin and as a viewer, for `FUZZ_SECONDS` (45 by
 default; `make fuzz` runs 600). Bad input must never become an internal error: no 5xx, no
 INTERNAL_SERVER_ERROR, no traceback in an answer or at ERROR in the API's log, and the server
 answers a health query afterwards."""
@@ -24,7 +24,7 @@ from tests import fuzzing, support
 
 log = logging.getLogger(__name__)
 
-FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "60"))
+FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "45"))
 #: Examples per hypothesis run; runs repeat until the time is up (checked between runs: an
 #: example that stopped early would look like a flaky strategy to hypothesis).
 CHUNK = 20
