@@ -35,7 +35,7 @@ from app.domain import errors, storable
 SERVICE_CHECKS: dict[str, object] = {"storable": "checked by the service"}
 
 
-def refusal(found: storable.Unstorable) -> errors.InvalidInput:
+def _refusal(found: storable.Unstorable) -> errors.InvalidInput:
     where = ".".join(found.path)
     return errors.InvalidInput(
         f"{where} {found.reason}", [errors.FieldError(found.path, found.reason)]
@@ -62,8 +62,8 @@ def _guard(resolve: Callable[..., Any], *, as_data: bool) -> Callable[..., Any]:
         if found is None:
             return resolve(source, info, **kwargs)
         if as_data:
-            return t.user_error(refusal(found))
-        raise refusal(found)
+            return t.user_error(_refusal(found))
+        raise _refusal(found)
 
     return guarded
 
