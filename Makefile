@@ -2,7 +2,7 @@
 UV ?= uv
 PY := .venv/bin/python
 
-.PHONY: setup run test test-deps check fmt pytest chaos frontend frontend-test bench schema clean
+.PHONY: setup run test test-deps check fmt pytest chaos fuzz frontend frontend-test bench schema clean
 
 setup: ## Create .venv from uv.lock (pinned) and build the dashboard.
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv==0.13.8
@@ -43,6 +43,10 @@ test-deps: ## The graphql-http audit suite the HTTP tests run (npm, from its loc
 
 chaos: ## Only the fault-injection tests (kill -9, Redis/PostgreSQL restarts).
 	$(PY) -m pytest -q -m chaos
+
+FUZZ_SECONDS ?= 600
+fuzz: ## The schema-aware fuzzer alone, for longer (FUZZ_SECONDS, default 600; `make test` runs 45).
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q tests/e2e/test_fuzz.py
 
 frontend-test: ## Dashboard lint (ESLint, React hooks rules), unit tests, and the drift check of its generated client.
 	@if [ -f frontend/package.json ]; then cd frontend && npm run lint && npm run codegen:check && npm test; fi

@@ -3,6 +3,7 @@ and the job context every line logged while an attempt runs carries."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
@@ -56,7 +57,12 @@ class JsonFormatter(logging.Formatter):
         out.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+        try:
+            return orjson.dumps(out, default=str).decode()
+        except TypeError:
+            # orjson refuses lone surrogates, which a client's input can carry into a line;
+            # the stdlib escapes them (`\ud800`) instead of losing the line.
+            return json.dumps(out, default=str)
 
 
 class TextFormatter(logging.Formatter):

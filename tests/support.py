@@ -184,6 +184,10 @@ class Proc:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
 
 Component = Proc | inproc.InProcess
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from conveyor.api import cursors, sockets
+from conveyor.api import cursors, guard, sockets
 from conveyor.api import types as t
 from conveyor.api import user_errors as ue
 from conveyor.api.context import Context
@@ -112,7 +112,7 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(description="Validate and enqueue a job.")
+    @strawberry.mutation(description="Validate and enqueue a job.", metadata=guard.SERVICE_CHECKS)
     async def submit_job(self, info: Info, input: t.SubmitJobInput) -> t.SubmitJobResult:
         results = await submit.submit_many(
             info.context.deps, info.context.principal, [_request(input)]
@@ -123,7 +123,8 @@ class Mutation:
         description=(
             f"Submit up to {submit.MAX_BATCH} jobs in one round trip: a result per input, "
             "in order. Invalid inputs are reported and stored nowhere."
-        )
+        ),
+        metadata=guard.SERVICE_CHECKS,
     )
     async def submit_jobs(
         self, info: Info, inputs: list[t.SubmitJobInput]

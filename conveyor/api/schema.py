@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -18,9 +18,10 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from conveyor.api import cost
+from conveyor.api import cost, guard
 from conveyor.api.errors import ErrorPolicy
 from conveyor.api.resolvers import Mutation, Query, Subscription
 from conveyor.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
@@ -75,6 +76,12 @@ class ConveyorSchema(strawberry.Schema):
             allowed_operation_types,
         )
 
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Nothing: strawberry would log every error at ERROR, a client's typo included, with
+        a traceback. `errors.public` logs each error once, at the level it deserves."""
+
 
 def create_schema(settings: Settings | None = None) -> ConveyorSchema:
     """The schema with the hostile-request limits of `settings` (defaults when None)."""
@@ -104,6 +111,8 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
         subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
     )
+    # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).
+    guard.install(built._schema)
     built.validation_rules = rules
     built.max_tokens = s.graphql_max_tokens
     return built

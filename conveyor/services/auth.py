@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.db import keys as keys_repo
 from conveyor.db.engine import statements, transaction
+from conveyor.domain import storable
 from conveyor.domain.errors import Unauthenticated
 from conveyor.domain.models import DEFAULT_TENANT_ID, ApiKey, Principal
 from conveyor.domain.policy import Role
@@ -158,6 +159,9 @@ class Authenticator:
         return await self.authenticate_credential(parse_bearer(header))
 
     async def authenticate_credential(self, credential: str) -> Principal:
+        if storable.find_unstorable(credential) is not None:
+            # No key or token holds such characters, and PostgreSQL could not look them up.
+            raise Unauthenticated("invalid API key")
         now = time.monotonic()
         cached = self._cache.get(credential)
         if cached and cached[0] > now:

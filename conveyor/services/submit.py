@@ -3,17 +3,18 @@ first event, decision and audit rows in one transaction, then announce (send to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import jobs as jobs_repo
 from conveyor.db.engine import transaction
-from conveyor.domain import policy
+from conveyor.domain import policy, storable
 from conveyor.domain.errors import (
     Conflict,
     FieldError,
@@ -48,6 +49,10 @@ class SubmitRequest:
     backoff_cap_seconds: float | None = None
 
 
+#: SubmitRequest's fields, each with the name the API gives it (the path of a field error).
+_REQUEST_FIELDS = tuple((f.name, to_camel(f.name)) for f in fields(SubmitRequest))
+
+
 def _field_errors(exc: ValidationError, root: tuple[str, ...]) -> list[FieldError]:
     return [
         FieldError(path=(*root, *(str(p) for p in err["loc"])), message=err["msg"])
@@ -55,26 +60,55 @@ def _field_errors(exc: ValidationError, root: tuple[str, ...]) -> list[FieldErro
     ]
 
 
+def _unstorable(req: SubmitRequest) -> InvalidInput | None:
+    """`domain.storable` over the request as sent, payload at any depth: the one walk a
+    submit pays (the GraphQL layer leaves submits to this check, ADR-0017)."""
+    for name, api_name in _REQUEST_FIELDS:
+        found = storable.find_unstorable(getattr(req, name), (api_name,))
+        if found is not None:
+            return InvalidInput("the job input is invalid", [FieldError(found.path, found.reason)])
+    return None
+
+
+def _encoded_size(payload: dict[str, Any]) -> int:
+    """The payload's size as stored (the admission policy's measure). A kind's model can make
+    from valid input what JSON cannot hold (an int past 64 bits from a string of digits)."""
+    try:
+        return len(orjson.dumps(payload))
+    except orjson.JSONEncodeError as exc:
+        raise InvalidInput(
+            "the job input is invalid",
+            [
+                FieldError(
+                    ("payload",), f"the kind's model made a value that cannot be stored: {exc}"
+                )
+            ],
+        ) from None
+
+
 def _first_set(*values: float | None) -> float:
     return next(v for v in values if v is not None)
 
 
-def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo.NewJob:
-    """The job to store, or InvalidInput / UnknownJobKind naming every problem at once."""
+def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> tuple[jobs_repo.NewJob, int]:
+    """The job to store and its payload's encoded size, or InvalidInput / UnknownJobKind naming
+    every problem at once."""
+    refused = _unstorable(req)
+    if refused is not None:
+        raise refused
     kind = deps.registry.get(req.kind)
     if kind is None:
         raise UnknownJobKind(req.kind)
     errors: list[FieldError] = []
+    payload: dict[str, Any] = {}
     if not isinstance(req.payload, dict):
         errors.append(FieldError(("payload",), "must be a JSON object"))
-        payload: dict[str, Any] = {}
     else:
         try:
             model = kind.input_model.model_validate(req.payload)
             payload = model.model_dump(mode="json", by_alias=True)
         except ValidationError as exc:
             errors.extend(_field_errors(exc, ("payload",)))
-            payload = {}
     if req.max_attempts is not None and not 1 <= req.max_attempts <= MAX_ATTEMPTS_LIMIT:
         errors.append(FieldError(("maxAttempts",), f"must be between 1 and {MAX_ATTEMPTS_LIMIT}"))
     if req.timeout_seconds is not None and not 0 < req.timeout_seconds <= MAX_TIMEOUT_SECONDS:
@@ -95,13 +129,12 @@ def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo.
         errors.append(FieldError(("backoffBaseSeconds",), "must not exceed backoffCapSeconds"))
     if req.idempotency_key is not None and not 1 <= len(req.idempotency_key) <= 200:
         errors.append(FieldError(("idempotencyKey",), "must be 1 to 200 characters"))
-    if req.run_at is not None and req.run_at.tzinfo is None:
-        errors.append(FieldError(("runAt",), "must include a timezone offset"))
     if errors:
         raise InvalidInput("the job input is invalid", errors)
+    size = _encoded_size(payload)
     run_at = req.run_at if req.run_at and req.run_at > datetime.now(UTC) else None
     s = deps.settings
-    return jobs_repo.NewJob(
+    new = jobs_repo.NewJob(
         kind=kind.name,
         queue=kind.queue,
         priority=int(req.priority),
@@ -119,6 +152,7 @@ def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> jobs_repo.
         idempotency_key=req.idempotency_key,
         run_at=run_at,
     )
+    return new, size
 
 
 async def submit_many(
@@ -137,10 +171,10 @@ async def submit_many(
             "batch too large", [FieldError(("inputs",), f"at most {MAX_BATCH} jobs per call")]
         )
     results: list[Job | UserError | None] = []
-    valid: list[tuple[int, jobs_repo.NewJob]] = []
+    valid: list[tuple[int, jobs_repo.NewJob, int]] = []
     for i, req in enumerate(reqs):
         try:
-            valid.append((i, validate(deps, req, principal)))
+            valid.append((i, *validate(deps, req, principal)))
             results.append(None)
         except UserError as exc:
             results.append(exc)
@@ -152,12 +186,12 @@ async def submit_many(
                 deps,
                 principal,
                 policy.Action.SUBMIT,
-                [admission.Candidate(n.kind, len(orjson.dumps(n.payload))) for _, n in valid],
+                [admission.Candidate(n.kind, size) for _, n, size in valid],
             )
             admitted = [
-                (i, n) for (i, n), d in zip(valid, decided.decisions, strict=True) if d.allowed
+                (i, n) for (i, n, _), d in zip(valid, decided.decisions, strict=True) if d.allowed
             ]
-            for (i, _), d in zip(valid, decided.decisions, strict=True):
+            for (i, _, _), d in zip(valid, decided.decisions, strict=True):
                 if not d.allowed:
                     results[i] = admission.denial(d)
             inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
@@ -168,7 +202,7 @@ async def submit_many(
                 else:
                     results[i] = await _existing(conn, principal, new)
             job_ids = {i: r.id for i, r in enumerate(results) if isinstance(r, Job)}
-            await admission.record(conn, decided, [job_ids.get(i) for i, _ in valid])
+            await admission.record(conn, decided, [job_ids.get(i) for i, _, _ in valid])
             await audit.append(
                 conn,
                 [

@@ -90,3 +90,14 @@ def test_configure_installs_the_filter_on_the_handler() -> None:
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
+
+
+def test_a_line_carrying_a_lone_surrogate_is_still_written(
+    captured: tuple[logging.Logger, io.StringIO],
+) -> None:
+    # A client's input can put one in a message or a field; the line must not be lost.
+    logger, out = captured
+    logger.info("refused %s", "a\ud800b", extra={"path": ["k\ud800"]})
+    [line] = _lines(out)
+    assert line["message"] == "refused a\ud800b"
+    assert line["path"] == ["k\ud800"]
