@@ -48,3 +48,16 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     r = PrivateRedis.create(tmp_path)
     yield r
     r.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Captured output that holds a lone surrogate (tests of refused input log them) cannot be
+    encoded as UTF-8, which pytest-xdist needs to send a report to the controller: spell such
+    characters out (`\\ud800`) instead of losing the worker."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]

@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 import threading
+import traceback
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -143,8 +145,23 @@ class InProcess:
             self._loop.call_soon_threadsafe(self._stop, force)
         self._thread.join(timeout)
         if self._thread.is_alive():
-            raise RuntimeError(f"{self.name} did not stop within {timeout}s:\n{self.output()}")
+            raise RuntimeError(
+                f"{self.name} did not stop within {timeout}s:\n{self.output()}\n{self._stacks()}"
+            )
         return 0 if self._failure is None else 1
+
+    def _stacks(self) -> str:
+        """Where the component's thread and tasks are (for a component that will not stop)."""
+        lines = []
+        frame = sys._current_frames().get(self._thread.ident or -1) if self._thread else None
+        if frame is not None:
+            lines.append("thread:\n" + "".join(traceback.format_stack(frame)))
+        if self._loop is not None:
+            for task in list(asyncio.all_tasks(self._loop)):
+                frames = task.get_stack()
+                where = "".join(traceback.format_stack(frames[-1])) if frames else "(no frame)\n"
+                lines.append(f"task {task.get_name()}:\n{where}")
+        return "\n".join(lines)
 
     def kill(self) -> None:
         raise RuntimeError(

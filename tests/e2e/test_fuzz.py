@@ -87,8 +87,10 @@ def test_generated_operations_never_meet_an_internal_error(
     # Hypothesis caches what it learns (constants, Unicode tables) under `.hypothesis/` in
     # the working directory even without an example database: keep it out of the repository.
     set_hypothesis_home_dir(tmp_path / "hypothesis")
-    api, base = stack.serve()
-    stack.worker()
+    # Real processes: hypothesis watches the global `random` module while it draws, and an
+    # in-process server (jittered retries, backoff) would use it from its own threads.
+    api, base = stack.serve(process=True)
+    stack.worker(process=True)
     admin_key = env.create_key("fuzz-admin", admin=True)
     viewer_key = env.cli("create-api-key", "--name", "fuzz-viewer", "--role", "viewer").split()[-1]
     targets = {
