@@ -1,6 +1,8 @@
 # One target per habit. `make run` and `make test` are the README's two commands.
 UV ?= uv
 PY := .venv/bin/python
+# Test files run on this many pytest-xdist workers (tests mostly wait on real servers).
+TEST_WORKERS ?= 3
 
 .PHONY: setup run test test-deps check fmt pytest chaos fuzz frontend frontend-test bench schema clean
 
@@ -36,7 +38,7 @@ check: ## Lint, format check, layer contract, schema drift, types, migration lin
 	$(PY) migrations/lint.py
 
 pytest: test-deps ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-deps: ## The graphql-http audit suite the HTTP tests run (npm, from its lockfile).
 	cd tests/http-audit && npm ci --no-audit --no-fund
