@@ -7,6 +7,7 @@ caller's tenant; roles are checked in the services (a refusal is a FORBIDDEN err
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import strawberry
 
@@ -52,6 +53,10 @@ def _first(first: int | None) -> int:
             [errors.FieldError(("first",), f"must be between 1 and {MAX_LOG_PAGE}")],
         )
     return first
+
+
+def _page_info(edges: Sequence[PolicyDecisionEdge | AuditEntryEdge], has_next: bool) -> t.PageInfo:
+    return t.PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None)
 
 
 def _id(value: strawberry.ID | None, field: str) -> uuid.UUID | None:
@@ -101,12 +106,7 @@ class SecurityQuery:
             PolicyDecisionEdge(cursor=cursors.of_row(d.id), node=PolicyDecision.from_domain(d))
             for d in found
         ]
-        return PolicyDecisionConnection(
-            edges=edges,
-            page_info=t.PageInfo(
-                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-        )
+        return PolicyDecisionConnection(edges=edges, page_info=_page_info(edges, has_next))
 
     @strawberry.field(description="The audit log of the caller's tenant, newest first (admins).")
     async def audit_log(
@@ -131,12 +131,7 @@ class SecurityQuery:
             AuditEntryEdge(cursor=cursors.of_row(a.id), node=AuditEntry.from_domain(a))
             for a in found
         ]
-        return AuditLogConnection(
-            edges=edges,
-            page_info=t.PageInfo(
-                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
-        )
+        return AuditLogConnection(edges=edges, page_info=_page_info(edges, has_next))
 
     @strawberry.field(description="Every tenant (superusers).")
     async def tenants(self, info: Info) -> list[Tenant]:

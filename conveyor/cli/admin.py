@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conveyor.cli.checks import fail, out, postgres_problem, schema_problem
 from conveyor.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,9 +135,8 @@ async def create_key(
     from datetime import UTC, datetime, timedelta
 
     from conveyor.db.engine import create_engine
-    from conveyor.domain.models import DEFAULT_TENANT_ID
     from conveyor.domain.policy import Role
-    from conveyor.services import auth, keys
+    from conveyor.services import auth
 
     if problem := await postgres_problem(settings):
         return fail(problem)
@@ -140,12 +144,9 @@ async def create_key(
         return fail("--admin and --role disagree")
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        tenant_id = DEFAULT_TENANT_ID
-        if tenant is not None:
-            found = await keys.tenant_by_name(engine, tenant)
-            if found is None:
-                return fail(f"no tenant {tenant!r} (create it with `conveyor create-tenant`)")
-            tenant_id = found.id
+        tenant_id = await _tenant_id(engine, tenant)
+        if tenant_id is None:
+            return fail(f"no tenant {tenant!r} (create it with `conveyor create-tenant`)")
         expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
         created, key = await auth.create_api_key(
             engine,
@@ -165,21 +166,28 @@ async def create_key(
     return 0
 
 
+async def _tenant_id(engine: AsyncEngine, name: str | None) -> uuid.UUID | None:
+    """The tenant named `name` (None: the `default` tenant); None when there is none."""
+    from conveyor.domain.models import DEFAULT_TENANT_ID
+    from conveyor.services import keys
+
+    if name is None:
+        return DEFAULT_TENANT_ID
+    found = await keys.tenant_by_name(engine, name)
+    return found.id if found else None
+
+
 async def _list_keys(settings: Settings, tenant: str | None) -> int:
     from conveyor.db.engine import create_engine
-    from conveyor.domain.models import DEFAULT_TENANT_ID
     from conveyor.services import keys
 
     if problem := await postgres_problem(settings):
         return fail(problem)
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        tenant_id = DEFAULT_TENANT_ID
-        if tenant is not None:
-            found = await keys.tenant_by_name(engine, tenant)
-            if found is None:
-                return fail(f"no tenant {tenant!r}")
-            tenant_id = found.id
+        tenant_id = await _tenant_id(engine, tenant)
+        if tenant_id is None:
+            return fail(f"no tenant {tenant!r}")
         for k in await keys.keys_of_tenant(engine, tenant_id):
             state = "revoked" if k.revoked_at else "active"
             expires = f" expires {k.expires_at.isoformat()}" if k.expires_at else ""

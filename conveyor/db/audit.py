@@ -14,27 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import rows
 from conveyor.db.sql import newest_first
-from conveyor.domain.models import AuditRecord
-
-
-@dataclass(frozen=True)
-class Entry:
-    tenant_id: uuid.UUID | None
-    actor_id: uuid.UUID | None
-    actor_name: str
-    action: str
-    target: str | None
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    request_id: str | None
-    client_addr: str | None
+from conveyor.domain.models import AuditEntry, AuditRecord
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-async def append(conn: AsyncConnection, *, entries: Sequence[Entry]) -> None:
+async def append(conn: AsyncConnection, *, entries: Sequence[AuditEntry]) -> None:
     if not entries:
         return
     await conn.execute(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import asyncpg
 import orjson
@@ -169,18 +169,25 @@ def is_outage(exc: BaseException) -> bool:
     return False
 
 
-@asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One transaction; a database outage surfaces as `ServiceUnavailable`."""
+@contextmanager
+def outages_unavailable() -> Iterator[None]:
+    """A database outage inside the block surfaces as `ServiceUnavailable`."""
     try:
-        async with engine.begin() as conn:
-            yield conn
+        yield
     except ServiceUnavailable:
         raise
     except Exception as exc:
         if is_outage(exc):
             raise ServiceUnavailable("the database is unavailable; try again shortly") from exc
         raise
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction; a database outage surfaces as `ServiceUnavailable`."""
+    with outages_unavailable():
+        async with engine.begin() as conn:
+            yield conn
 
 
 @asynccontextmanager
@@ -188,12 +195,6 @@ async def statements(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection in autocommit mode, for work that is one statement (or several that need
     no common snapshot): each statement is its own transaction, so there is no BEGIN/COMMIT
     round trip around it. Every guarded job statement is a single CTE, atomic by itself."""
-    try:
+    with outages_unavailable():
         async with engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-    except ServiceUnavailable:
-        raise
-    except Exception as exc:
-        if is_outage(exc):
-            raise ServiceUnavailable("the database is unavailable; try again shortly") from exc
-        raise

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import rows
 from conveyor.db.sql import newest_first
-from conveyor.domain.models import DecisionRecord
+from conveyor.domain.models import DecisionEntry, DecisionRecord
 
 
 async def current(conn: AsyncConnection, *, tenant_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
@@ -56,22 +56,7 @@ async def insert_version(
     return result.rowcount == 1
 
 
-@dataclass(frozen=True)
-class DecisionRow:
-    tenant_id: uuid.UUID
-    principal_id: uuid.UUID
-    principal_name: str
-    action: str
-    job_kind: str | None
-    job_id: uuid.UUID | None
-    allowed: bool
-    rule: str
-    reason: str
-    policy_version: int
-    request_id: str | None
-
-
-async def record(conn: AsyncConnection, *, decisions: Sequence[DecisionRow]) -> None:
+async def record(conn: AsyncConnection, *, decisions: Sequence[DecisionEntry]) -> None:
     """Append decisions in one statement (part of the caller's transaction)."""
     if not decisions:
         return

@@ -43,16 +43,18 @@ def attempt(row: Mapping[Any, Any]) -> Attempt:
     )
 
 
-def event(row: Mapping[Any, Any]) -> Event:
+def event(row: Mapping[Any, Any], *, prefix: str = "", job_id: str = "job_id") -> Event:
+    """An event row, or the `prefix`ed event columns of a joined row (`job_id` names the
+    column holding the job's id)."""
     return Event(
-        job_id=row["job_id"],
-        seq=row["seq"],
-        type=EventType(row["type"]),
-        status=JobStatus(row["status"]),
-        progress=row["progress"],
-        message=row["message"],
-        data=row["data"],
-        at=row["at"],
+        job_id=row[job_id],
+        seq=row[f"{prefix}seq"],
+        type=EventType(row[f"{prefix}type"]),
+        status=JobStatus(row[f"{prefix}status"]),
+        progress=row[f"{prefix}progress"],
+        message=row[f"{prefix}message"],
+        data=row[f"{prefix}data"],
+        at=row[f"{prefix}at"],
     )
 
 
@@ -69,16 +71,7 @@ EVENT_COLUMNS = (
 def change(row: Mapping[Any, Any]) -> JobChange:
     """A job row joined with one of its events (`ev_*` columns): what gets broadcast."""
     return JobChange(
-        event=Event(
-            job_id=row["id"],
-            seq=row["ev_seq"],
-            type=EventType(row["ev_type"]),
-            status=JobStatus(row["ev_status"]),
-            progress=row["ev_progress"],
-            message=row["ev_message"],
-            data=row["ev_data"],
-            at=row["ev_at"],
-        ),
+        event=event(row, prefix="ev_", job_id="id"),
         kind=row["kind"],
         queue=row["queue"],
         owner_id=row["owner_id"],

@@ -195,11 +195,9 @@ class Tenant:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One row of the append-only audit log."""
+class AuditEntry:
+    """A change to record in the append-only audit log, in the transaction of the change."""
 
-    id: int
-    at: datetime
     tenant_id: uuid.UUID | None
     actor_id: uuid.UUID | None
     actor_name: str
@@ -212,11 +210,17 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """One admission decision, as recorded in the transaction of its effect."""
+class AuditRecord(AuditEntry):
+    """An audit entry as stored."""
 
     id: int
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionEntry:
+    """An admission decision to record, in the transaction of its effect."""
+
     tenant_id: uuid.UUID
     principal_id: uuid.UUID
     principal_name: str
@@ -228,3 +232,11 @@ class DecisionRecord:
     reason: str
     policy_version: int
     request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord(DecisionEntry):
+    """An admission decision as stored."""
+
+    id: int
+    at: datetime

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conveyor.db import audit as audit_repo
 from conveyor.db.engine import transaction
 from conveyor.domain import policy
-from conveyor.domain.models import AuditRecord, Principal
+from conveyor.domain.models import AuditEntry, AuditRecord, Principal
 from conveyor.services.deps import Deps
 
 
@@ -46,9 +46,9 @@ def entry(
     after: dict[str, Any] | None = None,
     tenant_id: uuid.UUID | None = None,
     actor_name: str | None = None,
-) -> audit_repo.Entry:
+) -> AuditEntry:
     info = REQUEST.get()
-    return audit_repo.Entry(
+    return AuditEntry(
         tenant_id=tenant_id or (principal.tenant_id if principal else None),
         actor_id=principal.id if principal else None,
         actor_name=actor_name or (_actor(principal) if principal else "cli"),
@@ -65,7 +65,7 @@ def _actor(principal: Principal) -> str:
     return f"token:{principal.name}" if principal.token_scope else principal.name
 
 
-async def append(conn: AsyncConnection, entries: list[audit_repo.Entry]) -> None:
+async def append(conn: AsyncConnection, entries: list[AuditEntry]) -> None:
     await audit_repo.append(conn, entries=entries)
 
 

@@ -7,12 +7,11 @@ import uuid
 
 import orjson
 
-from conveyor.db import audit as audit_repo
 from conveyor.db import jobs as jobs_repo
 from conveyor.db.engine import transaction
 from conveyor.domain import policy
 from conveyor.domain.errors import Forbidden, InvalidState, NotFound, PolicyDenied
-from conveyor.domain.models import Job, JobChange, Principal
+from conveyor.domain.models import AuditEntry, Job, JobChange, Principal
 from conveyor.domain.states import CANCELLABLE, RETRYABLE, JobStatus
 from conveyor.services import audit, outbox
 from conveyor.services import policy as admission
@@ -40,11 +39,7 @@ async def cancel(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
         current = await jobs_repo.get(conn, job_id=job_id, owner_id=None)
     assert current is not None
     if not changes and current.status is not JobStatus.RUNNING:  # RUNNING: already asked
-        raise InvalidState(
-            f"a {current.status.value} job cannot be cancelled "
-            f"(cancellable: {', '.join(sorted(s.value for s in CANCELLABLE))})",
-            current.status.value,
-        )
+        raise _cannot(current, "cancelled", "cancellable", CANCELLABLE)
     await outbox.announce(deps, changes)
     return current
 
@@ -82,13 +77,17 @@ async def retry(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
         raise denied
     assert current is not None
     if not changes:
-        raise InvalidState(
-            f"a {current.status.value} job cannot be retried "
-            f"(retryable: {', '.join(sorted(s.value for s in RETRYABLE))})",
-            current.status.value,
-        )
+        raise _cannot(current, "retried", "retryable", RETRYABLE)
     await outbox.announce(deps, changes)
     return current
+
+
+def _cannot(job: Job, done: str, able: str, allowed: frozenset[JobStatus]) -> InvalidState:
+    return InvalidState(
+        f"a {job.status.value} job cannot be {done} "
+        f"({able}: {', '.join(sorted(s.value for s in allowed))})",
+        job.status.value,
+    )
 
 
 def _retry_scope(principal: Principal) -> policy.Scope:
@@ -100,7 +99,7 @@ def _retry_scope(principal: Principal) -> policy.Scope:
 
 def _job_audit(
     principal: Principal, action: str, changes: list[JobChange], before: JobStatus
-) -> list[audit_repo.Entry]:
+) -> list[AuditEntry]:
     return [
         audit.entry(
             principal,
@@ -115,7 +114,7 @@ def _job_audit(
 
 def _bulk_audit(
     principal: Principal, action: str, flt: JobFilterArgs, changes: list[JobChange]
-) -> list[audit_repo.Entry]:
+) -> list[AuditEntry]:
     if not changes:
         return []
     return [

@@ -23,7 +23,7 @@ from conveyor.db import tenants as tenants_repo
 from conveyor.db.engine import transaction
 from conveyor.domain import policy
 from conveyor.domain.errors import Conflict, PolicyDenied
-from conveyor.domain.models import DecisionRecord, Principal
+from conveyor.domain.models import DecisionEntry, DecisionRecord, Principal
 from conveyor.services import audit
 from conveyor.services.deps import Deps
 
@@ -113,11 +113,11 @@ class Admission:
     decisions: list[policy.Decision]
     version: int
 
-    def rows(self, job_ids: Sequence[uuid.UUID | None]) -> list[policy_repo.DecisionRow]:
+    def rows(self, job_ids: Sequence[uuid.UUID | None]) -> list[DecisionEntry]:
         request_id = audit.REQUEST.get().request_id
         p = self.principal
         return [
-            policy_repo.DecisionRow(
+            DecisionEntry(
                 tenant_id=p.tenant_id,
                 principal_id=p.id,
                 principal_name=p.name,
