@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import text
@@ -22,6 +22,8 @@ class QueueStats:
     oldest_waiting_seconds: float | None
     completed_per_minute: int
     failed_per_minute: int
+    paused_at: datetime | None = None
+    paused_by: str | None = None
 
 
 async def queues(
@@ -77,6 +79,10 @@ async def queues(
     }
     for q in known:
         found.setdefault(q, QueueStats(q, 0, 0, 0, 0, None, 0, 0))
+    paused = await conn.execute(text("SELECT queue, paused_at, paused_by FROM paused_queues"))
+    for r in paused:
+        base = found.get(r.queue, QueueStats(r.queue, 0, 0, 0, 0, None, 0, 0))
+        found[r.queue] = replace(base, paused_at=r.paused_at, paused_by=r.paused_by)
     return [found[q] for q in sorted(found)]
 
 
