@@ -96,8 +96,10 @@ def _values(kind: str, spec: ScheduleSpec) -> dict[str, Any]:
 
 
 _PLACEHOLDERS = (
-    ":name, :kind, CAST(:input AS jsonb), :cron, :every_seconds, :timezone, :jitter_seconds, "
-    ":misfire, :misfire_grace_seconds, :max_catchup, CAST(:options AS jsonb)"
+    "CAST(:name AS text), CAST(:kind AS text), CAST(:input AS jsonb), CAST(:cron AS text), "
+    "CAST(:every_seconds AS float8), CAST(:timezone AS text), CAST(:jitter_seconds AS float8), "
+    "CAST(:misfire AS text), CAST(:misfire_grace_seconds AS float8), "
+    "CAST(:max_catchup AS bigint), CAST(:options AS jsonb)"
 )
 
 
@@ -276,12 +278,12 @@ async def insert_fires(
         text(
             """
             INSERT INTO schedule_fires (schedule_id, fire_at, manual)
-            SELECT :id, f FROM unnest(CAST(:fires AS timestamptz[])) AS f
+            SELECT :id, f, :manual FROM unnest(CAST(:fires AS timestamptz[])) AS f
             ON CONFLICT (schedule_id, fire_at) DO NOTHING
             RETURNING fire_at
             """
         ),
-        {"id": schedule_id, "fires": list(fire_ats)},
+        {"id": schedule_id, "fires": list(fire_ats), "manual": manual},
     )
     return sorted(r.fire_at for r in result)
 
