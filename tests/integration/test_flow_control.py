@@ -182,7 +182,7 @@ async def test_the_tenants_max_running_jobs_is_a_run_time_limit(
 async def test_a_paused_queue_starts_nothing_and_accepts_submits(
     stack: support.Stack, env: support.Env, gql: Gql
 ) -> None:
-    api, base = stack.serve()
+    _, base = stack.serve()
     stack.worker()
     c = gql(base, env.create_key("ops", admin=True))
     paused = (await c(QUEUE % "pauseQueue", {"q": "default"}))["pauseQueue"]
@@ -205,7 +205,8 @@ async def test_a_paused_queue_starts_nothing_and_accepts_submits(
     assert {"queue": "default", "paused": True, "pausedBy": "ops"} in queues
     rows = await env.sql("SELECT status, attempt FROM jobs WHERE id = $1::uuid", job_id)
     assert (rows[0]["status"], rows[0]["attempt"]) == ("QUEUED", 0)
-    metrics = httpx.get(f"{base}/metrics").text
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{base}/metrics")).text
     assert 'conveyor_jobs_waiting{reason="QUEUE_PAUSED"} 1.0' in metrics
     viewer = gql(base, env.create_key("submitter"))
     refused = await viewer.raw(QUEUE % "resumeQueue", {"q": "default"})
