@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { Link } from 'react-router-dom';
-import { useMutation, useQuery } from 'urql';
+import { useMutation, useQuery, type CombinedError } from 'urql';
 import { describe } from '../lib/client';
 import { formatAge, formatTime, shortId } from '../lib/format';
 import { useDocumentTitle, useNow } from '../lib/hooks';
@@ -82,13 +82,13 @@ function ScheduleCard({ schedule: s, now, onChange }: { schedule: ScheduleFields
   const [, remove] = useMutation(DeleteScheduleMutation);
   const [busy, setBusy] = useState(false);
 
-  async function run(label: string, call: () => Promise<{ error?: unknown; data?: Record<string, { __typename: string; message?: string } | null> | null }>) {
+  async function run(label: string, call: () => Promise<{ error?: CombinedError; data?: Record<string, { __typename: string; message?: string } | null> | null }>) {
     setBusy(true);
     const r = await call();
     setBusy(false);
     const answer = r.data ? Object.values(r.data)[0] : null;
     if (r.error || !answer || 'message' in answer) {
-      toast(`${label} failed: ${r.error ? String(r.error) : answer?.message ?? 'no answer'}`, 'error');
+      toast(`${label} failed: ${r.error ? describe(r.error) : answer?.message ?? 'no answer'}`, 'error');
       return;
     }
     toast(`${label}: ${s.name}`, 'success');
