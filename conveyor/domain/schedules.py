@@ -98,8 +98,10 @@ def validate_timing(
         errors.append(FieldError(("cron",), "give exactly one of cron and everySeconds"))
     try:
         zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        errors.append(FieldError(("timezone",), f"unknown time zone {timezone!r} (IANA name)"))
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+        errors.append(
+            FieldError(("timezone",), f"unknown time zone {timezone[:100]!r} (IANA name)")
+        )
         zone = ZoneInfo("UTC")
     if every_seconds is not None and not (
         math.isfinite(every_seconds) and MIN_EVERY_SECONDS <= every_seconds <= MAX_EVERY_SECONDS
@@ -157,7 +159,7 @@ def _cron_problem(cron: str, zone: ZoneInfo) -> str | None:
         if seconds is not None and not _seconds(seconds):
             return "the seconds field selects no second"
         CronSim(rest, datetime(2000, 1, 1, tzinfo=zone))
-    except CronSimError as exc:
+    except (CronSimError, ValueError, IndexError, KeyError) as exc:
         return f"not a valid cron expression: {exc}"
     probe = datetime(2026, 1, 1, tzinfo=UTC)
     if _next_cron(cron, zone, probe) is None:
