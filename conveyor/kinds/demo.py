@@ -77,7 +77,7 @@ class KeyedInput(_Input):
     key_concurrency=1,
 )
 async def keyed(ctx: JobContext, input: KeyedInput) -> dict[str, str]:
-    """Sleep like demo.sleep, at most one running job per `account` (a per-key limit)."""
+    """Sleep `steps` x `stepSeconds`, at most one running job per `account` (a per-key limit)."""
     for step in range(1, input.steps + 1):
         await asyncio.sleep(input.step_seconds)
         await ctx.progress(step / input.steps, f"step {step}/{input.steps}")
