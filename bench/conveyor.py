@@ -51,7 +51,7 @@ APP_DIR_ENV = "CVBENCH_APP_DIR"
 def app_dir() -> str | None:
     """The snapshot to run (``$CVBENCH_APP_DIR``), or None for the working tree."""
     value = os.environ.get(APP_DIR_ENV)
-    return value if value and Path(value, "app").is_dir() else None
+    return value if value and Path(value, "conveyor").is_dir() else None
 
 
 def use_app_snapshot() -> None:
@@ -249,7 +249,7 @@ class ConveyorStack:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             *args,
             env=self.env,
             cwd=self.cwd,
@@ -299,7 +299,7 @@ class ConveyorStack:
         self.api = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             "serve",
             "--host",
             "127.0.0.1",
@@ -328,7 +328,7 @@ class ConveyorStack:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             "worker",
             "--queues",
             queues,

@@ -48,6 +48,13 @@ from bench.conveyor import ConveyorStack, GraphQLClient, PgCpu, submit_batch, wa
 
 MODES = ("concurrent", "drain")
 NOOP = {"kind": "demo.noop", "payload": {}}
+#: Run-time concurrency limits (ADR-0022): none; a per-kind limit of 100 on demo.noop (not
+#: reached: the worker runs 100 at once); a per-key limit of 1 (demo.keyed's, declared in code)
+#: over 1,000 keys.
+LIMITS = ("none", "kind", "key")
+SET_LIMIT = """mutation($i: SetConcurrencyLimitInput!) { setConcurrencyLimit(input: $i) {
+  __typename } }"""
+KEYS = 1000
 SUCCEEDED_SQL = "SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'"
 
 
@@ -126,10 +133,13 @@ async def run_conveyor_throughput(
     timeout_s: float | None = None,
     profile_dir: Path | None = None,
     py_spy: str | None = None,
+    limit: str = "none",
 ) -> tuple[Metrics, dict[str, Any]]:
     """Run once; return (metrics, config). Never raises on slowness."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    if limit not in LIMITS:
+        raise ValueError(f"limit must be one of {LIMITS}")
     timeout_s = timeout_s if timeout_s is not None else 60.0 + jobs / 50.0
     stack = ConveyorStack("tp", redis_url=redis_url)
     config: dict[str, Any] = {
@@ -142,6 +152,7 @@ async def run_conveyor_throughput(
         "poll_ms": poll_ms,
         "submit": "GraphQL submitJobs over HTTP",
         "database": stack.database,
+        "limit": limit,
     }
     profilers: Profilers | None = None
     if profile_dir is not None:
@@ -158,7 +169,15 @@ async def run_conveyor_throughput(
         client = stack.client(connections=max(2, senders))
         pg = await asyncpg.connect(stack.dsn, timeout=10)
         pg_cpu = PgCpu(stack.database, exclude=(pg.get_server_pid(),))
-        inputs = [NOOP] * jobs
+        if limit == "kind":
+            await client.execute(SET_LIMIT, {"i": {"kind": "demo.noop", "maxRunning": 100}})
+        if limit == "key":
+            inputs = [
+                {"kind": "demo.keyed", "payload": {"account": f"acct-{i % KEYS}", "steps": 0}}
+                for i in range(jobs)
+            ]
+        else:
+            inputs = [NOOP] * jobs
         batches = [inputs[i : i + batch] for i in range(0, jobs, batch)]
 
         async def send_all() -> tuple[float, float]:
@@ -333,6 +352,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="max seconds to finish")
     parser.add_argument("--profile-dir", type=Path, default=None, help="py-spy output directory")
     parser.add_argument("--py-spy", default=None, help="py-spy executable")
+    parser.add_argument(
+        "--limit",
+        choices=LIMITS,
+        default="none",
+        help="kind: a per-kind limit of 100 (not reached); key: demo.keyed, 1,000 keys, 1 each",
+    )
     args = parser.parse_args(argv)
     metrics, config = run_async(
         run_conveyor_throughput(
@@ -346,6 +371,7 @@ def main(argv: list[str] | None = None) -> None:
             timeout_s=args.timeout,
             profile_dir=args.profile_dir,
             py_spy=args.py_spy,
+            limit=args.limit,
         )
     )
     emit_result("conveyor_throughput", metrics, config)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import ipaddress
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -25,9 +29,10 @@ from conveyor.api.connections import Connections
 from conveyor.api.http import ConveyorGraphQL
 from conveyor.api.schema import ConveyorSchema, create_schema
 from conveyor.domain.errors import ServiceUnavailable
-from conveyor.services import ops
+from conveyor.services import limits, ops
 from conveyor.services.auth import Authenticator
 from conveyor.services.deps import Deps, open_deps
+from conveyor.services.scheduler import Scheduler
 from conveyor.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -144,10 +149,21 @@ def _lifespan(settings: Settings, registry: kinds.Registry, schema: ConveyorSche
             )
             await hub.start()
             await connections.start()
+            await limits.sync_code(deps)
+            scheduler_task: asyncio.Task[None] | None = None
+            if settings.scheduler_enabled:
+                holder = f"{socket.gethostname()}-{os.getpid()}-api-{uuid.uuid4().hex[:6]}"
+                scheduler_task = asyncio.create_task(
+                    Scheduler(deps, holder).run(), name="scheduler"
+                )
             gc_freeze.settle()
             try:
                 yield {"deps": deps, "hub": hub, "graphql": graphql}
             finally:
+                if scheduler_task is not None:
+                    scheduler_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await scheduler_task
                 await connections.stop()
                 await hub.stop()
 

@@ -60,3 +60,32 @@ SUBSCRIPTIONS = Gauge(
     "Live subscriptions held by this API process.",
     registry=REGISTRY,
 )
+
+# Schedules and flow control (ADR-0022).
+SCHEDULER_LAG = Histogram(
+    "conveyor_scheduler_lag_seconds",
+    "From a schedule's fire time to its job being created.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+    registry=REGISTRY,
+)
+SCHEDULE_FIRE_ERRORS = Counter(
+    "conveyor_schedule_fire_errors_total",
+    "Fire times that made no job (the input no longer valid, a policy denial).",
+    registry=REGISTRY,
+)
+SCHEDULE_SKIPPED = Counter(
+    "conveyor_schedule_skipped_fires_total",
+    "Missed fire times the misfire policy dropped.",
+    registry=REGISTRY,
+)
+SCHEDULER_LEADER = Gauge(
+    "conveyor_scheduler_lease_held",
+    "1 while this process holds the scheduler lease.",
+    registry=REGISTRY,
+)
+JOBS_WAITING = Gauge(
+    "conveyor_jobs_waiting",
+    "Jobs not running, by why (the codes of Job.waitingReason).",
+    ["reason"],
+    registry=REGISTRY,
+)

@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     #: Jobs deleted per pruning transaction (with their attempts and events).
     prune_batch_size: int = Field(default=1000, ge=1, le=100_000)
 
+    #: Run the scheduler in this process (API and workers alike; one holds the lease).
+    scheduler_enabled: bool = True
+    #: How often the scheduler fires due schedules (and others try to take its lease).
+    scheduler_interval_seconds: float = Field(default=0.5, ge=0.05, le=60.0)
+    #: The scheduler lease: a dead holder is replaced within this long.
+    scheduler_lease_seconds: float = Field(default=5.0, ge=1.0, le=600.0)
+    #: How often a worker wakes parked jobs the wake-ups missed (limits, throttles, pauses).
+    parked_sweep_interval_seconds: float = Field(default=1.0, ge=0.1, le=60.0)
+
     #: Defaults for retries when a job kind does not set its own.
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0.0)
     retry_backoff_cap_seconds: float = Field(default=300.0, ge=0.0)

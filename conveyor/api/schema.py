@@ -23,6 +23,7 @@ from strawberry.types.graphql import OperationType
 
 from conveyor.api import cost, guard
 from conveyor.api.errors import ErrorPolicy
+from conveyor.api.flow import FlowMutation, FlowQuery
 from conveyor.api.resolvers import Mutation, Query, Subscription
 from conveyor.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
 from conveyor.api.types import MAX_EVENTS_PAGE
@@ -38,10 +39,10 @@ PAGE_LIMITS = {
 }
 #: Fields that read PostgreSQL once per parent object (no DataLoader) cost this much more: a
 #: round trip takes about as long as executing a hundred fields.
-FIELD_COSTS = {("Job", "events"): 100}
+FIELD_COSTS = {("Job", "events"): 100, ("Job", "waitingReason"): 100}
 
-RootQuery = merge_types("Query", (Query, SecurityQuery))
-RootMutation = merge_types("Mutation", (Mutation, SecurityMutation))
+RootQuery = merge_types("Query", (Query, SecurityQuery, FlowQuery))
+RootMutation = merge_types("Mutation", (Mutation, SecurityMutation, FlowMutation))
 
 
 class ConveyorSchema(strawberry.Schema):

@@ -13,8 +13,10 @@ from conveyor.api import user_errors as ue
 from conveyor.db import stats as db_stats
 from conveyor.domain import errors, models, policy
 from conveyor.domain import states as st
+from conveyor.domain import waiting as wait
 from conveyor.kinds.registry import JobKind as DomainJobKind
 from conveyor.services import jobs as jobs_service
+from conveyor.services import waiting
 
 if TYPE_CHECKING:
     from conveyor.api.context import Context
@@ -123,7 +125,28 @@ class Job:
     next_run_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    schedule_id: strawberry.ID | None = strawberry.field(
+        description="The schedule that made this job (null: submitted)."
+    )
+    fire_at: datetime | None = strawberry.field(
+        description="The fire time of its schedule this job was made for."
+    )
+    concurrency_key: str | None = strawberry.field(
+        description="The key its kind computed from the input (per-key limits count by it)."
+    )
     uuid_: strawberry.Private[uuid.UUID]
+    domain_: strawberry.Private[models.Job]
+
+    @strawberry.field(
+        description=(
+            "Why the job is not running, from the real state now: null while it runs and "
+            "once it ended. Read per job (one query each): ask for it on one job, not on "
+            "pages."
+        )
+    )
+    async def waiting_reason(self, info: strawberry.Info[Context, None]) -> WaitingReason | None:
+        found = await waiting.reason(info.context.deps, self.domain_)
+        return WaitingReason.from_domain(found) if found else None
 
     @strawberry.field(description="Every attempt, oldest first.")
     async def attempts(self, info: strawberry.Info[Context, None]) -> list[JobAttempt]:
@@ -171,7 +194,56 @@ class Job:
             next_run_at=j.next_run_at,
             started_at=j.started_at,
             finished_at=j.finished_at,
+            schedule_id=strawberry.ID(str(j.schedule_id)) if j.schedule_id else None,
+            fire_at=j.fire_at,
+            concurrency_key=j.concurrency_key,
             uuid_=j.id,
+            domain_=j,
+        )
+
+
+WaitingReasonCode = strawberry.enum(
+    wait.WaitCode, name="WaitingReasonCode", description="Why a job is not running."
+)
+
+
+@strawberry.type(description="Why a job is not running, and what it waits for.")
+class WaitingReason:
+    code: wait.WaitCode
+    message: str = strawberry.field(description="For people: what holds it, and until when.")
+    until: datetime | None = strawberry.field(
+        description="When it starts by itself (scheduled, backoff, throttle), if known."
+    )
+    scope: str | None = strawberry.field(
+        description="The limit or throttle that holds it: `kind:K`, `key:K:<key>`, "
+        "`queue:Q`, `tenant:T`."
+    )
+    limit: int | None = strawberry.field(description="The limit's running maximum.")
+    running: int | None = strawberry.field(description="How many run under the limit now.")
+    holders: list[strawberry.ID] = strawberry.field(
+        description="Running jobs holding the limit's slots (the first 10)."
+    )
+    ahead: int | None = strawberry.field(
+        description="QUEUED jobs ahead of it in its queue (same or higher priority)."
+    )
+    ahead_exact: bool = strawberry.field(
+        description="False when `ahead` is the counting bound (1,000+)."
+    )
+    details: JSON | None
+
+    @classmethod
+    def from_domain(cls, r: wait.WaitingReason) -> WaitingReason:
+        return cls(
+            code=r.code,
+            message=r.message,
+            until=r.until,
+            scope=r.scope,
+            limit=r.limit,
+            running=r.running,
+            holders=[strawberry.ID(str(h)) for h in r.holders],
+            ahead=r.ahead,
+            ahead_exact=r.ahead_exact,
+            details=cast(JSON, r.details or None),
         )
 
 
@@ -305,6 +377,9 @@ class QueueStats:
     oldest_waiting_seconds: float | None
     completed_per_minute: int
     failed_per_minute: int
+    paused: bool = strawberry.field(description="Paused: nothing new starts (pauseQueue).")
+    paused_at: datetime | None
+    paused_by: str | None
 
     @classmethod
     def from_domain(cls, s: db_stats.QueueStats) -> QueueStats:
@@ -317,6 +392,9 @@ class QueueStats:
             oldest_waiting_seconds=s.oldest_waiting_seconds,
             completed_per_minute=s.completed_per_minute,
             failed_per_minute=s.failed_per_minute,
+            paused=s.paused_at is not None,
+            paused_at=s.paused_at,
+            paused_by=s.paused_by,
         )
 
 

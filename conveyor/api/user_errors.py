@@ -55,6 +55,19 @@ class PolicyDenied(UserError):
     retry_after_seconds: float | None
 
 
+@strawberry.type(description="A schedule of that name exists in the tenant.")
+class NameTaken(UserError):
+    name: str
+
+
+@strawberry.type(
+    description="The schedule is defined in code, which owns its definition: change or remove "
+    "it there (it can still be paused, resumed and triggered)."
+)
+class ManagedInCode(UserError):
+    id: strawberry.ID
+
+
 def user_error(exc: errors.UserError) -> UserError:
     """The GraphQL shape of an expected domain error."""
     if isinstance(exc, errors.InvalidInput):
@@ -82,4 +95,8 @@ def user_error(exc: errors.UserError) -> UserError:
             rule=exc.rule,
             retry_after_seconds=exc.retry_after_seconds,
         )
+    if isinstance(exc, errors.NameTaken):
+        return NameTaken(message=exc.message, code=exc.code, name=exc.name)
+    if isinstance(exc, errors.ManagedInCode):
+        return ManagedInCode(message=exc.message, code=exc.code, id=strawberry.ID(exc.id))
     raise TypeError(f"no GraphQL type for {type(exc).__name__}")

@@ -15,50 +15,89 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.db import limits as limits_repo
 from conveyor.db import rows
 from conveyor.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
-from conveyor.db.sql import guard, typed, with_event
+from conveyor.db.sql import guard, typed
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
-from conveyor.domain.states import CLAIM, FINISH, EventType, JobStatus
+from conveyor.domain.states import CLAIM, FINISH, EventType
 
-_CLAIM = with_event(
+_NULL_EVENT = (
+    "CAST(NULL AS int), CAST(NULL AS text), CAST(NULL AS text), CAST(NULL AS float8), "
+    "CAST(NULL AS text), CAST(NULL AS jsonb), CAST(NULL AS timestamptz)"
+)
+
+_CLAIM = text(
     f"""
-    UPDATE jobs SET status = '{JobStatus.RUNNING}', attempt = attempt + 1, last_seq = last_seq + 1,
-                    started_at = coalesce(started_at, now()), updated_at = now(),
-                    dispatched_at = NULL, next_run_at = NULL
-    FROM c WHERE jobs.id = c.id AND {guard(CLAIM, "c.status")}
-    """,
-    f"'{EventType.STARTED}'",
-    data="jsonb_build_object('attempt', j.attempt, 'workerId', CAST(:worker AS text))",
-    # Rows are locked in id order (no deadlock between batches), and a locked row is waited
-    # for, never skipped: the lock may be a mere `dispatched_at` mark, and skipping would
-    # read as "not claimable" and drop the message. After the wait, the row is re-checked.
-    # Rows are found by primary key alone, and the status guard reads the locked row (`c`,
-    # the latest version once the lock is held): a `jobs.status = 'QUEUED'` predicate in the
-    # UPDATE lets the planner walk the partial QUEUED index for every claim (with stale
-    # statistics it estimates one entry and joins every QUEUED job against the batch).
-    before="""c AS (
-        SELECT id, status FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
-    ), """,
-    extra_ctes=""",
-    a AS (
-        INSERT INTO job_attempts (job_id, number, status, worker_id, started_at, lease_expires_at)
-        SELECT j.id, j.attempt, 'RUNNING', :worker, now(), now() + make_interval(secs => :lease)
-        FROM j
-    )""",
+    WITH c AS (
+        -- Rows are locked in id order (no deadlock between batches), and a locked row is
+        -- waited for, never skipped: the lock may be a mere `dispatched_at` mark, and skipping
+        -- would read as "not claimable" and drop the message. After the wait, the row is
+        -- re-checked. Rows are found by primary key alone, and the status guard reads the
+        -- locked row (`c`, the latest version once the lock is held): a `jobs.status =
+        -- 'QUEUED'` predicate in the UPDATE lets the planner walk the partial QUEUED index for
+        -- every claim (with stale statistics it estimates one entry and joins every QUEUED
+        -- job against the batch).
+        SELECT id, status, kind, queue, concurrency_key, owner_id FROM jobs
+        WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+    ), h AS (
+        -- Held back for the limited claim (`db.limits`): a paused queue, or a limit that
+        -- governs the job. Without any limit row, the one-time EXISTS skips the lookups.
+        SELECT c.id FROM c
+        WHERE {guard(CLAIM, "c.status")} AND (
+            EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = c.queue)
+            OR ((SELECT EXISTS (SELECT 1 FROM concurrency_limits))
+                AND EXISTS (
+                    SELECT 1 FROM concurrency_limits l
+                    WHERE l.scope IN ('kind:' || c.kind, 'queue:' || c.queue,
+                                      'key:' || c.kind || CASE WHEN c.concurrency_key IS NULL
+                                                               THEN ':' ELSE '' END,
+                                      'tenant:' || (SELECT k.tenant_id FROM api_keys k
+                                                    WHERE k.id = c.owner_id)))))
+    ), j AS (
+        UPDATE jobs SET {limits_repo.CLAIM_SET}
+        FROM c WHERE jobs.id = c.id AND {guard(CLAIM, "c.status")}
+          AND NOT EXISTS (SELECT 1 FROM h WHERE h.id = c.id)
+        RETURNING {JOB_COLUMNS_QUALIFIED}
+    ), a AS ({limits_repo.CLAIM_ATTEMPT}
+    ), e AS ({limits_repo.CLAIM_EVENT}
+    )
+    SELECT j.*, {EVENT_COLUMNS}, false AS held FROM j JOIN e ON e.job_id = j.id
+    UNION ALL
+    SELECT {JOB_COLUMNS_QUALIFIED}, {_NULL_EVENT}, true FROM jobs JOIN h ON h.id = jobs.id
+    """
 )
 
 
 async def claim(
     conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float
 ) -> dict[uuid.UUID, tuple[Job, JobChange]]:
-    """QUEUED -> RUNNING with a new leased attempt, for each job that is claimable. Jobs
-    missing from the answer were not (a duplicate delivery, cancelled, claimed elsewhere)."""
+    """`claim_or_hold`, for callers that only want the jobs it started."""
+    claimed, _ = await claim_or_hold(
+        conn, job_ids=job_ids, worker_id=worker_id, lease_seconds=lease_seconds
+    )
+    return claimed
+
+
+async def claim_or_hold(
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float
+) -> tuple[dict[uuid.UUID, tuple[Job, JobChange]], list[uuid.UUID]]:
+    """QUEUED -> RUNNING with a new leased attempt, for each job that is claimable and that
+    no limit or pause governs; and the QUEUED jobs held back for the limited claim
+    (`db.limits`). Jobs missing from both were not claimable (a duplicate delivery,
+    cancelled, claimed elsewhere)."""
     result = await conn.execute(
         _CLAIM, {"ids": list(job_ids), "worker": worker_id, "lease": lease_seconds}
     )
-    return {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}
+    claimed: dict[uuid.UUID, tuple[Job, JobChange]] = {}
+    held: list[uuid.UUID] = []
+    for r in result.mappings():
+        if r["held"]:
+            held.append(r["id"])
+        else:
+            claimed[r["id"]] = (rows.job(r), rows.change(r))
+    return claimed, held
 
 
 _APPEND = typed(

@@ -46,6 +46,8 @@ async def undispatched(
             SELECT id, queue, priority FROM jobs
             WHERE status = 'QUEUED' AND dispatched_at IS NULL
               AND updated_at < now() - make_interval(secs => :age)
+              -- A parked job is sent again when woken (ADR-0022), not by this sweep.
+              AND NOT EXISTS (SELECT 1 FROM parked_jobs p WHERE p.job_id = jobs.id)
             ORDER BY created_at LIMIT :limit
             """
         ),

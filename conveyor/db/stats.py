@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import text
@@ -22,6 +22,8 @@ class QueueStats:
     oldest_waiting_seconds: float | None
     completed_per_minute: int
     failed_per_minute: int
+    paused_at: datetime | None = None
+    paused_by: str | None = None
 
 
 async def queues(
@@ -77,6 +79,10 @@ async def queues(
     }
     for q in known:
         found.setdefault(q, QueueStats(q, 0, 0, 0, 0, None, 0, 0))
+    paused = await conn.execute(text("SELECT queue, paused_at, paused_by FROM paused_queues"))
+    for r in paused:
+        base = found.get(r.queue, QueueStats(r.queue, 0, 0, 0, 0, None, 0, 0))
+        found[r.queue] = replace(base, paused_at=r.paused_at, paused_by=r.paused_by)
     return [found[q] for q in sorted(found)]
 
 
@@ -142,3 +148,51 @@ async def job_counts(conn: AsyncConnection) -> list[tuple[str, str, int]]:
         text("SELECT status, kind, count(*) AS n FROM jobs GROUP BY status, kind")
     )
     return [(r.status, r.kind, r.n) for r in result]
+
+
+async def waiting_by_reason(conn: AsyncConnection, *, stale_after_seconds: float) -> dict[str, int]:
+    """Waiting jobs of every tenant by the code `Job.waitingReason` would give (metrics; the
+    per-kind worker check is left out: such jobs count as QUEUED)."""
+    row = (
+        await conn.execute(
+            text(
+                """
+                WITH live AS (
+                    SELECT DISTINCT unnest(queues) AS queue FROM workers
+                    WHERE stopped_at IS NULL
+                      AND last_heartbeat_at > now() - make_interval(secs => :stale)
+                )
+                SELECT
+                    count(*) FILTER (WHERE j.status = 'SCHEDULED') AS scheduled,
+                    count(*) FILTER (WHERE j.status = 'RETRYING') AS retry,
+                    count(*) FILTER (WHERE j.status = 'QUEUED' AND pq.queue IS NOT NULL)
+                        AS paused,
+                    count(*) FILTER (WHERE j.status = 'QUEUED' AND pq.queue IS NULL
+                                     AND live.queue IS NULL) AS no_worker,
+                    count(*) FILTER (WHERE j.status = 'QUEUED' AND pq.queue IS NULL
+                                     AND live.queue IS NOT NULL AND p.wake_at IS NOT NULL)
+                        AS throttled,
+                    count(*) FILTER (WHERE j.status = 'QUEUED' AND pq.queue IS NULL
+                                     AND live.queue IS NOT NULL AND p.job_id IS NOT NULL
+                                     AND p.wake_at IS NULL) AS limited,
+                    count(*) FILTER (WHERE j.status = 'QUEUED' AND pq.queue IS NULL
+                                     AND live.queue IS NOT NULL AND p.job_id IS NULL) AS queued
+                FROM jobs j
+                LEFT JOIN parked_jobs p ON p.job_id = j.id
+                LEFT JOIN paused_queues pq ON pq.queue = j.queue
+                LEFT JOIN live ON live.queue = j.queue
+                WHERE j.status IN ('SCHEDULED', 'RETRYING', 'QUEUED')
+                """
+            ),
+            {"stale": stale_after_seconds},
+        )
+    ).one()
+    return {
+        "SCHEDULED": row.scheduled,
+        "RETRY_BACKOFF": row.retry,
+        "QUEUE_PAUSED": row.paused,
+        "NO_WORKER_FOR_QUEUE": row.no_worker,
+        "THROTTLED": row.throttled,
+        "CONCURRENCY_LIMIT": row.limited,
+        "QUEUED": row.queued,
+    }

@@ -28,6 +28,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -140,6 +141,11 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(TZ)
     finished_at: Mapped[datetime | None] = mapped_column(TZ)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(TZ)
+    #: The schedule that made this job, and the fire time it was made for (ADR-0022).
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    fire_at: Mapped[datetime | None] = mapped_column(TZ)
+    #: What the kind's `concurrency_key` computed from the input: the per-key limit's key.
+    concurrency_key: Mapped[str | None] = mapped_column(Text)
 
 
 class JobAttempt(Base):
@@ -256,6 +262,144 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     request_id: Mapped[str | None] = mapped_column(String(64))
     client_addr: Mapped[str | None] = mapped_column(String(100))
+
+
+class Schedule(Base):
+    """A recurring job (ADR-0022): cron or a fixed interval, fired by the scheduler lease."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        CheckConstraint("(cron IS NULL) <> (every_seconds IS NULL)", name="timing"),
+        CheckConstraint("misfire IN ('SKIP', 'RUN_ONCE', 'RUN_ALL')", name="misfire"),
+        CheckConstraint("source IN ('API', 'CODE')", name="source"),
+        UniqueConstraint("tenant_id", "name"),
+        Index("ix_schedules_due", "next_fire_at", postgresql_where=text("paused_at IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("tenants.id", ondelete="RESTRICT")
+    )
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    input: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    cron: Mapped[str | None] = mapped_column(Text)
+    every_seconds: Mapped[float | None] = mapped_column(Float)
+    timezone: Mapped[str] = mapped_column(Text, server_default=text("'UTC'"))
+    #: Intervals count from here (UTC): fire times are anchor + k x every.
+    anchor_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    jitter_seconds: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    misfire: Mapped[str] = mapped_column(Text, server_default=text("'RUN_ONCE'"))
+    misfire_grace_seconds: Mapped[float] = mapped_column(Float, server_default=text("60"))
+    max_catchup: Mapped[int] = mapped_column(BigInteger, server_default=text("100"))
+    #: Submit options of the jobs it makes (priority, maxAttempts, timeoutSeconds, backoff).
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    source: Mapped[str] = mapped_column(Text, server_default=text("'API'"))
+    #: Code-defined schedules: a hash of the definition the last sync wrote.
+    definition_hash: Mapped[str | None] = mapped_column(Text)
+    #: The key its jobs belong to: the tenant's scheduler key.
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("api_keys.id", ondelete="RESTRICT")
+    )
+    created_by: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime | None] = mapped_column(TZ)
+    paused_by: Mapped[str | None] = mapped_column(Text)
+    #: The next nominal fire time (UTC).
+    next_fire_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_fire_at: Mapped[datetime | None] = mapped_column(TZ)
+    skipped_fires: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class ScheduleFire(Base):
+    """One fire time of a schedule: the primary key is the exactly-once constraint."""
+
+    __tablename__ = "schedule_fires"
+    __table_args__ = (Index("ix_schedule_fires_created", "created_at"),)
+
+    schedule_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("schedules.id", ondelete="CASCADE"), primary_key=True
+    )
+    fire_at: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    #: The job made for it (no foreign key: the fire outlives its job's retention).
+    job_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    manual: Mapped[bool] = mapped_column(server_default=text("false"))
+    #: Why no job was made (the kind's input no longer valid, a policy denial).
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class Lease(Base):
+    """A named lease held by one process at a time (the scheduler's)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    holder: Mapped[str] = mapped_column(Text)
+    term: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    acquired_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    expires_at: Mapped[datetime] = mapped_column(TZ)
+
+
+class ConcurrencyLimit(Base):
+    """A run-time limit: `kind:K`, `key:K` (per key of kind K), `queue:Q`, `tenant:T`."""
+
+    __tablename__ = "concurrency_limits"
+    __table_args__ = (
+        CheckConstraint("max_running IS NULL OR max_running > 0", name="max"),
+        CheckConstraint(
+            "(rate_count IS NULL) = (rate_period_seconds IS NULL) "
+            "AND (rate_count IS NULL OR (rate_count > 0 AND rate_period_seconds > 0))",
+            name="rate",
+        ),
+        CheckConstraint("source IN ('code', 'api', 'policy')", name="source"),
+    )
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    max_running: Mapped[int | None] = mapped_column(BigInteger)
+    rate_count: Mapped[int | None] = mapped_column(BigInteger)
+    rate_period_seconds: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class Throttle(Base):
+    """GCRA state of a rate: the theoretical arrival time of the next start."""
+
+    __tablename__ = "throttles"
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    tat: Mapped[datetime] = mapped_column(TZ)
+
+
+class ParkedJob(Base):
+    """A QUEUED job a limit (or a paused queue, or a throttle until `wake_at`) holds; its
+    Redis message was acknowledged, and it is sent again when woken."""
+
+    __tablename__ = "parked_jobs"
+    __table_args__ = (
+        Index("ix_parked_jobs_scope", "scope", "priority", "queued_at", "job_id"),
+        Index("ix_parked_jobs_wake", "wake_at", postgresql_where=text("wake_at IS NOT NULL")),
+    )
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(BigInteger)
+    queued_at: Mapped[datetime] = mapped_column(TZ)
+    wake_at: Mapped[datetime | None] = mapped_column(TZ)
+    parked_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class PausedQueue(Base):
+    __tablename__ = "paused_queues"
+
+    queue: Mapped[str] = mapped_column(Text, primary_key=True)
+    paused_by: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
 
 
 jobs = Job.__table__

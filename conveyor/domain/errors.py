@@ -7,7 +7,9 @@ ConveyorError
 │   ├── NotFound                no such job visible to the caller
 │   ├── InvalidState            the job's status does not allow the action
 │   ├── Conflict                idempotency key reused with a different payload
-│   └── PolicyDenied            the admission policy refused the request (recorded)
+│   ├── PolicyDenied            the admission policy refused the request (recorded)
+│   ├── NameTaken               a schedule of that name exists in the tenant
+│   └── ManagedInCode           a schedule defined in code cannot be changed over the API
 ├── Unauthenticated             missing, unknown, revoked or expired API key or token
 ├── Forbidden                   authenticated, but the role or token scope does not allow it
 ├── ServiceUnavailable          PostgreSQL or Redis cannot be reached right now
@@ -59,8 +61,8 @@ class UnknownJobKind(UserError):
 class NotFound(UserError):
     code = "NOT_FOUND"
 
-    def __init__(self, id: str) -> None:
-        super().__init__(f"no job {id!r}")
+    def __init__(self, id: str, what: str = "job") -> None:
+        super().__init__(f"no {what} {id!r}")
         self.id = id
 
 
@@ -91,6 +93,24 @@ class PolicyDenied(UserError):
         super().__init__(message)
         self.rule = rule
         self.retry_after_seconds = retry_after_seconds
+
+
+class NameTaken(UserError):
+    code = "NAME_TAKEN"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a schedule named {name!r} exists already")
+        self.name = name
+
+
+class ManagedInCode(UserError):
+    """Code owns the definition of a code-defined schedule (ADR-0022)."""
+
+    code = "MANAGED_IN_CODE"
+
+    def __init__(self, message: str, id: str) -> None:
+        super().__init__(message)
+        self.id = id
 
 
 class Unauthenticated(ConveyorError):

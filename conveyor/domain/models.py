@@ -36,6 +36,11 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested_at: datetime | None
+    #: The schedule that made the job and the fire time it was made for (ADR-0022).
+    schedule_id: uuid.UUID | None = None
+    fire_at: datetime | None = None
+    #: The key its kind computed from the input (per-key concurrency limits count by it).
+    concurrency_key: str | None = None
     #: True when submitJob returned an existing job for a reused idempotency key.
     deduplicated: bool = False
 

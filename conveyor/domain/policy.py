@@ -45,6 +45,11 @@ class Action(enum.StrEnum):
     MANAGE_POLICY = "manage_policy"
     READ_AUDIT = "read_audit"
     MINT_TENANT_TOKEN = "mint_tenant_token"
+    MANAGE_SCHEDULES = "manage_schedules"
+    #: Pause and resume queues (deployment-wide: the workers serve every tenant).
+    MANAGE_QUEUES = "manage_queues"
+    #: Concurrency limits of kinds and queues (deployment-wide).
+    MANAGE_LIMITS = "manage_limits"
 
 
 _ALLOWED: dict[Action, frozenset[Role]] = {
@@ -55,6 +60,9 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_POLICY: frozenset({Role.ADMIN}),
     Action.READ_AUDIT: frozenset({Role.ADMIN}),
     Action.MINT_TENANT_TOKEN: frozenset({Role.ADMIN}),
+    Action.MANAGE_SCHEDULES: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Action.MANAGE_QUEUES: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Action.MANAGE_LIMITS: frozenset({Role.ADMIN}),
 }
 
 
@@ -113,6 +121,7 @@ RULE_READ_ONLY = "role.readOnly"
 RULE_ROLE_KINDS = "role.kinds"
 RULE_PAYLOAD = "payload.maxBytes"
 RULE_WAITING = "tenant.maxWaitingJobs"
+#: No longer an admission rule (ADR-0022): kept for decisions recorded before.
 RULE_RUNNING = "tenant.maxRunningJobs"
 RULE_RATE = "principal.submitRate"
 
@@ -132,7 +141,8 @@ class Policy:
     )
     #: QUEUED + SCHEDULED + RETRYING jobs the tenant may have at once (None: no limit).
     max_waiting_jobs: int | None = None
-    #: New work is refused while the tenant has this many RUNNING jobs (None: no limit).
+    #: At most this many of the tenant's jobs RUNNING at once, across all workers: more wait
+    #: QUEUED until a slot frees (a run-time limit since ADR-0022; never a refusal).
     max_running_jobs: int | None = None
     #: Largest payload, as compact JSON bytes.
     max_payload_bytes: int | None = 256 * 1024
@@ -267,13 +277,7 @@ def evaluate(policy: Policy, req: Request, usage: Usage, *, admitted_before: int
             f"the tenant has {waiting} waiting jobs; the limit is {policy.max_waiting_jobs}",
             retry_after_seconds=5.0,
         )
-    if policy.max_running_jobs is not None and usage.running >= policy.max_running_jobs:
-        return Decision(
-            False,
-            RULE_RUNNING,
-            f"the tenant runs {usage.running} jobs; the limit is {policy.max_running_jobs}",
-            retry_after_seconds=5.0,
-        )
+    # maxRunningJobs is enforced when jobs start, not here (ADR-0022 amends ADR-0014).
     return Decision(True, RULE_ALLOW, "every rule passed")
 
 

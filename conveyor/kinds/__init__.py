@@ -2,9 +2,18 @@
 
 from conveyor.domain.errors import PermanentError
 from conveyor.kinds.context import JobContext
-from conveyor.kinds.registry import JobKind, Registry, job_kind, registry
+from conveyor.kinds.registry import JobKind, Registry, job_kind, registry, schedule
 
-__all__ = ["JobContext", "JobKind", "PermanentError", "Registry", "job_kind", "load", "registry"]
+__all__ = [
+    "JobContext",
+    "JobKind",
+    "PermanentError",
+    "Registry",
+    "job_kind",
+    "load",
+    "registry",
+    "schedule",
+]
 
 
 def load() -> Registry:

@@ -58,3 +58,27 @@ class NoopInput(_Input):
 @job_kind("demo.noop", input=NoopInput, queue="default")
 async def noop(ctx: JobContext, input: NoopInput) -> None:
     """Do nothing: measures the machinery itself."""
+
+
+class KeyedInput(_Input):
+    account: str = Field(
+        min_length=1, max_length=100, description="Jobs of one account run one at a time"
+    )
+    steps: int = Field(default=1, ge=0, le=10_000, description="How many steps to sleep")
+    step_seconds: float = Field(default=0.1, ge=0, le=60, description="Seconds per step")
+
+
+@job_kind(
+    "demo.keyed",
+    input=KeyedInput,
+    queue="default",
+    timeout=3600,
+    concurrency_key="account",
+    key_concurrency=1,
+)
+async def keyed(ctx: JobContext, input: KeyedInput) -> dict[str, str]:
+    """Sleep `steps` x `stepSeconds`, at most one running job per `account` (a per-key limit)."""
+    for step in range(1, input.steps + 1):
+        await asyncio.sleep(input.step_seconds)
+        await ctx.progress(step / input.steps, f"step {step}/{input.steps}")
+    return {"account": input.account}

@@ -23,9 +23,7 @@ MAX_BULK = 100_000
 #: Jobs one bulk transaction visits.
 BULK_BATCH = 1000
 #: Denials that will refuse every further job of the same call: a bulk retry stops there.
-_STOPS_BULK = frozenset(
-    {policy.RULE_READ_ONLY, policy.RULE_WAITING, policy.RULE_RUNNING, policy.RULE_RATE}
-)
+_STOPS_BULK = frozenset({policy.RULE_READ_ONLY, policy.RULE_WAITING, policy.RULE_RATE})
 
 
 async def cancel(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:

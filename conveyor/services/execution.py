@@ -7,14 +7,17 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from conveyor import metrics
 from conveyor.db import execution as repo
+from conveyor.db import limits as limits_repo
 from conveyor.db import maintenance as maintenance_repo
 from conveyor.db.engine import statements, transaction
-from conveyor.domain import outcomes
+from conveyor.domain import limits, outcomes
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
 from conveyor.domain.states import JobStatus
@@ -24,23 +27,157 @@ from conveyor.services.deps import Deps
 log = logging.getLogger(__name__)
 
 
-async def claim_many(deps: Deps, *, worker_id: str, job_ids: list[uuid.UUID]) -> list[Job | None]:
+@dataclass(frozen=True)
+class Claimed:
+    job: Job
+    #: Started by the limited claim: its end frees a slot that a parked job may be waiting for.
+    limited: bool
+
+
+async def claim_many(
+    deps: Deps, *, worker_id: str, job_ids: list[uuid.UUID]
+) -> list[Claimed | None]:
     """QUEUED -> RUNNING under a new leased attempt, per job in order; None where a job is not
-    claimable (a duplicate delivery, cancelled, claimed elsewhere, gone)."""
+    claimable (a duplicate delivery, cancelled, claimed elsewhere, gone) or is held by a
+    paused queue, a concurrency limit or a throttle (then it is parked, ADR-0022: the caller
+    acknowledges its message either way, and a parked job is sent again when woken)."""
     async with statements(deps.engine) as conn:
-        claimed = await repo.claim(
+        claimed, held = await repo.claim_or_hold(
             conn,
             job_ids=job_ids,
             worker_id=worker_id,
             lease_seconds=deps.settings.lease_seconds,
         )
-    await outbox.announce(deps, [change for _, change in claimed.values()])
-    answers: list[Job | None] = []
+    limited: dict[uuid.UUID, tuple[Job, JobChange]] = {}
+    if held:
+        limited = await _claim_limited(deps, worker_id=worker_id, job_ids=held)
+    changes = [change for _, change in claimed.values()] + [c for _, c in limited.values()]
+    await outbox.announce(deps, changes)
+    answers: list[Claimed | None] = []
     for job_id in job_ids:
         # Two deliveries of one job in one batch: only the first runs it.
         found = claimed.pop(job_id, None)
-        answers.append(found[0] if found else None)
+        if found is not None:
+            answers.append(Claimed(found[0], limited=False))
+            continue
+        found = limited.pop(job_id, None)
+        answers.append(Claimed(found[0], limited=True) if found else None)
     return answers
+
+
+async def _claim_limited(
+    deps: Deps, *, worker_id: str, job_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Job, JobChange]]:
+    """The claim of jobs a limit or a pause governs: one transaction that locks the jobs and
+    their limited scopes, counts what runs, starts what fits and parks the rest."""
+    async with transaction(deps.engine) as conn:
+        locked = await limits_repo.lock_candidates(conn, job_ids=job_ids)
+        parks = [
+            limits_repo.Park(job_id, limits.paused_scope(queue), 0, locked.now or _EPOCH)
+            for job_id, queue in locked.paused.items()
+        ]
+        admitted: list[uuid.UUID] = []
+        tats: dict[str, datetime] = {}
+        if locked.candidates:
+            counted = [
+                s
+                for s in locked.locked_scopes
+                if locked.limits[limits.limit_scope_of(s)].max_running is not None
+            ]
+            throttled = [
+                s
+                for s in locked.locked_scopes
+                if locked.limits[limits.limit_scope_of(s)].rate is not None
+            ]
+            running, state = await limits_repo.usage(conn, scopes=counted, throttled=throttled)
+            assert locked.now is not None
+            decision = limits.decide(locked.candidates, locked.limits, running, state, locked.now)
+            admitted, tats = decision.admitted, decision.tats
+            by_id = {c.id: c for c in locked.candidates}
+            for job_id, scope in decision.blocked.items():
+                c = by_id[job_id]
+                parks.append(limits_repo.Park(job_id, scope, c.priority, c.created_at))
+            for job_id, (scope, until) in decision.deferred.items():
+                c = by_id[job_id]
+                parks.append(limits_repo.Park(job_id, scope, c.priority, c.created_at, until))
+        if not admitted and not parks:
+            return {}
+        started = await limits_repo.apply(
+            conn,
+            admitted=admitted,
+            parks=parks,
+            tats=tats,
+            worker_id=worker_id,
+            lease_seconds=deps.settings.lease_seconds,
+        )
+    if parks:
+        log.info(
+            "jobs held by a limit, a throttle or a paused queue (parked)",
+            extra={"jobs": len(parks), "scopes": sorted({p.scope for p in parks})[:20]},
+        )
+    return started
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+async def wake_freed(deps: Deps, job_ids: list[uuid.UUID]) -> list[None]:
+    """Jobs that held limited slots stopped running: send one parked job per freed slot."""
+    async with statements(deps.engine) as conn:
+        woken = await limits_repo.wake_freed(conn, job_ids=job_ids)
+    if woken:
+        await deps.dispatcher.send(woken)
+    return [None] * len(job_ids)
+
+
+#: One worker at a time sweeps the parked jobs.
+PARK_LOCK = 0x636F6E76 + 2
+
+
+async def sweep_parked(deps: Deps) -> int:
+    """Wake what the wake-ups missed (ADR-0022): throttled jobs whose slot came, jobs of a
+    queue no longer paused or a limit removed or raised, and slots freed by a job whose end
+    woke nobody (it started before its limit existed, or the wake raced a park). Drops the
+    parked rows of jobs cancelled while parked. Returns how many jobs it sent."""
+    woken: list[tuple[uuid.UUID, str, int]] = []
+    async with transaction(deps.engine) as conn:
+        got = (
+            await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": PARK_LOCK})
+        ).scalar_one()
+        if not got:
+            return 0
+        await limits_repo.drop_stale_parks(conn)
+        woken += await limits_repo.wake_due(conn)
+        scopes = await limits_repo.parked_scopes(conn)
+        if scopes:
+            paused = await limits_repo.paused_queues(conn)
+            governing = {limits.limit_scope_of(s) for s in scopes if not s.startswith("paused:")}
+            rows = await limits_repo.get_limits(conn, scopes=sorted(governing))
+            found = {r["scope"]: limits_repo.limit_of(r) for r in rows}
+            counted = [
+                s
+                for s in scopes
+                if not s.startswith("paused:")
+                and (lim := found.get(limits.limit_scope_of(s))) is not None
+                and lim.max_running is not None
+            ]
+            running = await limits_repo.running_per_scope(conn, scopes=counted)
+            wanted: dict[str, int] = {}
+            for scope, waiting in scopes.items():
+                if scope.startswith("paused:"):
+                    if scope.removeprefix("paused:") not in paused:
+                        wanted[scope] = waiting
+                    continue
+                lim = found.get(limits.limit_scope_of(scope))
+                if lim is None or lim.max_running is None:
+                    wanted[scope] = waiting
+                else:
+                    wanted[scope] = min(waiting, lim.max_running - running.get(scope, 0))
+            woken += await limits_repo.wake(conn, wanted=wanted)
+    if woken:
+        log.info("woke parked jobs", extra={"jobs": len(woken)})
+        await deps.dispatcher.send(woken)
+    return len(woken)
 
 
 async def finish_many(
@@ -118,6 +255,9 @@ async def recover_expired(deps: Deps) -> int:
         )
     metrics.RECOVERED.inc(len(changes))
     await outbox.announce(deps, changes)
+    if changes:
+        # A LOST attempt frees its slot (ADR-0022).
+        await wake_freed(deps, [c.job_id for c in changes])
     return len(changes)
 
 

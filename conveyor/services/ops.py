@@ -60,9 +60,14 @@ async def refresh_metrics(deps: Deps, subscriptions: int, shared_feeds: int) -> 
     async with transaction(deps.engine) as conn:
         counts = await stats.job_counts(conn)
         queues = await stats.queues(conn, owner_id=None, known=deps.registry.queues())
+        waiting = await stats.waiting_by_reason(
+            conn, stale_after_seconds=max(2 * deps.settings.lease_seconds, 10.0)
+        )
     metrics.JOBS.clear()
     for status, kind, n in counts:
         metrics.JOBS.labels(status, kind).set(n)
+    for reason, n in waiting.items():
+        metrics.JOBS_WAITING.labels(reason).set(n)
     for q in queues:
         metrics.QUEUE_WAITING.labels(q.queue).set(q.waiting)
         metrics.QUEUE_LAG.labels(q.queue).set(q.oldest_waiting_seconds or 0.0)

@@ -18,10 +18,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.db import limits as limits_repo
 from conveyor.db import policy as policy_repo
 from conveyor.db import tenants as tenants_repo
 from conveyor.db.engine import transaction
-from conveyor.domain import policy
+from conveyor.domain import limits, policy
 from conveyor.domain.errors import Conflict, PolicyDenied
 from conveyor.domain.models import DecisionEntry, DecisionRecord, Principal
 from conveyor.services import audit
@@ -81,6 +82,14 @@ async def set_policy(
         )
         if not stored:
             raise Conflict("the policy was changed concurrently; read it and try again", "")
+        # maxRunningJobs is a run-time limit: claims read it from concurrency_limits.
+        await limits_repo.set_limit(
+            conn,
+            scope=limits.tenant_scope(principal.tenant_id),
+            limit=limits.Limit(new.max_running_jobs) if new.max_running_jobs else None,
+            source="policy",
+            by=principal.name,
+        )
         await audit.append(
             conn,
             [
@@ -149,7 +158,7 @@ async def admit(
     if current_policy is None:
         current_policy = await current(conn, principal.tenant_id)
     usage = policy.Usage()
-    if current_policy.max_waiting_jobs is not None or current_policy.max_running_jobs is not None:
+    if current_policy.max_waiting_jobs is not None:
         await tenants_repo.lock(conn, tenant_id=principal.tenant_id)
         waiting, running = await tenants_repo.usage(conn, tenant_id=principal.tenant_id)
         usage = policy.Usage(waiting=waiting, running=running)
@@ -174,7 +183,7 @@ async def prepare(conn: AsyncConnection, principal: Principal) -> policy.Policy:
     for a caller that locks job rows before `admit` (bulk retry), so that every admission
     takes the tenant lock before any job row (the order a single retry uses)."""
     current_policy = await current(conn, principal.tenant_id)
-    if current_policy.max_waiting_jobs is not None or current_policy.max_running_jobs is not None:
+    if current_policy.max_waiting_jobs is not None:
         await tenants_repo.lock(conn, tenant_id=principal.tenant_id)
     return current_policy
 

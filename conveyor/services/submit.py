@@ -101,12 +101,14 @@ def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> tuple[jobs
         raise UnknownJobKind(req.kind)
     errors: list[FieldError] = []
     payload: dict[str, Any] = {}
+    concurrency_key: str | None = None
     if not isinstance(req.payload, dict):
         errors.append(FieldError(("payload",), "must be a JSON object"))
     else:
         try:
             model = kind.input_model.model_validate(req.payload)
             payload = model.model_dump(mode="json", by_alias=True)
+            concurrency_key = kind.key_of(model)
         except ValidationError as exc:
             errors.extend(_field_errors(exc, ("payload",)))
     if req.max_attempts is not None and not 1 <= req.max_attempts <= MAX_ATTEMPTS_LIMIT:
@@ -151,6 +153,7 @@ def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> tuple[jobs
         owner_id=principal.id,
         idempotency_key=req.idempotency_key,
         run_at=run_at,
+        concurrency_key=concurrency_key,
     )
     return new, size
 
@@ -181,42 +184,65 @@ async def submit_many(
     changes: list[JobChange] = []
     if valid:
         async with transaction(deps.engine) as conn:
-            decided = await admission.admit(
-                conn,
-                deps,
-                principal,
-                policy.Action.SUBMIT,
-                [admission.Candidate(n.kind, size) for _, n, size in valid],
-            )
-            admitted = [
-                (i, n) for (i, n, _), d in zip(valid, decided.decisions, strict=True) if d.allowed
-            ]
-            for (i, _, _), d in zip(valid, decided.decisions, strict=True):
-                if not d.allowed:
-                    results[i] = admission.denial(d)
-            inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
-            for (i, new), row in zip(admitted, inserted, strict=True):
-                if row is not None:
-                    results[i] = row[0]
-                    changes.append(row[1])
-                else:
-                    results[i] = await _existing(conn, principal, new)
-            job_ids = {i: r.id for i, r in enumerate(results) if isinstance(r, Job)}
-            await admission.record(conn, decided, [job_ids.get(i) for i, _, _ in valid])
-            await audit.append(
-                conn,
-                [
-                    audit.entry(
-                        principal,
-                        "job.submit",
-                        f"job:{c.job_id}",
-                        after={"kind": c.kind, "status": c.event.status.value},
-                    )
-                    for c in changes
-                ],
-            )
+            items = [(n, size) for _, n, size in valid]
+            stored, changes = await store(conn, deps, principal, items)
+        for (i, _, _), result in zip(valid, stored, strict=True):
+            results[i] = result
     await outbox.announce(deps, changes)
     return [r for r in results if r is not None]
+
+
+async def store(
+    conn: AsyncConnection,
+    deps: Deps,
+    principal: Principal,
+    valid: list[tuple[jobs_repo.NewJob, int]],
+    *,
+    audit_after: dict[str, Any] | None = None,
+) -> tuple[list[Job | UserError], list[JobChange]]:
+    """Admit validated jobs by the tenant's policy and store the admitted ones with their
+    decision and audit rows, in the caller's transaction: every job enters here, a
+    schedule's too (ADR-0022). A result per item (the job, or why not) and the changes to
+    announce after commit."""
+    results: list[Job | UserError] = []
+    changes: list[JobChange] = []
+    decided = await admission.admit(
+        conn,
+        deps,
+        principal,
+        policy.Action.SUBMIT,
+        [admission.Candidate(n.kind, size) for n, size in valid],
+    )
+    admitted = [
+        (i, n)
+        for i, ((n, _), d) in enumerate(zip(valid, decided.decisions, strict=True))
+        if d.allowed
+    ]
+    by_index: dict[int, Job | UserError] = {
+        i: admission.denial(d) for i, d in enumerate(decided.decisions) if not d.allowed
+    }
+    inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
+    for (i, new), row in zip(admitted, inserted, strict=True):
+        if row is not None:
+            by_index[i] = row[0]
+            changes.append(row[1])
+        else:
+            by_index[i] = await _existing(conn, principal, new)
+    results = [by_index[i] for i in range(len(valid))]
+    await admission.record(conn, decided, [r.id if isinstance(r, Job) else None for r in results])
+    await audit.append(
+        conn,
+        [
+            audit.entry(
+                principal,
+                "job.submit",
+                f"job:{c.job_id}",
+                after={"kind": c.kind, "status": c.event.status.value, **(audit_after or {})},
+            )
+            for c in changes
+        ],
+    )
+    return results, changes
 
 
 async def _existing(

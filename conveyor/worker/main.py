@@ -19,9 +19,10 @@ from taskiq.receiver import Receiver
 from conveyor import gc_freeze, metrics, pubsub
 from conveyor.domain.errors import ServiceUnavailable
 from conveyor.kinds.registry import Registry
-from conveyor.services import execution
+from conveyor.services import execution, limits
 from conveyor.services.deps import open_deps
 from conveyor.services.dispatch import TASK_NAME
+from conveyor.services.scheduler import Scheduler
 from conveyor.settings import Settings
 from conveyor.worker.broker import ConveyorBroker
 from conveyor.worker.pool import process_pool
@@ -128,8 +129,13 @@ class Worker:
             (self._control_loop, "control"),
             (self._maintenance_loop, "maintenance"),
             (self._prune_loop, "prune"),
+            (self._parked_loop, "parked"),
         ):
             self._loops.append(asyncio.create_task(loop(), name=name))
+        await limits.sync_code(self.deps)
+        if self.settings.scheduler_enabled:
+            self.scheduler = Scheduler(self.deps, f"{self.worker_id}-worker-{uuid.uuid4().hex[:6]}")
+            self._loops.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         log.info(
             "worker started",
             extra={
@@ -285,6 +291,17 @@ class Worker:
                 raise
             except Exception as exc:  # the loop must survive outages
                 log.warning("maintenance failed; will retry", extra={"error": repr(exc)})
+
+    async def _parked_loop(self) -> None:
+        """Wake parked jobs whose wake-up was missed, or whose throttle slot came (ADR-0022)."""
+        while True:
+            await asyncio.sleep(self.settings.parked_sweep_interval_seconds)
+            try:
+                await execution.sweep_parked(self.deps)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("parked-jobs sweep failed; will retry", extra={"error": repr(exc)})
 
     async def _prune_loop(self) -> None:
         """Retention: a pass every PRUNE_INTERVAL_SECONDS, of as many short batches as fit in

@@ -101,14 +101,17 @@ class JobRunner:
     #: How long one message holds its slot retrying its claim through an outage.
     claim_patience_seconds: float = 600.0
     #: Claims and outcomes of jobs that end at the same moment share one statement.
-    claims: Batcher[uuid.UUID, Job | None] = field(init=False)
+    claims: Batcher[uuid.UUID, execution.Claimed | None] = field(init=False)
     outcomes: Batcher[tuple[uuid.UUID, int, Outcome], JobChange | None] = field(init=False)
+    #: Ends of jobs started by the limited claim: each may wake a parked job (ADR-0022).
+    wakes: Batcher[uuid.UUID, None] = field(init=False)
 
     def __post_init__(self) -> None:
         self.claims = Batcher(
             lambda ids: execution.claim_many(self.deps, worker_id=self.worker_id, job_ids=ids)
         )
         self.outcomes = Batcher(lambda items: execution.finish_many(self.deps, items))
+        self.wakes = Batcher(lambda ids: execution.wake_freed(self.deps, ids))
 
     async def run(self, job_id: uuid.UUID, context: Context | None) -> None:
         self.busy += 1
@@ -119,7 +122,7 @@ class JobRunner:
 
     async def _run(self, job_id: uuid.UUID, context: Context | None) -> None:
         try:
-            job = await self._claim(job_id)
+            claimed = await self._claim(job_id)
         except ServiceUnavailable:
             # Not acked: the message is re-claimed later, when PostgreSQL may be back.
             log.warning("claim failed: database unavailable", extra={"job_id": str(job_id)})
@@ -129,14 +132,22 @@ class JobRunner:
                 await context.ack()
             except Exception as exc:
                 log.warning("ack failed", extra={"job_id": str(job_id), "error": repr(exc)})
-        if job is None:
+        if claimed is None:
             log.debug(
-                "not claimable (duplicate or no longer queued)", extra={"job_id": str(job_id)}
+                "not claimable (duplicate, no longer queued, or parked)",
+                extra={"job_id": str(job_id)},
             )
             return
-        await self._execute(job)
+        try:
+            await self._execute(claimed.job)
+        finally:
+            if claimed.limited:
+                try:
+                    await self.wakes.submit(claimed.job.id)
+                except Exception as exc:  # the parked-jobs sweep wakes it instead
+                    log.warning("could not wake parked jobs", extra={"error": repr(exc)})
 
-    async def _claim(self, job_id: uuid.UUID) -> Job | None:
+    async def _claim(self, job_id: uuid.UUID) -> execution.Claimed | None:
         """Claim, holding this slot through a database outage with exponential backoff: a
         worker that cannot claim must not take more messages, which would only pile up,
         unacknowledged, in its pending list until they are re-claimed."""

@@ -335,6 +335,56 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await shot('09-queues');
   });
 
+  test('pause a queue on the Queues page; the job page says why its job waits; resume runs it', async () => {
+    await nav(page, 'Queues & workers').click();
+    const card = page.locator('.queue-card[data-queue="default"]');
+    await card.waitFor();
+    await page.getByTestId('queue-toggle-default').click();
+    await page.locator('.queue-card[data-queue="default"][data-paused="true"]').waitFor();
+    await expectNoSeriousA11yViolations('queues (paused)');
+    await shot('17-queue-paused');
+    const id = await submitViaApi('demo.noop', {});
+    await page.goto(`${BASE_URL}/jobs/${id}`);
+    const reason = page.locator('[data-testid="waiting-reason"][data-code="QUEUE_PAUSED"]');
+    await reason.waitFor();
+    assert.match(await reason.innerText(), /queue default is paused/);
+    await expectNoSeriousA11yViolations('job detail (waiting)');
+    await shot('18-job-waiting-reason');
+    await nav(page, 'Queues & workers').click();
+    await page.getByTestId('queue-toggle-default').click();
+    await page.locator('.queue-card[data-queue="default"][data-paused="false"]').waitFor();
+    await page.goto(`${BASE_URL}/jobs/${id}`);
+    await page.locator('.job-meta-line .badge[data-status="SUCCEEDED"]').waitFor();
+    assert.equal(await page.getByTestId('waiting-reason').count(), 0);
+  });
+
+  test('schedules: create one, see its next runs and runs, trigger, pause and resume it', async () => {
+    await nav(page, 'Schedules').click();
+    await page.getByRole('heading', { name: 'Schedules', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'New schedule' }).click();
+    const form = page.getByRole('form', { name: 'New schedule' });
+    await form.getByLabel('Kind').selectOption('demo.noop');
+    await form.getByLabel('Name').fill('browser-every-2s');
+    await form.getByLabel('Every N seconds').check();
+    await form.getByLabel('Every (seconds)').fill('2');
+    await form.getByRole('button', { name: 'Create schedule' }).click();
+    const card = page.locator('.schedule-card[data-schedule="browser-every-2s"]');
+    await card.waitFor();
+    assert.equal(await card.getByTestId('next-runs').locator('div').count(), 3);
+    // It fires by itself, and its runs show their outcome.
+    await card.locator('.fires-table .badge[data-status="SUCCEEDED"]').first().waitFor();
+    await card.getByRole('button', { name: 'Run now' }).click();
+    await card.locator('.fires-table .pill', { hasText: 'manual' }).waitFor();
+    await card.getByRole('button', { name: 'Pause' }).click();
+    await page.locator('.schedule-card[data-schedule="browser-every-2s"][data-paused="true"]').waitFor();
+    await expectNoSeriousA11yViolations('schedules');
+    await shot('19-schedules');
+    await card.getByRole('button', { name: 'Resume' }).click();
+    await page.locator('.schedule-card[data-schedule="browser-every-2s"][data-paused="false"]').waitFor();
+    await card.getByRole('button', { name: 'Delete' }).click();
+    await card.waitFor({ state: 'detached' });
+  });
+
   test('phone width layout', async () => {
     // Same tab: the API key lives in this tab's sessionStorage.
     const phone = page;
@@ -352,7 +402,7 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     const id = await submitViaApi('demo.flaky', { failTimes: 0 });
     await phone.goto(`${BASE_URL}/jobs/${id}`);
     await phone.locator('.tl-succeeded').waitFor();
-    for (const path of ['/jobs/' + id, '/submit?kind=demo.sleep', '/dead-letter', '/queues']) {
+    for (const path of ['/jobs/' + id, '/submit?kind=demo.sleep', '/dead-letter', '/queues', '/schedules']) {
       if (!phone.url().endsWith(path)) await phone.goto(`${BASE_URL}${path}`);
       await phone.locator('h1').first().waitFor();
       const over = await phone.evaluate(() => {

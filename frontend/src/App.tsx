@@ -8,6 +8,7 @@ import { JobPage } from './pages/JobPage';
 import { SubmitPage } from './pages/SubmitPage';
 import { DeadLetterPage } from './pages/DeadLetterPage';
 import { QueuesPage } from './pages/QueuesPage';
+import { SchedulesPage } from './pages/SchedulesPage';
 import { AuditPage } from './pages/AuditPage';
 import { PolicyPage } from './pages/PolicyPage';
 import { EmptyState } from './components/ui';
@@ -39,6 +40,7 @@ const NAV = [
   { to: '/submit', label: 'Submit' },
   { to: '/dead-letter', label: 'Dead letter' },
   { to: '/queues', label: 'Queues & workers' },
+  { to: '/schedules', label: 'Schedules' },
 ];
 
 /** Admin-only pages: hidden from the navigation for everyone else (they show "Admins only" if opened). */
@@ -99,6 +101,7 @@ function ShellLayout() {
           <Route path="/submit" element={<SubmitPage />} />
           <Route path="/dead-letter" element={<DeadLetterPage />} />
           <Route path="/queues" element={<QueuesPage />} />
+          <Route path="/schedules" element={<SchedulesPage />} />
           <Route path="/audit" element={<AuditPage />} />
           <Route path="/policy" element={<PolicyPage />} />
           <Route

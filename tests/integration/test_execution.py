@@ -101,8 +101,9 @@ async def test_retry_gives_the_jobs_own_budget_and_a_release_does_not_count(
     job_id = uuid.UUID((await submit(client, "demo.flaky", {}, maxAttempts=2))["id"])
 
     async def attempt(outcome: Outcome) -> int:
-        claimed = (await execution.claim_many(rt, worker_id=WORKER, job_ids=[job_id]))[0]
-        assert claimed is not None
+        found = (await execution.claim_many(rt, worker_id=WORKER, job_ids=[job_id]))[0]
+        assert found is not None
+        claimed = found.job
         assert claimed.attempt <= claimed.max_attempts
         assert (await execution.finish_many(rt, [(job_id, claimed.attempt, outcome)]))[0]
         return claimed.attempt

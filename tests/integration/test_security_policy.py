@@ -131,12 +131,23 @@ async def test_tenant_waiting_limit_counts_batches_and_retries(api: Api, env: su
     assert [(str(r["job_id"]), r["decision"]) for r in retries] == [(jobs[0]["id"], "deny")]
 
 
-async def test_running_limit(api: Api, env: support.Env) -> None:
+async def test_running_limit_is_enforced_when_jobs_start_not_at_submit(
+    api: Api, env: support.Env
+) -> None:
+    """ADR-0022: maxRunningJobs no longer refuses submits; it becomes the tenant's run-time
+    limit (tests/e2e/test_flow_control.py shows it holding jobs QUEUED)."""
     team = await sec.team(api, "acme")
     await team.admin(SET, {"p": {"maxRunningJobs": 1}})
     job = await _submit(team.operator, "demo.noop", {})
     await env.sql("UPDATE jobs SET status = 'RUNNING' WHERE id = $1::uuid", job["id"])
-    assert (await _submit(team.operator, "demo.noop", {}))["rule"] == "tenant.maxRunningJobs"
+    assert (await _submit(team.operator, "demo.noop", {}))["__typename"] == "Job"
+    tenant = (await env.sql("SELECT id FROM tenants WHERE name = 'acme'"))[0]["id"]
+    tenants = (
+        "SELECT scope, max_running, source FROM concurrency_limits WHERE scope LIKE 'tenant:%'"
+    )
+    assert [tuple(r) for r in await env.sql(tenants)] == [(f"tenant:{tenant}", 1, "policy")]
+    await team.admin(SET, {"p": {"maxRunningJobs": None}})
+    assert await env.sql(tenants) == []
 
 
 async def test_submit_rate_is_a_token_bucket_per_principal(api: Api) -> None:

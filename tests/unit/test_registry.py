@@ -4,8 +4,9 @@ import pytest
 from pydantic import BaseModel
 
 from conveyor import kinds
+from conveyor.domain.limits import Limit, Rate
 from conveyor.kinds.compute import count_primes_in
-from conveyor.kinds.registry import Registry, job_kind
+from conveyor.kinds.registry import Registry, job_kind, schedule
 
 
 class In(BaseModel):
@@ -34,6 +35,7 @@ def test_shipped_kinds_and_their_queues() -> None:
     assert {k.name: k.queue for k in r.all()} == {
         "compute.primes": "cpu",
         "demo.flaky": "default",
+        "demo.keyed": "default",
         "demo.noop": "default",
         "demo.sleep": "default",
     }
@@ -52,3 +54,39 @@ def test_segmented_sieve(lo: int, hi: int, expected: int) -> None:
 def test_segments_add_up() -> None:
     assert count_primes_in(0, 1_000_000) == 78_498
     assert count_primes_in(0, 400_000) + count_primes_in(400_000, 1_000_000) == 78_498
+
+
+def test_limits_and_schedules_are_declared_next_to_the_kind() -> None:
+    keyed = kinds.load().get("demo.keyed")
+    assert keyed is not None
+    assert keyed.key_limit == Limit(1)
+    model = keyed.input_model.model_validate({"account": "acme"})
+    assert keyed.key_of(model) == "acme"
+
+    r = Registry()
+
+    async def handler(ctx: object, input: object) -> None:
+        return None
+
+    job_kind(
+        "t.limited",
+        input=keyed.input_model,
+        into=r,
+        max_concurrency=5,
+        rate="10/m",
+        concurrency_key=lambda i: f"acct-{i.account}",
+        schedules=[schedule("nightly", cron="0 3 * * *", timezone="Europe/Berlin")],
+    )(handler)
+    k = r.get("t.limited")
+    assert k is not None
+    assert k.limit == Limit(5, Rate(10, 60.0))
+    assert k.key_of(model) == "acct-acme"
+    assert [s.name for s in k.schedules] == ["nightly"]
+    with pytest.raises(ValueError, match="schedule 'bad'"):
+        job_kind(
+            "t.bad", input=keyed.input_model, into=r, schedules=[schedule("bad", cron="61 * * * *")]
+        )(handler)
+    with pytest.raises(ValueError, match="need a concurrency_key"):
+        job_kind("t.bad", input=keyed.input_model, into=r, key_concurrency=1)(handler)
+    with pytest.raises(ValueError, match="not a field"):
+        job_kind("t.bad", input=keyed.input_model, into=r, concurrency_key="nope")(handler)

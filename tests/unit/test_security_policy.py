@@ -36,7 +36,8 @@ def test_rules_apply_in_order_and_name_the_deciding_rule() -> None:
     assert policy.evaluate(p, _req(size=101), free).rule == "payload.maxBytes"
     waiting = policy.evaluate(p, _req(), policy.Usage(waiting=2), admitted_before=1)
     assert (waiting.rule, waiting.retry_after_seconds) == ("tenant.maxWaitingJobs", 5.0)
-    assert policy.evaluate(p, _req(), policy.Usage(running=2)).rule == "tenant.maxRunningJobs"
+    # maxRunningJobs is a run-time limit (ADR-0022): it holds jobs QUEUED, never refuses.
+    assert policy.evaluate(p, _req(), policy.Usage(running=2)).rule == "allow"
     assert p.version == 7
 
 

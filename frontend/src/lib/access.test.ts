@@ -9,8 +9,8 @@ describe('capabilities', () => {
     expect(capabilities({ role: 'ADMIN' })).toMatchObject({ canWrite: true, isAdmin: true, label: 'admin' });
   });
   it('operators and submitters may write but are not admins', () => {
-    expect(capabilities({ role: 'OPERATOR' })).toMatchObject({ canWrite: true, isAdmin: false, label: 'operator' });
-    expect(capabilities({ role: 'SUBMITTER' })).toMatchObject({ canWrite: true, isAdmin: false, label: 'submitter' });
+    expect(capabilities({ role: 'OPERATOR' })).toMatchObject({ canWrite: true, isAdmin: false, canOperate: true, label: 'operator' });
+    expect(capabilities({ role: 'SUBMITTER' })).toMatchObject({ canWrite: true, isAdmin: false, canOperate: false, label: 'submitter' });
   });
   it('viewers are read-only', () => {
     expect(capabilities({ role: 'VIEWER' })).toMatchObject({ canWrite: false, isAdmin: false, label: 'viewer' });

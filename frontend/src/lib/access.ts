@@ -18,6 +18,8 @@ export interface Capabilities {
   canWrite: boolean;
   /** May read the audit log and policy decisions, manage keys and policy. */
   isAdmin: boolean;
+  /** May manage schedules and pause queues (admins and operators). */
+  canOperate: boolean;
   /** True for a read-only token. */
   isToken: boolean;
   /** Short label for the sidebar: `admin`, `operator`, …, `superuser`, `token`. */
@@ -27,16 +29,17 @@ export interface Capabilities {
 const WRITERS: ReadonlySet<Role> = new Set<Role>(['ADMIN', 'OPERATOR', 'SUBMITTER']);
 
 /** Before `me` has loaded nothing is granted (no flash of buttons a viewer may not use). */
-export const NO_CAPABILITIES: Capabilities = { canWrite: false, isAdmin: false, isToken: false, label: '' };
+export const NO_CAPABILITIES: Capabilities = { canWrite: false, isAdmin: false, canOperate: false, isToken: false, label: '' };
 
 export function capabilities(me: Caller | null | undefined): Capabilities {
   if (!me) return NO_CAPABILITIES;
   const isToken = me.tokenScope != null;
-  if (isToken) return { canWrite: false, isAdmin: false, isToken: true, label: `${roleLabel(me.role)} token` };
+  if (isToken) return { canWrite: false, isAdmin: false, canOperate: false, isToken: true, label: `${roleLabel(me.role)} token` };
   const isAdmin = me.role === 'ADMIN' || !!me.isSuperuser;
   return {
     canWrite: isAdmin || WRITERS.has(me.role),
     isAdmin,
+    canOperate: isAdmin || me.role === 'OPERATOR',
     isToken: false,
     label: me.isSuperuser ? 'superuser' : roleLabel(me.role),
   };

@@ -261,6 +261,8 @@ export const QueueStatsFieldsFragment = graphql(`
     oldestWaitingSeconds
     completedPerMinute
     failedPerMinute
+    paused
+    pausedBy
   }
 `);
 
@@ -344,6 +346,170 @@ export const PolicyDecisionsQuery = graphql(`
           policyVersion
           requestId
         }
+      }
+    }
+  }
+`);
+
+// Schedules and flow control (ADR-0022).
+export const JobWaitingReasonQuery = graphql(`
+  query JobWaitingReason($id: ID!) {
+    job(id: $id) {
+      id
+      status
+      scheduleId
+      fireAt
+      waitingReason {
+        code
+        message
+        until
+        scope
+        limit
+        running
+        holders
+        ahead
+        aheadExact
+      }
+    }
+  }
+`);
+
+export const ScheduleFieldsFragment = graphql(`
+  fragment ScheduleFields on Schedule {
+    id
+    name
+    kind
+    input
+    cron
+    everySeconds
+    timezone
+    misfire
+    source
+    paused
+    pausedAt
+    pausedBy
+    nextFireAt
+    lastFireAt
+    skippedFires
+    nextFireTimes(count: 3)
+    recentFires {
+      fireAt
+      lagSeconds
+      manual
+      jobId
+      jobStatus
+      error
+    }
+  }
+`);
+
+export const SchedulesQuery = graphql(`
+  query Schedules {
+    schedules {
+      ...ScheduleFields
+    }
+  }
+`);
+
+export const CreateScheduleMutation = graphql(`
+  mutation CreateSchedule($input: CreateScheduleInput!) {
+    createSchedule(input: $input) {
+      __typename
+      ... on Schedule {
+        ...ScheduleFields
+      }
+      ... on UserError {
+        message
+        code
+      }
+      ... on InvalidInput {
+        fieldErrors {
+          path
+          message
+        }
+      }
+    }
+  }
+`);
+
+export const PauseScheduleMutation = graphql(`
+  mutation PauseSchedule($id: ID!) {
+    pauseSchedule(id: $id) {
+      __typename
+      ... on Schedule {
+        ...ScheduleFields
+      }
+      ... on UserError {
+        message
+      }
+    }
+  }
+`);
+
+export const ResumeScheduleMutation = graphql(`
+  mutation ResumeSchedule($id: ID!) {
+    resumeSchedule(id: $id) {
+      __typename
+      ... on Schedule {
+        ...ScheduleFields
+      }
+      ... on UserError {
+        message
+      }
+    }
+  }
+`);
+
+export const TriggerScheduleMutation = graphql(`
+  mutation TriggerSchedule($id: ID!) {
+    triggerSchedule(id: $id) {
+      __typename
+      ... on Job {
+        id
+      }
+      ... on UserError {
+        message
+      }
+    }
+  }
+`);
+
+export const DeleteScheduleMutation = graphql(`
+  mutation DeleteSchedule($id: ID!) {
+    deleteSchedule(id: $id) {
+      __typename
+      ... on UserError {
+        message
+      }
+    }
+  }
+`);
+
+export const PauseQueueMutation = graphql(`
+  mutation PauseQueue($queue: String!) {
+    pauseQueue(queue: $queue) {
+      __typename
+      ... on QueuePause {
+        queue
+        paused
+      }
+      ... on UserError {
+        message
+      }
+    }
+  }
+`);
+
+export const ResumeQueueMutation = graphql(`
+  mutation ResumeQueue($queue: String!) {
+    resumeQueue(queue: $queue) {
+      __typename
+      ... on QueuePause {
+        queue
+        paused
+      }
+      ... on UserError {
+        message
       }
     }
   }

@@ -6,7 +6,7 @@ import { describe } from '../lib/client';
 import { formatAge, formatClock, formatDuration, formatTime, jobDuration, pct, shortId } from '../lib/format';
 import { useDocumentTitle, useNow } from '../lib/hooks';
 import { runJobAction, type JobAction } from '../lib/jobActions';
-import { JobDetailQuery } from '../lib/operations';
+import { JobDetailQuery, JobWaitingReasonQuery } from '../lib/operations';
 import { useJobTimeline, type LiveStatus } from '../lib/useJobTimeline';
 import type { TimelineEvent } from '../lib/timeline';
 import { CANCELLABLE, ErrorState, JsonView, LoadingState, EmptyState, ProgressBar, RETRYABLE, StatusBadge } from '../components/ui';
@@ -144,6 +144,7 @@ export function JobPage() {
             {actionError}
           </p>
         )}
+        <WaitingReason id={job.id} status={s} />
         <dl className="facts">
           <div>
             <dt>Created</dt>
@@ -338,5 +339,67 @@ function Timeline({ events, loaded }: { events: TimelineEvent[]; loaded: boolean
         );
       })}
     </ol>
+  );
+}
+
+const WAITING: ReadonlySet<JobStatus> = new Set<JobStatus>(['QUEUED', 'SCHEDULED', 'RETRYING']);
+const WAIT_POLL_MS = 2000;
+
+/** Why a waiting job is not running (`Job.waitingReason`), re-read while it waits. */
+function WaitingReason({ id, status }: { id: string; status: JobStatus }) {
+  const waiting = WAITING.has(status);
+  const [res, refetch] = useQuery({ query: JobWaitingReasonQuery, variables: { id }, pause: !waiting, requestPolicy: 'network-only' });
+  useEffect(() => {
+    if (!waiting) return;
+    const t = setInterval(() => refetch({ requestPolicy: 'network-only' }), WAIT_POLL_MS);
+    return () => clearInterval(t);
+  }, [waiting, refetch, status]);
+  const reason = res.data?.job?.waitingReason;
+  if (!waiting || !reason) return null;
+  return (
+    <section className="waiting-reason" aria-labelledby="waiting-h" data-testid="waiting-reason" data-code={reason.code}>
+      <h2 id="waiting-h" className="waiting-title">
+        Why isn't it running? <span className="pill mono">{reason.code}</span>
+      </h2>
+      <p className="waiting-message">{reason.message}</p>
+      <dl className="facts facts-compact">
+        {reason.until && (
+          <div>
+            <dt>Until</dt>
+            <dd>{formatTime(reason.until)}</dd>
+          </div>
+        )}
+        {reason.scope && (
+          <div>
+            <dt>Held by</dt>
+            <dd className="mono">{reason.scope}</dd>
+          </div>
+        )}
+        {reason.limit != null && (
+          <div>
+            <dt>Running / limit</dt>
+            <dd>
+              {reason.running ?? 0} / {reason.limit}
+            </dd>
+          </div>
+        )}
+        {reason.ahead != null && (
+          <div>
+            <dt>Jobs ahead</dt>
+            <dd>{reason.aheadExact ? reason.ahead.toLocaleString() : `${reason.ahead.toLocaleString()}+`}</dd>
+          </div>
+        )}
+      </dl>
+      {reason.holders.length > 0 && (
+        <p className="small">
+          Holding the slots:{' '}
+          {reason.holders.map((h) => (
+            <Link key={h} to={`/jobs/${h}`} className="mono holder-link">
+              {shortId(h)}
+            </Link>
+          ))}
+        </p>
+      )}
+    </section>
   );
 }

@@ -1,9 +1,11 @@
-import { useEffect, useMemo } from 'react';
-import { useQuery, useSubscription } from 'urql';
+import { useEffect, useMemo, useState } from 'react';
+import { useMutation, useQuery, useSubscription } from 'urql';
 import { describe } from '../lib/client';
 import { formatAge, formatDuration, ageMs } from '../lib/format';
 import { useDocumentTitle, useNow } from '../lib/hooks';
-import { QueuesQuery, QueueStatsSubscription, WorkersQuery } from '../lib/operations';
+import { PauseQueueMutation, QueuesQuery, QueueStatsSubscription, ResumeQueueMutation, WorkersQuery } from '../lib/operations';
+import { useMe } from '../lib/me';
+import { useToast } from '../components/Toasts';
 import type { QueueStatsFieldsFragment, QueueStatsSubscription as QueueStatsResult } from '../gql/graphql';
 import { EmptyState, ErrorState, LoadingState, PageHeader, Sparkline } from '../components/ui';
 
@@ -95,16 +97,51 @@ export function QueuesPage() {
   );
 }
 
+function PauseToggle({ queue, paused }: { queue: string; paused: boolean }) {
+  const { caps } = useMe();
+  const toast = useToast();
+  const [, pause] = useMutation(PauseQueueMutation);
+  const [, resume] = useMutation(ResumeQueueMutation);
+  // What this toggle last set, until the live stats agree.
+  const [pending, setPending] = useState<boolean | null>(null);
+  const shown = pending ?? paused;
+  if (!caps.canOperate) return null;
+  async function toggle() {
+    const want = !shown;
+    setPending(want);
+    const res = want ? await pause({ queue }) : await resume({ queue });
+    const data = res.data;
+    const r = !data ? null : 'pauseQueue' in data ? data.pauseQueue : 'resumeQueue' in data ? data.resumeQueue : null;
+    if (res.error || !r || r.__typename !== 'QueuePause') {
+      setPending(null);
+      toast(`Could not ${want ? 'pause' : 'resume'} ${queue}: ${res.error ? describe(res.error) : r && 'message' in r ? r.message : 'no answer'}`, 'error');
+      return;
+    }
+    toast(want ? `Queue ${queue} paused: nothing new starts` : `Queue ${queue} resumed`, 'success');
+  }
+  return (
+    <button type="button" className={`btn btn-sm ${shown ? 'btn-primary' : ''}`} onClick={() => void toggle()} aria-pressed={shown} data-testid={`queue-toggle-${queue}`}>
+      {shown ? 'Resume' : 'Pause'}
+    </button>
+  );
+}
+
 function QueueCard({ series }: { series: Series }) {
   const s = series.latest;
   const oldest = s.oldestWaitingSeconds;
   return (
-    <article className="card queue-card" aria-labelledby={`q-${s.queue}`} data-queue={s.queue}>
+    <article className="card queue-card" aria-labelledby={`q-${s.queue}`} data-queue={s.queue} data-paused={s.paused ? 'true' : 'false'}>
       <div className="card-head">
         <h3 id={`q-${s.queue}`} className="mono">
           {s.queue}
         </h3>
+        {s.paused && (
+          <span className="pill pill-warn" title={s.pausedBy ? `paused by ${s.pausedBy}` : 'paused'}>
+            paused
+          </span>
+        )}
         {s.running > 0 && <span className="pill pill-live">{s.running} running</span>}
+        <PauseToggle key={String(s.paused)} queue={s.queue} paused={s.paused} />
       </div>
       <dl className="stats">
         <div>
