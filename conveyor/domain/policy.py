@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.domain.errors import FieldError, Forbidden, InvalidInput
-from conveyor.domain.models import Principal
+from conveyor.domain.models import DEFAULT_TENANT_ID, Principal
 
 
 class Role(enum.StrEnum):
@@ -66,12 +66,28 @@ _ALLOWED: dict[Action, frozenset[Role]] = {
 }
 
 
+#: Actions whose effect reaches every tenant (queues and kinds are shared by all of them, and so
+#: are the workers): only the deployment's own tenant (`default`) or a superuser may take them,
+#: so that one tenant's admin cannot stop or slow another tenant's jobs.
+DEPLOYMENT_WIDE = frozenset({Action.MANAGE_QUEUES, Action.MANAGE_LIMITS})
+
+
 def require(principal: Principal, action: Action) -> None:
     """Raise `Forbidden` unless the principal's role allows `action` (tokens allow none)."""
+    what = action.value.replace("_", " ")
     if principal.token_scope is not None:
-        raise Forbidden(f"a read-only token cannot {action.value.replace('_', ' ')}")
+        raise Forbidden(f"a read-only token cannot {what}")
     if Role(principal.role) not in _ALLOWED[action]:
-        raise Forbidden(f"role {principal.role} may not {action.value.replace('_', ' ')}")
+        raise Forbidden(f"role {principal.role} may not {what}")
+    if (
+        action in DEPLOYMENT_WIDE
+        and not principal.is_superuser
+        and principal.tenant_id != DEFAULT_TENANT_ID
+    ):
+        raise Forbidden(
+            f"only the deployment's own tenant (default) or a superuser may {what}: "
+            "it affects every tenant"
+        )
 
 
 def require_superuser(principal: Principal) -> None:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from conveyor.domain.policy import Role
 from conveyor.services import auth
 from tests import support
 from tests.integration import security_support as sec
@@ -217,3 +218,22 @@ async def test_a_token_is_checked_against_its_key_tenant_and_job_on_use(
     # The key expired: its tokens stop with it.
     await env.sql("UPDATE api_keys SET expires_at = now() WHERE id = $1::uuid", acme_key)
     assert await status(signed()) == 401
+
+
+async def test_only_the_deployments_tenant_or_a_superuser_pauses_queues_and_sets_limits(
+    api: Api,
+) -> None:
+    """Queues, kinds and workers are shared by every tenant: another tenant's admin must not
+    stop or slow them for everyone."""
+    other = await sec.tenant(api, "other")
+    outsider = api.client(await sec.key(api, "other-admin", Role.ADMIN, other))
+    insider = api.client(await sec.key(api, "ops", Role.OPERATOR))
+    root = api.client(await sec.key(api, "root", Role.ADMIN, other, superuser=True))
+    pause = 'mutation { pauseQueue(queue: "default") { __typename } }'
+    limit = """mutation { setConcurrencyLimit(input: {kind: "demo.noop", maxRunning: 1}) {
+      __typename } }"""
+    for query in (pause, limit):
+        refused = await outsider.raw(query)
+        assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused.text
+    assert (await insider(pause))["pauseQueue"]["__typename"] == "QueuePause"
+    assert (await root(limit))["setConcurrencyLimit"]["__typename"] != "Forbidden"
