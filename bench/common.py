@@ -258,10 +258,10 @@ def _git_commit() -> str:
 
 
 def _app_worktree() -> str:
-    """Whether the app code that ran is the commit's: benchmarks run the working tree."""
+    """Whether the Conveyor code that ran is the commit's: benchmarks run the working tree."""
     try:
         out = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "app", "migrations"],
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "conveyor", "migrations"],
             capture_output=True,
             text=True,
             timeout=5,

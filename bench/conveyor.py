@@ -55,7 +55,7 @@ def app_dir() -> str | None:
 
 
 def use_app_snapshot() -> None:
-    """Make ``import app`` in this process load the snapshot, if one is set."""
+    """Make ``import conveyor`` in this process load the snapshot, if one is set."""
     snapshot = app_dir()
     if snapshot and snapshot not in sys.path:
         sys.path.insert(0, snapshot)
@@ -261,10 +261,11 @@ class ConveyorStack:
             out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout)
         except TimeoutError:
             await stop_async_process_group(proc)
-            raise RuntimeError(f"`app {' '.join(args)}` timed out after {timeout:.0f}s") from None
+            command = f"conveyor {' '.join(args)}"
+            raise RuntimeError(f"`{command}` timed out after {timeout:.0f}s") from None
         if proc.returncode != 0:
             raise RuntimeError(
-                f"`app {' '.join(args)}` exited {proc.returncode}: {err.decode()[-2000:]}"
+                f"`conveyor {' '.join(args)}` exited {proc.returncode}: {err.decode()[-2000:]}"
             )
         return out.decode()
 

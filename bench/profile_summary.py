@@ -3,7 +3,8 @@
 Why: a flame graph is for exploring; a report needs the few numbers that say where to look.
 For every function this computes its *self* share (samples where it is the innermost frame)
 and its *inclusive* share (samples where it is anywhere on the stack, counted once per
-sample), plus self time per package (``sqlalchemy``, ``asyncpg``, ``strawberry``, ``app``, ...).
+sample), plus self time per package (``sqlalchemy``, ``asyncpg``, ``strawberry``,
+``conveyor``, ...).
 py-spy samples only threads that are running (not idle in ``epoll``), so shares are of CPU
 time, not wall time.
 
@@ -24,12 +25,12 @@ _STDLIB = re.compile(r"/lib/python3\.\d+/([^/]+)")
 
 
 def package_of(path: str) -> str:
-    """A short owner for a source file: the installed package, ``app``, ``bench`` or stdlib."""
+    """A short owner for a source file: the installed package, ``conveyor``, ``bench`` or stdlib."""
     if m := _SITE.search(path):
         name = m.group(1)
         return name.removesuffix(".py").split(".")[0]
     norm = path.replace("\\", "/")
-    for local in ("app", "bench"):
+    for local in ("conveyor", "bench"):
         if f"/{local}/" in norm or norm.startswith(f"{local}/"):
             return local
     if m := _STDLIB.search(norm):

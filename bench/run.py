@@ -208,7 +208,7 @@ def conveyor_throughput_side(scale: Scale, mode: str) -> Side | None:
     """Conveyor's side of the throughput benchmarks: ``bench.conveyor_throughput``.
 
     ``scale.jobs`` no-op jobs submitted through GraphQL (``submitJobs`` batches of 1,000), run
-    by one ``python -m app worker``, each checked SUCCEEDED with its attempt and events in
+    by one ``python -m conveyor worker``, each checked SUCCEEDED with its attempt and events in
     PostgreSQL; ``mode`` as ``bench.raw_taskiq --mode``.
     """
     return throughput_side("Conveyor", scale, mode, module="bench.conveyor_throughput")
@@ -356,8 +356,8 @@ def benchmarks(scale: Scale) -> list[Benchmark]:
             what=(
                 f"{scale.query_requests} timed requests per query, one at a time, after 20 "
                 "untimed, with an admin key (`bench/conveyor_queries.py` describes the dataset). "
-                "Conveyor: GraphQL over HTTP to `python -m app serve`. Baseline: the same SQL "
-                "statements the API runs (captured from `app.db.jobs`), straight through one "
+                "Conveyor: GraphQL over HTTP to `python -m conveyor serve`. Baseline: the same SQL "
+                "statements the API runs (captured from `conveyor.db.jobs`), straight through one "
                 "asyncpg connection: the difference is the API's overhead."
             ),
             metrics=QUERY_METRICS,
@@ -532,7 +532,7 @@ def prepare_app_snapshot(ref: str) -> tuple[dict[str, str], Path | None]:
 
     commit = git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
     snapshot = Path(tempfile.mkdtemp(prefix="cvbench-app-"))
-    archive = git("archive", "--format=tar", commit, "app", "migrations")
+    archive = git("archive", "--format=tar", commit, "conveyor", "migrations")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(snapshot, filter="data")
     os.environ[APP_DIR_ENV] = str(snapshot)
