@@ -34,6 +34,8 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+#: ADR-0016: expand only; the previous release runs against this schema unchanged.
+code_compatible_from: str | None = None
 
 TZ = sa.DateTime(timezone=True)
 

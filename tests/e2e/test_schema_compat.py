@@ -1,8 +1,9 @@
 """Schema evolution with real processes (ADR-0016), for whatever the newest revision is:
 
-- N-1: the previous release (the code at the parent of the commit that added the head
-  revision, extracted from git and run with this checkout's Python) serves submit, claim and
-  finish against a database at head; this code refuses a database at head-1 in one line.
+- N-1: the previous release (the newest commit on the first-parent line whose migration head
+  is the head revision's parent, extracted from git and run with this checkout's Python)
+  serves submit, claim and finish against a database at head; this code refuses a database
+  at head-1 in one line.
 - Online: the head revision, applied by this code's `conveyor migrate` while the previous
   release's API takes `submitJobs` batches and its worker drains them, completes; every job
   submitted before, during and after reaches SUCCEEDED. The longest submit latency while it
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -46,27 +48,53 @@ def _git(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=support.ROOT, capture_output=True, text=True)
 
 
+_REVISION = re.compile(r'^revision(?:: str)? = "([^"]+)"', re.M)
+_DOWN = re.compile(r'^down_revision(?:: [^=]+)? = "([^"]+)"', re.M)
+
+
+def _chain_head(commit: str, blobs: dict[str, tuple[str, str | None]]) -> str | None:
+    """The migration head of `commit`'s tree (revision ids read from its scripts)."""
+    listing = _git("ls-tree", commit, "migrations/versions/").stdout.splitlines()
+    revisions: dict[str, str | None] = {}
+    for line in listing:
+        meta, _, name = line.partition("\t")
+        blob = meta.split()[2]
+        if not name.endswith(".py"):
+            continue
+        if blob not in blobs:
+            text = _git("cat-file", "-p", blob).stdout
+            rev, down = _REVISION.search(text), _DOWN.search(text)
+            if rev is None:
+                continue
+            blobs[blob] = (rev.group(1), down.group(1) if down else None)
+        rev_id, down_id = blobs[blob]
+        revisions[rev_id] = down_id
+    heads = set(revisions) - {d for d in revisions.values() if d}
+    return heads.pop() if len(heads) == 1 else None
+
+
 def previous_release_commit() -> str:
-    """The commit whose code is the previous release: the parent of the commit that added
-    the head revision's script (HEAD itself while that script is not committed yet)."""
-    script = SCRIPTS.get_revision(HEAD)
-    assert script is not None
-    path = Path(script.path).resolve().relative_to(support.ROOT)
+    """The commit whose code is the previous release: the newest commit on this branch's
+    first-parent line whose migration head is the head revision's parent (the code that ran
+    against the schema the head revision changes). Found from the chains in git, not from
+    which commit added a file, so that merges and renumbered revisions do not mislead it."""
     if _git("rev-parse", "--git-dir").returncode != 0:
         pytest.fail(
             f"the N-1 tests need the git history of {support.ROOT} (not a git repository): "
             "run them from a clone, not an export"
         )
-    if _git("ls-files", "--error-unmatch", str(path)).returncode != 0:
-        return _git("rev-parse", "HEAD").stdout.strip()  # the head revision is being written
-    added = _git("log", "--diff-filter=A", "--format=%H", "--", str(path)).stdout.split()
-    parent = _git("rev-parse", "--verify", "--quiet", f"{added[0]}^") if added else None
-    if parent is None or parent.returncode != 0:
-        pytest.fail(
-            f"the N-1 tests need the commit that added {path} and its parent, and the "
-            "history here lacks them (a shallow clone?): `git fetch --unshallow`"
-        )
-    return parent.stdout.strip()
+    script = SCRIPTS.get_revision(HEAD)
+    assert script is not None
+    parent = script.down_revision
+    assert isinstance(parent, str), "the first revision has no schema before it"
+    blobs: dict[str, tuple[str, str | None]] = {}
+    for commit in _git("rev-list", "--first-parent", "HEAD").stdout.split():
+        if _chain_head(commit, blobs) == parent:
+            return commit
+    pytest.fail(
+        f"no commit in this history has {parent} as its migration head (a shallow clone?): "
+        "`git fetch --unshallow`"
+    )
 
 
 @dataclass
@@ -108,9 +136,10 @@ def previous(tmp_path_factory: pytest.TempPathFactory) -> Release:
 
 def _old_stack(env: support.Env, logdir: Path, previous: Release) -> support.Stack:
     stack = support.Stack(env, logdir, code=previous.tree)
-    # The old code really is what runs: its `app` comes from the extracted tree.
+    # The old code really is what runs: its package comes from the extracted tree.
+    package = stack.package
     where = subprocess.run(
-        [sys.executable, "-c", "import app; print(app.__file__)"],
+        [sys.executable, "-c", f"import {package}; print({package}.__file__)"],
         env=stack.environ(),
         cwd=previous.tree,
         capture_output=True,
