@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import URL, event, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from conveyor.domain.errors import ServiceUnavailable
 
@@ -20,13 +23,17 @@ from conveyor.domain.errors import ServiceUnavailable
 SERVER_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
 
 
+#: A pooled connection idle longer than this is checked before it is handed out.
+IDLE_PING_SECONDS = 1.0
+
+
 def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # No pre-ping (a round trip per checkout): a connection that died is invalidated on
-        # first use and the caller sees ServiceUnavailable, which every caller handles.
+        # Not SQLAlchemy's pre-ping (BEGIN, a statement, ROLLBACK at every checkout: three
+        # round trips on the hot path); `_ping_if_idle` below instead.
         pool_pre_ping=False,
         pool_timeout=10,
         json_serializer=lambda v: orjson.dumps(v).decode(),
@@ -34,6 +41,30 @@ def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
         # A dead server must not hang a request: fail the connect and each statement in time.
         connect_args={"timeout": 5, "command_timeout": 30, "server_settings": SERVER_SETTINGS},
     )
+    event.listen(engine.sync_engine.pool, "checkin", _checked_in)
+    event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
+    return engine
+
+
+def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+    """A connection that sat in the pool may have died with its server (a PostgreSQL
+    restart): check it, and let the pool replace a dead one (DisconnectionError), so the first
+    request after an outage succeeds instead of failing once per pooled connection. Under load
+    connections go back and forth within milliseconds and are not pinged; when PostgreSQL
+    fails under load, the failing statement invalidates the whole pool anyway."""
+    if dbapi_connection.driver_connection.is_closed():  # asyncpg saw the server go
+        raise DisconnectionError("a pooled connection was closed by its server")
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        raise DisconnectionError(f"a pooled connection died while idle: {exc!r}") from exc
 
 
 def _plain_dsn(url: URL, database: str | None = None) -> str:

@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conveyor.db.engine import create_engine
@@ -45,6 +47,13 @@ class Cache:
         self._entries[key] = (deadline, value)
 
 
+def redis_retry() -> Retry:
+    """Connection errors are tried again, twice, after a few milliseconds: a pooled connection
+    that died with a Redis restart is replaced on the spot instead of failing one command (a
+    client from a URL gets no retry by default). A real outage still fails within ~50 ms."""
+    return Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.05), retries=2)
+
+
 @dataclass(eq=False)
 class Deps:
     settings: Settings
@@ -66,7 +75,9 @@ async def open_deps(
 ) -> AsyncIterator[Deps]:
     """Connect to PostgreSQL and Redis, start the dispatcher; close everything on the way out."""
     engine = create_engine(settings.database_url, pool_size=pool_size)
-    redis = Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    redis = Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, retry=redis_retry()
+    )
     dispatcher = Dispatcher(redis, engine, settings.redis_prefix)
     try:
         await dispatcher.start()

@@ -29,6 +29,7 @@ from taskiq_redis import RedisStreamBroker
 
 from conveyor.domain.states import Priority
 from conveyor.services.batching import Batcher
+from conveyor.services.deps import redis_retry
 from conveyor.services.dispatch import stream_key
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class ConveyorBroker(RedisStreamBroker):
             xread_block=block_ms,
             xread_count=read_count,
             idle_timeout=int(reclaim_idle_seconds * 1000),
+            retry=redis_retry(),
         )
         self.prefix = prefix
         self.queues = queues
