@@ -1,14 +1,20 @@
-"""Job kinds: the registry, the handler context, and the kinds Conveyor ships."""
+"""Job kinds: the decorator and registry, the handler context, loading the job modules, and
+the kinds Conveyor ships (`demo`, `compute`)."""
 
-from conveyor.domain.errors import PermanentError
+from conveyor.domain.errors import JobKindError, PermanentError
 from conveyor.kinds.context import JobContext
-from conveyor.kinds.registry import JobKind, Registry, job_kind, registry
+from conveyor.kinds.loading import DEMO_MODULES, load, parse
+from conveyor.kinds.registry import JobKind, Registry, apply_convention, job_kind
 
-__all__ = ["JobContext", "JobKind", "PermanentError", "Registry", "job_kind", "load", "registry"]
-
-
-def load() -> Registry:
-    """Import the shipped kinds (registering them) and return the registry."""
-    from conveyor.kinds import compute, demo  # noqa: F401 - imported for their registrations
-
-    return registry
+__all__ = [
+    "DEMO_MODULES",
+    "JobContext",
+    "JobKind",
+    "JobKindError",
+    "PermanentError",
+    "Registry",
+    "apply_convention",
+    "job_kind",
+    "load",
+    "parse",
+]
