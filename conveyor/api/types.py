@@ -15,6 +15,7 @@ from conveyor.domain import errors, models, policy
 from conveyor.domain import states as st
 from conveyor.kinds.registry import JobKind as DomainJobKind
 from conveyor.services import jobs as jobs_service
+from conveyor.services import ops
 
 if TYPE_CHECKING:
     from conveyor.api.context import Context
@@ -124,6 +125,16 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     uuid_: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(
+        description=(
+            "Whether a live worker serves this job's queue and knows its kind. False: a "
+            "waiting job stays QUEUED until such a worker starts (none is lost meanwhile)."
+        )
+    )
+    async def queue_served(self, info: strawberry.Info[Context, None]) -> bool:
+        found = await ops.coverage(info.context.deps)
+        return found.workers_for(self.kind, self.queue) > 0
 
     @strawberry.field(description="Every attempt, oldest first.")
     async def attempts(self, info: strawberry.Info[Context, None]) -> list[JobAttempt]:

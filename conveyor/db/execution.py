@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import rows
 from conveyor.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
-from conveyor.db.sql import guard, typed, with_event
+from conveyor.db.sql import LEFT_FOR_ANOTHER_WORKER, guard, typed, with_event
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
 from conveyor.domain.states import CLAIM, FINISH, EventType, JobStatus
@@ -28,18 +28,20 @@ _CLAIM = with_event(
                     started_at = coalesce(started_at, now()), updated_at = now(),
                     dispatched_at = NULL, next_run_at = NULL
     FROM c WHERE jobs.id = c.id AND {guard(CLAIM, "c.status")}
+      AND c.kind = ANY(CAST(:kinds AS text[]))
     """,
     f"'{EventType.STARTED}'",
     data="jsonb_build_object('attempt', j.attempt, 'workerId', CAST(:worker AS text))",
     # Rows are locked in id order (no deadlock between batches), and a locked row is waited
     # for, never skipped: the lock may be a mere `dispatched_at` mark, and skipping would
     # read as "not claimable" and drop the message. After the wait, the row is re-checked.
+    # Only kinds the claiming worker knows are claimed (`leave` handles the others).
     # Rows are found by primary key alone, and the status guard reads the locked row (`c`,
     # the latest version once the lock is held): a `jobs.status = 'QUEUED'` predicate in the
     # UPDATE lets the planner walk the partial QUEUED index for every claim (with stale
     # statistics it estimates one entry and joins every QUEUED job against the batch).
     before="""c AS (
-        SELECT id, status FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+        SELECT id, status, kind FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
     ), """,
     extra_ctes=""",
     a AS (
@@ -51,14 +53,42 @@ _CLAIM = with_event(
 
 
 async def claim(
-    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float
+    conn: AsyncConnection,
+    *,
+    job_ids: Sequence[uuid.UUID],
+    worker_id: str,
+    lease_seconds: float,
+    kinds: Sequence[str],
 ) -> dict[uuid.UUID, tuple[Job, JobChange]]:
-    """QUEUED -> RUNNING with a new leased attempt, for each job that is claimable. Jobs
-    missing from the answer were not (a duplicate delivery, cancelled, claimed elsewhere)."""
+    """QUEUED -> RUNNING with a new leased attempt, for each job that is claimable and of one
+    of `kinds`. Jobs missing from the answer were not (a duplicate delivery, cancelled,
+    claimed elsewhere, a kind this worker does not know)."""
     result = await conn.execute(
-        _CLAIM, {"ids": list(job_ids), "worker": worker_id, "lease": lease_seconds}
+        _CLAIM,
+        {"ids": list(job_ids), "worker": worker_id, "lease": lease_seconds, "kinds": list(kinds)},
     )
     return {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}
+
+
+_LEAVE = text(
+    f"""
+    WITH l AS (SELECT id, status, kind FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE)
+    UPDATE jobs SET dispatched_at = {LEFT_FOR_ANOTHER_WORKER} FROM l
+    WHERE jobs.id = l.id AND l.status = 'QUEUED' AND NOT (l.kind = ANY(CAST(:kinds AS text[])))
+    RETURNING jobs.id, jobs.kind
+    """
+)
+
+
+async def leave(
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], kinds: Sequence[str]
+) -> list[tuple[uuid.UUID, str]]:
+    """Give back the QUEUED jobs among `job_ids` whose kind is not among `kinds` (the worker
+    whose message it was does not know it): they stay QUEUED, untouched but for the
+    `dispatched_at` mark that has the resend sweep send them again to a worker that knows
+    the kind (ADR-0019). Returns (id, kind) of each."""
+    result = await conn.execute(_LEAVE, {"ids": list(job_ids), "kinds": list(kinds)})
+    return [(r.id, r.kind) for r in result]
 
 
 _APPEND = typed(

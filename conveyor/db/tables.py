@@ -189,6 +189,9 @@ class Worker(Base):
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     queues: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    #: The job kinds the worker's job modules define (migration 0004). NULL: a worker of a
+    #: release before it, which claims every kind.
+    kinds: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     concurrency: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     last_heartbeat_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
