@@ -100,6 +100,12 @@ class Job(Base):
             postgresql_where=text("status = 'QUEUED' AND dispatched_at IS NULL"),
         ),
         Index("ix_jobs_queued", "queue", "created_at", postgresql_where=text("status = 'QUEUED'")),
+        # Queued jobs a worker that did not know their kind gave back (ADR-0019; 0004a).
+        Index(
+            "ix_jobs_left",
+            "created_at",
+            postgresql_where=text("status = 'QUEUED' AND dispatched_at = '-infinity'::timestamptz"),
+        ),
         Index("ix_jobs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
         Index(
             "uq_jobs_owner_idempotency_key",

@@ -4,8 +4,10 @@ live worker serves its queue and knows its kind."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -68,6 +70,14 @@ async def _job(env: support.Env, job_id: str) -> dict[str, object]:
         )
     )[0]
     return dict(row)
+
+
+async def _until_marked(env: support.Env) -> None:
+    """The API marks a job sent a moment after it sent it."""
+    deadline = time.monotonic() + 10
+    while (await env.sql("SELECT count(*) AS n FROM jobs WHERE dispatched_at IS NULL"))[0]["n"]:
+        assert time.monotonic() < deadline, "the API never marked the job sent"
+        await asyncio.sleep(0.02)
 
 
 async def test_a_claim_takes_only_known_kinds_and_gives_the_others_back(
@@ -146,7 +156,8 @@ async def test_a_never_sent_job_waits_for_a_worker_that_knows_its_kind(
 ) -> None:
     client = api.client(await api.key("alice"))
     primes = await submit(client, "compute.primes", {"limit": 10})
-    await env.sql("UPDATE jobs SET dispatched_at = NULL")  # the API's send never happened
+    await _until_marked(env)
+    await env.sql("UPDATE jobs SET dispatched_at = NULL")  # as if the API's send failed
     await demo_only.redis.delete(dispatch.stream_key(env.prefix, "cpu", Priority.NORMAL))
     await _register(demo_only, "demo", ["default", "cpu"])
     assert await execution.sweep(demo_only, redispatch_after=0, resend_all=True)
