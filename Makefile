@@ -1,15 +1,23 @@
 # One target per habit. `make run` and `make test` are the README's two commands.
-UV ?= uv
+# uv from PATH, else a private copy in .venv-tools/ (the system Python is never touched).
+UV ?= $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
+UV_VERSION := 0.13.8
 PY := .venv/bin/python
 # Test files run on this many pytest-xdist workers (tests mostly wait on real servers).
 TEST_WORKERS ?= 3
 
-.PHONY: setup run test test-deps check fmt pytest chaos fuzz frontend frontend-test bench schema clean
+.PHONY: setup runtime run test test-deps check fmt pytest chaos fuzz frontend frontend-test bench schema clean
 
-setup: ## Create .venv from uv.lock (pinned) and build the dashboard.
-	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv==0.13.8
+.venv-tools/bin/uv:
+	python3 -m venv .venv-tools
+	.venv-tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+setup: | $(UV) ## Create .venv from uv.lock (pinned, every group: tests, lint, bench) and build the dashboard.
 	$(UV) sync --frozen --all-groups
 	$(MAKE) frontend
+
+runtime: | $(UV) ## What running needs and no more: runtime dependencies from uv.lock (dev tools already there stay).
+	$(UV) sync --frozen --no-dev --inexact
 
 # The dashboard is rebuilt only when missing or older than its sources (and its packages
 # reinstalled only when the lockfile changed), so `make run` starts at once the second time.
@@ -24,17 +32,17 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 frontend/dist/index.html: frontend/node_modules/.package-lock.json $(FRONTEND_SRC)
 	cd frontend && npm run build
 
-run: setup ## Migrate, then run API + worker + dashboard; prints an admin key.
-	$(PY) -m conveyor dev
+run: runtime frontend ## Migrate, then run API + worker + dashboard (the demo kinds); prints the admin key.
+	@$(PY) -m conveyor dev
 
 test: setup check pytest frontend-test ## Everything CI runs.
 
 check: ## Lint, format check, layer contract, schema drift, types, migration lint (squawk).
-	.venv/bin/ruff check conveyor tests bench migrations
-	.venv/bin/ruff format --check conveyor tests bench migrations
+	.venv/bin/ruff check conveyor tests bench migrations examples
+	.venv/bin/ruff format --check conveyor tests bench migrations examples
 	.venv/bin/lint-imports
 	$(PY) -m conveyor export-schema --check
-	.venv/bin/mypy conveyor migrations/env.py migrations/lint.py
+	.venv/bin/mypy conveyor migrations/env.py migrations/lint.py examples/acme/acme_jobs
 	$(PY) migrations/lint.py
 
 pytest: test-deps ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
@@ -54,8 +62,8 @@ frontend-test: ## Dashboard lint (ESLint, React hooks rules), unit tests, and th
 	@if [ -f frontend/package.json ]; then cd frontend && npm run lint && npm run codegen:check && npm test; fi
 
 fmt:
-	.venv/bin/ruff format conveyor tests bench migrations
-	.venv/bin/ruff check --fix conveyor tests bench migrations
+	.venv/bin/ruff format conveyor tests bench migrations examples
+	.venv/bin/ruff check --fix conveyor tests bench migrations examples
 
 schema: ## Regenerate schema.graphql (and the frontend's typed operations).
 	$(PY) -m conveyor export-schema
@@ -65,4 +73,4 @@ bench: ## The benchmark suite; writes docs/benchmarks.md.
 	$(PY) -m bench.run
 
 clean:
-	rm -rf .venv frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-tools frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache

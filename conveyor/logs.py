@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+#: Fields some libraries add that repeat the message (uvicorn's copy with terminal colours).
+_REPEATS = {"color_message"}
 
 
 #: The job attempt the current task runs: set by the worker around each attempt, inherited by
@@ -54,7 +56,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        out.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        out.update(
+            {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _REPEATS}
+        )
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         try:
@@ -68,7 +72,9 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        extra = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _REPEATS
+        }
         if extra:
             line += " " + " ".join(f"{k}={v}" for k, v in extra.items())
         return line

@@ -37,7 +37,16 @@ from conveyor.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-FRONTEND = Path(__file__).resolve().parents[1] / "frontend" / "dist"
+
+def _find_frontend() -> Path:
+    """The built dashboard: inside the installed package (a wheel carries it as
+    `conveyor/_frontend`, pyproject.toml), else in the checkout (`make frontend`)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_frontend"
+    return packaged if (packaged / "index.html").is_file() else here.parent / "frontend" / "dist"
+
+
+FRONTEND = _find_frontend()
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[dict[str, object]]]
 
@@ -236,10 +245,15 @@ async def spa(request: Request) -> Response:
     return FileResponse(path)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, registry: kinds.Registry | None = None
+) -> Starlette:
+    """The API. `registry`: the kinds it accepts (default: `settings.jobs`, loaded now)."""
     settings = settings or get_settings()
     schema = create_schema(settings)
-    lifespan = _lifespan(settings, kinds.load(), schema)
+    if registry is None:
+        registry = kinds.load(settings.jobs)
+    lifespan = _lifespan(settings, registry, schema)
     routes = [
         Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", GraphQLEndpoint()),

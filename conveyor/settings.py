@@ -34,8 +34,14 @@ class Settings(BaseSettings):
     #: Prefix of every Redis key and channel, so several deployments can share one Redis.
     redis_prefix: str = Field(default="conveyor", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
 
+    #: The job modules whose kinds this process accepts (API) or runs (worker): comma-separated
+    #: module paths, e.g. `acme.jobs,acme.reports`. Unset: the shipped demo kinds with ENV=dev,
+    #: none otherwise. `--jobs` overrides it (ADR-0019).
+    job_modules: str | None = None
+
     #: Queues a worker serves when `--queues` is not given (comma separated).
     worker_queues: str = "default,cpu"
+    #: Jobs one worker runs at once when `--concurrency` is not given.
     worker_concurrency: int = Field(default=16, ge=1, le=10_000)
     #: Processes for CPU-bound handlers (`ctx.run_in_process`); 0 = number of CPUs.
     worker_processes: int = Field(default=0, ge=0, le=256)
@@ -133,6 +139,7 @@ class Settings(BaseSettings):
     migration_lock_retries: int = Field(default=5, ge=0, le=100)
     migration_statement_timeout_seconds: float = Field(default=60.0, gt=0.0, le=86_400.0)
 
+    #: debug, info, warning, error or critical.
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$")
     #: `json` for one JSON object per line (production), `text` for humans.
     log_format: str = Field(default="text", pattern="^(json|text)$")
@@ -166,6 +173,15 @@ class Settings(BaseSettings):
                 f"{exc if known else 'not a Redis URL'}; expected redis://host:6379/0, "
                 "rediss://... (TLS) or unix:///path/to/redis.sock"
             ) from None
+        return value
+
+    @field_validator("job_modules")
+    @classmethod
+    def _module_paths(cls, value: str | None) -> str | None:
+        from conveyor.kinds.loading import parse
+
+        if value is not None:
+            parse(value)  # a JobKindError (a ValueError) names the bad entry
         return value
 
     @field_validator("metrics_token")
@@ -205,6 +221,21 @@ class Settings(BaseSettings):
     def explorer(self) -> bool:
         on = self.graphql_explorer
         return self.env == "dev" if on is None else on
+
+    @property
+    def jobs(self) -> list[str]:
+        """The job modules to load: JOB_MODULES, or the demo kinds' with ENV=dev."""
+        from conveyor.kinds.loading import DEMO_MODULES, parse
+
+        if self.job_modules is None:
+            return list(DEMO_MODULES) if self.env == "dev" else []
+        return parse(self.job_modules)
+
+    @property
+    def worker_live_seconds(self) -> float:
+        """A worker counts as live while its last heartbeat (every third of LEASE_SECONDS) is
+        younger than this: listed by `workers`, and sent the jobs of its kinds."""
+        return max(60.0, self.lease_seconds * 4)
 
     @property
     def queues(self) -> list[str]:

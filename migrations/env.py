@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -32,6 +33,8 @@ from conveyor.db.tables import Base
 config = context.config
 target_metadata = Base.metadata
 log = logging.getLogger("conveyor.migrate")
+#: How often a run waiting for the migration lock tries again.
+LOCK_POLL_SECONDS = 0.25
 
 
 def _timeouts() -> list[str]:
@@ -66,24 +69,34 @@ def _configure(**kwargs: Any) -> None:
 
 
 def _lock(connection: Connection) -> None:
-    """Take the migration lock (waiting for another run's, without timeouts), then set them."""
+    """Take the migration lock (waiting for another run's, without timeouts), then set them.
+
+    The wait is a poll, each try its own short transaction: a session blocked in
+    `pg_advisory_lock` holds a snapshot, and a `CREATE INDEX CONCURRENTLY` in the run holding
+    the lock waits for every older snapshot to end: they would wait for each other until
+    PostgreSQL called it a deadlock."""
     key = migrate.ADVISORY_LOCK_KEY
-    if not connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
-        holder = connection.scalar(
-            text(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND classid = (CAST(:k AS bigint) >> 32)::oid "
-                "AND objid = (CAST(:k AS bigint) & 4294967295)::oid AND objsubid = 1"
-            ),
-            {"k": key},
-        )
-        log.warning(
-            "another migration run holds the migration lock (PostgreSQL backend pid %s); "
-            "waiting for it to finish",
-            holder,
-        )
-        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    warned = False
+    while not connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}):
+        if not warned:
+            warned = True
+            holder = connection.scalar(
+                text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database()) "
+                    "AND classid = (CAST(:k AS bigint) >> 32)::oid "
+                    "AND objid = (CAST(:k AS bigint) & 4294967295)::oid AND objsubid = 1"
+                ),
+                {"k": key},
+            )
+            log.warning(
+                "another migration run holds the migration lock (PostgreSQL backend pid %s); "
+                "waiting for it to finish",
+                holder,
+            )
+        connection.commit()
+        time.sleep(LOCK_POLL_SECONDS)
     for statement in _timeouts():
         connection.execute(text(statement))
     connection.commit()

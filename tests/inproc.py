@@ -226,7 +226,7 @@ def worker(
     async def main(c: InProcess) -> None:
         w = Worker(
             settings,
-            kinds.load(),
+            kinds.load(settings.jobs),
             queues=queues or settings.queues,
             concurrency=concurrency or settings.worker_concurrency,
             handle_signals=False,

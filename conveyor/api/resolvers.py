@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 
 import strawberry
 
-from conveyor.api import cursors, guard, sockets
+from conveyor.api import cursors, guard, sockets, warnings
 from conveyor.api import types as t
 from conveyor.api import user_errors as ue
 from conveyor.api.context import Context
@@ -55,6 +55,12 @@ def _submit_result(result: object) -> t.SubmitJobResult:
         return ue.user_error(result)  # type: ignore[return-value]
     assert isinstance(result, models.Job)
     return t.Job.from_domain(result)
+
+
+async def _warn_unrunnable(info: Info, results: Sequence[object]) -> None:
+    """`extensions.warnings` for submitted jobs no live worker will run now (ADR-0019)."""
+    jobs = [r for r in results if isinstance(r, models.Job)]
+    warnings.add(*await ops.unrunnable(info.context.deps, jobs))
 
 
 @strawberry.type
@@ -117,6 +123,7 @@ class Mutation:
         results = await submit.submit_many(
             info.context.deps, info.context.principal, [_request(input)]
         )
+        await _warn_unrunnable(info, results)
         return _submit_result(results[0])
 
     @strawberry.mutation(
@@ -132,6 +139,7 @@ class Mutation:
         results = await submit.submit_many(
             info.context.deps, info.context.principal, [_request(i) for i in inputs]
         )
+        await _warn_unrunnable(info, results)
         return [_submit_result(r) for r in results]
 
     @strawberry.mutation(description="Cancel a waiting job now, or stop a running one.")

@@ -21,7 +21,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from conveyor.api import cost, guard
+from conveyor.api import cost, guard, warnings
 from conveyor.api.errors import ErrorPolicy
 from conveyor.api.flow import FlowMutation, FlowQuery
 from conveyor.api.resolvers import Mutation, Query, Subscription
@@ -105,6 +105,7 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         ErrorPolicy,
+        warnings.Warnings,
     ]
     built = ConveyorSchema(
         query=RootQuery,

@@ -16,7 +16,7 @@ from conveyor.domain import states as st
 from conveyor.domain import waiting as wait
 from conveyor.kinds.registry import JobKind as DomainJobKind
 from conveyor.services import jobs as jobs_service
-from conveyor.services import waiting
+from conveyor.services import ops, waiting
 
 if TYPE_CHECKING:
     from conveyor.api.context import Context
@@ -147,6 +147,16 @@ class Job:
     async def waiting_reason(self, info: strawberry.Info[Context, None]) -> WaitingReason | None:
         found = await waiting.reason(info.context.deps, self.domain_)
         return WaitingReason.from_domain(found) if found else None
+
+    @strawberry.field(
+        description=(
+            "Whether a live worker serves this job's queue and knows its kind. False: a "
+            "waiting job stays QUEUED until such a worker starts (none is lost meanwhile)."
+        )
+    )
+    async def queue_served(self, info: strawberry.Info[Context, None]) -> bool:
+        found = await ops.coverage(info.context.deps)
+        return found.workers_for(self.kind, self.queue) > 0
 
     @strawberry.field(description="Every attempt, oldest first.")
     async def attempts(self, info: strawberry.Info[Context, None]) -> list[JobAttempt]:

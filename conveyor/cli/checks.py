@@ -12,6 +12,7 @@ from conveyor.settings import Settings
 
 if TYPE_CHECKING:
     from conveyor.db import migrate
+    from conveyor.kinds import Registry
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,17 @@ def out(line: str) -> None:
 def fail(line: str) -> int:
     sys.stderr.write(f"conveyor: {line}\n")
     return 2
+
+
+def load_kinds(settings: Settings) -> Registry | int:
+    """The registry of the settings' job modules, or exit status 2 after the one line that
+    says what is wrong with them (ADR-0019)."""
+    from conveyor import kinds
+
+    try:
+        return kinds.load(settings.jobs)
+    except kinds.JobKindError as exc:
+        return fail(str(exc))
 
 
 async def redis_problem(settings: Settings) -> str | None:

@@ -1,4 +1,4 @@
-"""Commands that run until stopped: serve (the API), worker, dev (both, migrated)."""
+"""Commands that run until stopped: serve (the API) and worker (`cli/dev.py` runs both)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ import contextlib
 import ipaddress
 import logging
 import signal
-import subprocess
-import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from conveyor.cli.admin import ROOT, create_key, run_migrations
-from conveyor.cli.checks import fail, out, postgres_server_problem, preflight, redis_problem
+from conveyor.cli.checks import fail, load_kinds, preflight
 from conveyor.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,13 +27,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    queues = [q for q in (args.queues or "").split(",") if q] or settings.queues
+    queues = [q.strip() for q in (args.queues or "").split(",") if q.strip()] or settings.queues
     concurrency = args.concurrency or settings.worker_concurrency  # both are >= 1
     return _worker(settings, queues, concurrency)
-
-
-def dev(settings: Settings, args: argparse.Namespace) -> int:
-    return _dev(settings, args.host, args.port)
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
@@ -43,8 +37,21 @@ def _serve(settings: Settings, host: str, port: int) -> int:
 
     from conveyor.main import create_app
 
+    registry = load_kinds(settings)
+    if isinstance(registry, int):
+        return registry
     if problem := asyncio.run(preflight(settings)):
         return fail(problem)
+    if not len(registry):
+        log.warning(
+            "no job kinds loaded (JOB_MODULES / --jobs): every submitJob answers UnknownJobKind"
+        )
+    # uvicorn announces the deprecation of its legacy `websockets` protocol on import. It is
+    # the default WS_IMPLEMENTATION on purpose (ADR-0015: the sans-I/O one waits for a stalled
+    # client's buffer to drain on close), so the notice says nothing an operator can act on.
+    warnings.filterwarnings(
+        "ignore", message="The `websockets` implementation is deprecated", category=UserWarning
+    )
     if settings.env == "dev" and not _loopback(host):
         log.warning(
             "ENV=dev on %s: introspection, the explorer and /metrics are open%s. "
@@ -53,7 +60,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
             ", and tokens are signed with the development key" if settings.dev_secret else "",
         )
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, registry),
         host=host,
         port=port,
         log_config=None,
@@ -106,12 +113,18 @@ def _run_server(config: uvicorn.Config) -> bool:
 
 
 def _worker(settings: Settings, queues: list[str], concurrency: int) -> int:
-    from conveyor import kinds
     from conveyor.worker.main import Worker
 
+    registry = load_kinds(settings)
+    if isinstance(registry, int):
+        return registry
+    if not len(registry):
+        return fail(
+            "no job kinds to run: point JOB_MODULES or --jobs at your job modules "
+            f"(e.g. --jobs acme.jobs; unset, only ENV=dev loads the demo kinds; ENV={settings.env})"
+        )
     if problem := asyncio.run(preflight(settings)):
         return fail(problem)
-    registry = kinds.load()
     # uvloop, as uvicorn uses for the API: the worker's hot path is event-loop bookkeeping
     # (tasks, socket reads, callbacks), which uvloop does in C.
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -125,45 +138,3 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:  # not on this platform: the standard loop
         return None
     return uvloop.new_event_loop
-
-
-def _dev(settings: Settings, host: str, port: int) -> int:
-    """Migrate, build the dashboard if missing, then run the API and a worker together."""
-    if problem := asyncio.run(postgres_server_problem(settings)):
-        return fail(problem)
-    if code := asyncio.run(run_migrations(settings, None)):
-        return code
-    if problem := asyncio.run(redis_problem(settings)):
-        return fail(problem)
-    if (
-        not (ROOT / "frontend" / "dist" / "index.html").exists()
-        and (ROOT / "frontend" / "package.json").exists()
-    ):
-        out("building the dashboard (first run)...")
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT / "frontend", check=False)
-        subprocess.run(["npm", "run", "build"], cwd=ROOT / "frontend", check=False)
-    asyncio.run(create_key(settings, "dev-admin", True))
-    exe = [sys.executable, "-m", "conveyor"]
-    procs = [
-        subprocess.Popen([*exe, "serve", "--host", host, "--port", str(port)]),
-        subprocess.Popen([*exe, "worker"]),
-    ]
-    base = f"http://{host}:{port}"
-    out(f"Conveyor is running: dashboard {base}/  API {base}/graphql  explorer {base}/graphiql")
-    out("Sign in with the admin key printed above. Ctrl-C stops everything.")
-    try:
-        while all(p.poll() is None for p in procs):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                procs[0].wait(timeout=1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    return 0

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from conveyor.db import limits as limits_repo
 from conveyor.db import rows
 from conveyor.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
-from conveyor.db.sql import guard, typed
+from conveyor.db.sql import LEFT_FOR_ANOTHER_WORKER, guard, typed
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
 from conveyor.domain.states import CLAIM, FINISH, EventType
@@ -45,7 +45,7 @@ _CLAIM = text(
         -- Held back for the limited claim (`db.limits`): a paused queue, or a limit that
         -- governs the job. Without any limit row, the one-time EXISTS skips the lookups.
         SELECT c.id FROM c
-        WHERE {guard(CLAIM, "c.status")} AND (
+        WHERE {guard(CLAIM, "c.status")} AND c.kind = ANY(CAST(:kinds AS text[])) AND (
             EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = c.queue)
             OR ((SELECT EXISTS (SELECT 1 FROM concurrency_limits))
                 AND EXISTS (
@@ -58,6 +58,7 @@ _CLAIM = text(
     ), j AS (
         UPDATE jobs SET {limits_repo.CLAIM_SET}
         FROM c WHERE jobs.id = c.id AND {guard(CLAIM, "c.status")}
+          AND c.kind = ANY(CAST(:kinds AS text[]))  -- others are left (`leave`)
           AND NOT EXISTS (SELECT 1 FROM h WHERE h.id = c.id)
         RETURNING {JOB_COLUMNS_QUALIFIED}
     ), a AS ({limits_repo.CLAIM_ATTEMPT}
@@ -71,24 +72,35 @@ _CLAIM = text(
 
 
 async def claim(
-    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float
+    conn: AsyncConnection,
+    *,
+    job_ids: Sequence[uuid.UUID],
+    worker_id: str,
+    lease_seconds: float,
+    kinds: Sequence[str],
 ) -> dict[uuid.UUID, tuple[Job, JobChange]]:
     """`claim_or_hold`, for callers that only want the jobs it started."""
     claimed, _ = await claim_or_hold(
-        conn, job_ids=job_ids, worker_id=worker_id, lease_seconds=lease_seconds
+        conn, job_ids=job_ids, worker_id=worker_id, lease_seconds=lease_seconds, kinds=kinds
     )
     return claimed
 
 
 async def claim_or_hold(
-    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], worker_id: str, lease_seconds: float
+    conn: AsyncConnection,
+    *,
+    job_ids: Sequence[uuid.UUID],
+    worker_id: str,
+    lease_seconds: float,
+    kinds: Sequence[str],
 ) -> tuple[dict[uuid.UUID, tuple[Job, JobChange]], list[uuid.UUID]]:
-    """QUEUED -> RUNNING with a new leased attempt, for each job that is claimable and that
-    no limit or pause governs; and the QUEUED jobs held back for the limited claim
-    (`db.limits`). Jobs missing from both were not claimable (a duplicate delivery,
-    cancelled, claimed elsewhere)."""
+    """QUEUED -> RUNNING with a new leased attempt, for each job of one of `kinds` that is
+    claimable and that no limit or pause governs; and the QUEUED jobs held back for the
+    limited claim (`db.limits`). Jobs missing from both were not claimable (a duplicate
+    delivery, cancelled, claimed elsewhere, a kind this worker does not know: `leave`)."""
     result = await conn.execute(
-        _CLAIM, {"ids": list(job_ids), "worker": worker_id, "lease": lease_seconds}
+        _CLAIM,
+        {"ids": list(job_ids), "worker": worker_id, "lease": lease_seconds, "kinds": list(kinds)},
     )
     claimed: dict[uuid.UUID, tuple[Job, JobChange]] = {}
     held: list[uuid.UUID] = []
@@ -98,6 +110,27 @@ async def claim_or_hold(
         else:
             claimed[r["id"]] = (rows.job(r), rows.change(r))
     return claimed, held
+
+
+_LEAVE = text(
+    f"""
+    WITH l AS (SELECT id, status, kind FROM jobs WHERE id = ANY(:ids) ORDER BY id FOR UPDATE)
+    UPDATE jobs SET dispatched_at = {LEFT_FOR_ANOTHER_WORKER} FROM l
+    WHERE jobs.id = l.id AND l.status = 'QUEUED' AND NOT (l.kind = ANY(CAST(:kinds AS text[])))
+    RETURNING jobs.id, jobs.kind
+    """
+)
+
+
+async def leave(
+    conn: AsyncConnection, *, job_ids: Sequence[uuid.UUID], kinds: Sequence[str]
+) -> list[tuple[uuid.UUID, str]]:
+    """Give back the QUEUED jobs among `job_ids` whose kind is not among `kinds` (the worker
+    whose message it was does not know it): they stay QUEUED, untouched but for the
+    `dispatched_at` mark that has the resend sweep send them again to a worker that knows
+    the kind (ADR-0019). Returns (id, kind) of each."""
+    result = await conn.execute(_LEAVE, {"ids": list(job_ids), "kinds": list(kinds)})
+    return [(r.id, r.kind) for r in result]
 
 
 _APPEND = typed(

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import rows
-from conveyor.db.sql import guard, with_event
+from conveyor.db.sql import LEFT_FOR_ANOTHER_WORKER, guard, with_event
 from conveyor.domain.models import JobChange
 from conveyor.domain.states import PROMOTE, EventType, JobStatus
 
@@ -36,22 +36,50 @@ async def promote_due(conn: AsyncConnection, *, limit: int = 500) -> list[JobCha
     return [rows.change(r) for r in result.mappings()]
 
 
+#: A live worker that serves the job's queue and knows its kind (a worker of a release before
+#: migration 0005 has no `kinds` and claims every kind).
+_RUNNABLE = """
+    EXISTS (SELECT 1 FROM workers w
+            WHERE w.stopped_at IS NULL
+              AND w.last_heartbeat_at > now() - make_interval(secs => :live)
+              AND j.queue = ANY(w.queues) AND (w.kinds IS NULL OR j.kind = ANY(w.kinds)))
+"""
+
+_UNDISPATCHED = text(
+    f"""
+    WITH t AS (
+        (SELECT j.id, j.queue, j.priority, j.created_at, false AS left_ FROM jobs j
+         WHERE j.status = 'QUEUED' AND j.dispatched_at IS NULL
+           AND j.updated_at < now() - make_interval(secs => :age) AND {_RUNNABLE}
+           -- A parked job is sent again when woken (ADR-0022), not by this sweep.
+           AND NOT EXISTS (SELECT 1 FROM parked_jobs p WHERE p.job_id = j.id)
+         ORDER BY j.created_at LIMIT :limit)
+        UNION ALL
+        (SELECT j.id, j.queue, j.priority, j.created_at, true FROM jobs j
+         WHERE j.status = 'QUEUED' AND j.dispatched_at = {LEFT_FOR_ANOTHER_WORKER}
+           AND j.updated_at < now() - make_interval(secs => :age) AND {_RUNNABLE}
+         ORDER BY j.created_at LIMIT :limit)
+    ),
+    -- Left jobs are unmarked before they are sent again, so that the sender's mark lands.
+    r AS (
+        UPDATE jobs SET dispatched_at = NULL FROM t
+        WHERE jobs.id = t.id AND t.left_ AND jobs.status = 'QUEUED'
+          AND jobs.dispatched_at = {LEFT_FOR_ANOTHER_WORKER}
+    )
+    SELECT id, queue, priority FROM t ORDER BY created_at LIMIT :limit
+    """
+)
+
+
 async def undispatched(
-    conn: AsyncConnection, *, older_than_seconds: float, limit: int = 1000
+    conn: AsyncConnection, *, older_than_seconds: float, live_seconds: float, limit: int = 1000
 ) -> list[tuple[uuid.UUID, str, int]]:
-    """QUEUED jobs whose message was never confirmed sent: (id, queue, priority)."""
+    """QUEUED jobs to send again, (id, queue, priority): those whose message was never
+    confirmed sent, and those a worker that did not know their kind gave back (`execution.
+    leave`), in both cases only while a live worker (heartbeat within `live_seconds`) serves
+    the queue and knows the kind. The others wait, QUEUED and unsent (ADR-0019)."""
     result = await conn.execute(
-        text(
-            """
-            SELECT id, queue, priority FROM jobs
-            WHERE status = 'QUEUED' AND dispatched_at IS NULL
-              AND updated_at < now() - make_interval(secs => :age)
-              -- A parked job is sent again when woken (ADR-0022), not by this sweep.
-              AND NOT EXISTS (SELECT 1 FROM parked_jobs p WHERE p.job_id = jobs.id)
-            ORDER BY created_at LIMIT :limit
-            """
-        ),
-        {"age": older_than_seconds, "limit": limit},
+        _UNDISPATCHED, {"age": older_than_seconds, "live": live_seconds, "limit": limit}
     )
     return [(r.id, r.queue, r.priority) for r in result]
 
@@ -74,15 +102,18 @@ async def register_worker(
     host: str,
     pid: int,
     queues: Sequence[str],
+    kinds: Sequence[str],
     concurrency: int,
 ) -> None:
     await conn.execute(
         text(
             """
-            INSERT INTO workers (id, host, pid, queues, concurrency, started_at, last_heartbeat_at)
-            VALUES (:id, :host, :pid, :queues, :concurrency, now(), now())
+            INSERT INTO workers (id, host, pid, queues, kinds, concurrency, started_at,
+                                 last_heartbeat_at)
+            VALUES (:id, :host, :pid, :queues, :kinds, :concurrency, now(), now())
             ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
-                queues = excluded.queues, concurrency = excluded.concurrency,
+                queues = excluded.queues, kinds = excluded.kinds,
+                concurrency = excluded.concurrency,
                 started_at = now(), last_heartbeat_at = now(), stopped_at = NULL
             """
         ),
@@ -91,6 +122,7 @@ async def register_worker(
             "host": host,
             "pid": pid,
             "queues": list(queues),
+            "kinds": list(kinds),
             "concurrency": concurrency,
         },
     )

@@ -16,6 +16,11 @@ from conveyor.domain.states import JobStatus, Transition
 
 T = TypeVar("T")
 
+#: `jobs.dispatched_at` of a QUEUED job whose message reached a worker that does not know its
+#: kind and gave it back (ADR-0019): not NULL, so a late "sent" mark (which only marks NULL)
+#: cannot hide it, and the resend sweep sends it again once a live worker knows the kind.
+LEFT_FOR_ANOTHER_WORKER = "'-infinity'::timestamptz"
+
 
 def with_event(
     job_cte: str,

@@ -143,6 +143,23 @@ async def workers(
     ]
 
 
+async def live_workers(
+    conn: AsyncConnection, *, live_seconds: float
+) -> list[tuple[list[str], list[str] | None]]:
+    """(queues, kinds) of each live worker; kinds None for a worker from before migration 0005
+    (it claims every kind)."""
+    result = await conn.execute(
+        text(
+            """
+            SELECT queues, kinds FROM workers
+            WHERE stopped_at IS NULL AND last_heartbeat_at > now() - make_interval(secs => :live)
+            """
+        ),
+        {"live": live_seconds},
+    )
+    return [(list(r.queues), list(r.kinds) if r.kinds is not None else None) for r in result]
+
+
 async def job_counts(conn: AsyncConnection) -> list[tuple[str, str, int]]:
     result = await conn.execute(
         text("SELECT status, kind, count(*) AS n FROM jobs GROUP BY status, kind")

@@ -101,6 +101,12 @@ class Job(Base):
             postgresql_where=text("status = 'QUEUED' AND dispatched_at IS NULL"),
         ),
         Index("ix_jobs_queued", "queue", "created_at", postgresql_where=text("status = 'QUEUED'")),
+        # Queued jobs a worker that did not know their kind gave back (ADR-0019; migration 0006).
+        Index(
+            "ix_jobs_left",
+            "created_at",
+            postgresql_where=text("status = 'QUEUED' AND dispatched_at = '-infinity'::timestamptz"),
+        ),
         Index("ix_jobs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
         Index(
             "uq_jobs_owner_idempotency_key",
@@ -195,6 +201,9 @@ class Worker(Base):
     host: Mapped[str] = mapped_column(String(200))
     pid: Mapped[int] = mapped_column(Integer)
     queues: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    #: The job kinds the worker's job modules define (migration 0005). NULL: a worker of a
+    #: release before it, which claims every kind.
+    kinds: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     concurrency: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
     last_heartbeat_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))

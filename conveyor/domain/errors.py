@@ -15,6 +15,7 @@ ConveyorError
 ├── ServiceUnavailable          PostgreSQL or Redis cannot be reached right now
 │   └── SlowConsumer            a live subscriber fell too far behind
 ├── TooManySubscriptions        the per-process subscription cap is reached
+├── JobKindError                a job module does not import, or declares a kind wrongly or twice
 └── JobError                    raised by handlers
     └── PermanentError          do not retry: fail the job at once
 """
@@ -133,6 +134,14 @@ class SlowConsumer(ServiceUnavailable):
 
 class TooManySubscriptions(ConveyorError):
     code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+class JobKindError(ConveyorError, ValueError):
+    """User code that cannot be run: a job module that does not import, a kind with a bad name,
+    an input that is not a pydantic model, a handler that is not async, a kind declared twice.
+    Found at start-up (`conveyor.kinds.load`), never while jobs run; the message is one line."""
+
+    code = "JOB_KIND_ERROR"
 
 
 class JobError(ConveyorError):

@@ -1,23 +1,21 @@
-"""Job kinds: the registry, the handler context, and the kinds Conveyor ships."""
+"""Job kinds: the decorator and registry, the handler context, loading the job modules, and
+the kinds Conveyor ships (`demo`, `compute`)."""
 
-from conveyor.domain.errors import PermanentError
+from conveyor.domain.errors import JobKindError, PermanentError
 from conveyor.kinds.context import JobContext
-from conveyor.kinds.registry import JobKind, Registry, job_kind, registry, schedule
+from conveyor.kinds.loading import DEMO_MODULES, load, parse
+from conveyor.kinds.registry import JobKind, Registry, apply_convention, job_kind, schedule
 
 __all__ = [
+    "DEMO_MODULES",
     "JobContext",
     "JobKind",
+    "JobKindError",
     "PermanentError",
     "Registry",
+    "apply_convention",
     "job_kind",
     "load",
-    "registry",
+    "parse",
     "schedule",
 ]
-
-
-def load() -> Registry:
-    """Import the shipped kinds (registering them) and return the registry."""
-    from conveyor.kinds import compute, demo  # noqa: F401 - imported for their registrations
-
-    return registry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from conveyor.kinds.context import JobContext
 from conveyor.kinds.registry import job_kind
@@ -14,8 +14,6 @@ SEGMENT = 2_000_000
 
 
 class PrimesInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
-
     limit: int = Field(ge=0, le=50_000_000, description="Count primes below this number")
 
 

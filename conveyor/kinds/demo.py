@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field
 
 from conveyor.domain.errors import PermanentError
 from conveyor.kinds.context import JobContext
 from conveyor.kinds.registry import job_kind
 
+# Plain models: `@job_kind` gives them the convention (camelCase on the wire, unknown fields
+# refused), as it does to users' kinds.
 
-class _Input(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-
-class SleepInput(_Input):
+class SleepInput(BaseModel):
     steps: int = Field(default=10, ge=1, le=10_000, description="How many steps to sleep")
     step_seconds: float = Field(default=0.5, ge=0, le=60, description="Seconds per step")
 
@@ -30,7 +28,7 @@ async def sleep(ctx: JobContext, input: SleepInput) -> dict[str, int]:
     return {"steps": input.steps}
 
 
-class FlakyInput(_Input):
+class FlakyInput(BaseModel):
     fail_times: int = Field(default=1, ge=0, le=1000, description="Attempts that fail first")
     permanent: bool = Field(
         default=False, description="Fail with PermanentError: no further attempts"
@@ -51,7 +49,7 @@ async def flaky(ctx: JobContext, input: FlakyInput) -> dict[str, int]:
     return {"attempt": ctx.attempt}
 
 
-class NoopInput(_Input):
+class NoopInput(BaseModel):
     pass
 
 
@@ -60,7 +58,7 @@ async def noop(ctx: JobContext, input: NoopInput) -> None:
     """Do nothing: measures the machinery itself."""
 
 
-class KeyedInput(_Input):
+class KeyedInput(BaseModel):
     account: str = Field(
         min_length=1, max_length=100, description="Jobs of one account run one at a time"
     )

@@ -1,16 +1,20 @@
-"""The job-kind registry: `@job_kind(...)` turns a typed async handler into a job kind.
+"""`@job_kind(...)` turns a typed async handler into a job kind; a `Registry` is the set of kinds
+one process runs or accepts (`conveyor.kinds.load` builds it from the job modules).
 
 class Resize(BaseModel):
-    url: str
+    image_url: str                      # `imageUrl` on the wire
     width: int = Field(gt=0)
 
 @job_kind("images.resize", input=Resize, queue="default", max_attempts=5, timeout=120,
           max_concurrency=20, concurrency_key="account_id", key_concurrency=1, rate="10/m",
           schedules=[schedule("nightly", cron="0 3 * * *", timezone="Europe/Berlin",
-                              input={"url": "https://example.com/a.png", "width": 64})])
+                              input={"imageUrl": "https://example.com/a.png", "width": 64})])
 async def resize(ctx: JobContext, input: Resize) -> dict[str, int]:
     await ctx.progress(0.5, "downloaded")
     ...
+
+Declaring a kind only records it (`declared()`); a process runs the kinds of the modules it
+was told to load, so an API and a worker, or two workers, may load different sets.
 
 Limits and schedules declared here are written to PostgreSQL when a process starts
 (ADR-0022); the API can change limits at run time and pause or trigger schedules.
@@ -18,13 +22,18 @@ Limits and schedules declared here are written to PostgreSQL when a process star
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import re
-from collections.abc import Callable, Coroutine
+import typing
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+from pydantic.alias_generators import to_camel
 
+from conveyor.domain.errors import JobKindError
 from conveyor.domain.limits import Limit, Rate
 from conveyor.domain.schedules import Misfire, Options, ScheduleSpec, validate_spec
 
@@ -35,6 +44,8 @@ if TYPE_CHECKING:
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 #: Queue names: lowercase word, may contain dashes (ADR-0011).
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+#: The attribute `@job_kind` sets on the handler it declares.
+KIND_ATTRIBUTE = "__conveyor_kind__"
 
 Handler = Callable[["JobContext", Any], Coroutine[Any, Any, Any]]
 #: Computes a job's concurrency key from its validated input (None: no key, no per-key limit).
@@ -52,11 +63,19 @@ class JobKind:
     backoff_base_seconds: float | None
     backoff_cap_seconds: float | None
     description: str
+    #: The handler's return annotation when it is a pydantic model (the job's typed result).
+    result_model: type[BaseModel] | None = None
+    #: Where the handler is defined (`module.qualname`): named in errors about this kind.
+    origin: str = ""
     #: Run-time limits declared in code (ADR-0022): the kind's, and each key's.
     limit: Limit | None = None
     key_limit: Limit | None = None
     concurrency_key: KeyFunction | None = None
     schedules: tuple[ScheduleSpec, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return self.origin.rpartition(":")[0]
 
     def json_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema(by_alias=True)
@@ -70,26 +89,54 @@ class JobKind:
 
 
 class Registry:
-    def __init__(self) -> None:
+    """The kinds of one process, by name."""
+
+    def __init__(self, kinds: Iterable[JobKind] = ()) -> None:
         self._kinds: dict[str, JobKind] = {}
+        for kind in kinds:
+            self.add(kind)
 
     def add(self, kind: JobKind) -> None:
-        if kind.name in self._kinds:
-            raise ValueError(f"job kind {kind.name!r} is registered twice")
+        found = self._kinds.get(kind.name)
+        if found is not None and found is not kind:
+            raise JobKindError(
+                f"job kind {kind.name!r} is registered twice: by {found.origin} "
+                f"and by {kind.origin}"
+            )
         self._kinds[kind.name] = kind
 
     def get(self, name: str) -> JobKind | None:
         return self._kinds.get(name)
 
+    def __getitem__(self, name: str) -> JobKind:
+        return self._kinds[name]
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
     def all(self) -> list[JobKind]:
         return sorted(self._kinds.values(), key=lambda k: k.name)
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
 
     def queues(self) -> list[str]:
         return sorted({k.queue for k in self._kinds.values()})
 
 
-#: The process-wide registry the decorator fills at import time (like taskiq's task registry).
-registry = Registry()
+#: Every kind declared in this process so far, in order (`@job_kind` appends at import time,
+#: as taskiq's and celery's task decorators do); `conveyor.kinds.load` picks from it.
+_DECLARED: list[JobKind] = []
+
+
+def declared() -> list[JobKind]:
+    return list(_DECLARED)
+
+
+def kind_of(handler: object) -> JobKind | None:
+    """The kind `@job_kind` declared with this handler, if any."""
+    found = getattr(handler, KIND_ATTRIBUTE, None)
+    return found if isinstance(found, JobKind) else None
 
 
 def job_kind(
@@ -102,7 +149,6 @@ def job_kind(
     backoff_base: float | None = None,
     backoff_cap: float | None = None,
     description: str | None = None,
-    into: Registry | None = None,
     max_concurrency: int | None = None,
     rate: str | None = None,
     concurrency_key: str | KeyFunction | None = None,
@@ -110,28 +156,38 @@ def job_kind(
     key_rate: str | None = None,
     schedules: list[ScheduleSpec] | tuple[ScheduleSpec, ...] = (),
 ) -> Callable[[Handler], Handler]:
-    """Register a handler as a job kind.
+    """Declare a job kind. `input` gets Conveyor's field convention (`apply_convention`).
 
     `max_concurrency` / `rate` limit the kind's running jobs and starts across all workers;
-    `concurrency_key` (an input field name, or a function of the validated input) with
-    `key_concurrency` / `key_rate` limits them per key (e.g. one running job per account).
+    `concurrency_key` (an input field's Python name, or a function of the validated input)
+    with `key_concurrency` / `key_rate` limits them per key (e.g. one running job per account).
     `schedules`: recurring jobs of this kind (`schedule(...)`), synced at start-up."""
     if not KIND_NAME.match(name):
-        raise ValueError(
+        raise JobKindError(
             f"job kind name {name!r} must be dotted lowercase words, e.g. 'reports.generate'"
         )
     if not QUEUE_NAME.match(queue):
-        raise ValueError(f"queue name {queue!r} must match {QUEUE_NAME.pattern}")
+        raise JobKindError(
+            f"queue name {queue!r} of job kind {name!r} must match {QUEUE_NAME.pattern}"
+        )
     if max_attempts < 1 or timeout <= 0:
-        raise ValueError("max_attempts must be >= 1 and timeout > 0")
+        raise JobKindError(f"job kind {name!r}: max_attempts must be >= 1 and timeout > 0")
+    if not (isinstance(input, type) and issubclass(input, BaseModel)):
+        raise JobKindError(
+            f"the input of job kind {name!r} must be a pydantic BaseModel subclass, "
+            f"not {_describe(input)}"
+        )
+
     for label, value in (
         ("max_concurrency", max_concurrency),
         ("key_concurrency", key_concurrency),
     ):
         if value is not None and value < 1:
-            raise ValueError(f"{label} must be >= 1")
+            raise JobKindError(f"job kind {name!r}: {label} must be >= 1")
     if (key_concurrency is not None or key_rate is not None) and concurrency_key is None:
-        raise ValueError("key_concurrency and key_rate need a concurrency_key")
+        raise JobKindError(
+            f"job kind {name!r}: key_concurrency and key_rate need a concurrency_key"
+        )
     key_fn: KeyFunction | None
     if isinstance(concurrency_key, str):
         field_name = concurrency_key
@@ -140,41 +196,59 @@ def job_kind(
             return getattr(model, field_name)  # type: ignore[no-any-return]
 
         if field_name not in input.model_fields:
-            raise ValueError(f"concurrency_key {field_name!r} is not a field of {input.__name__}")
+            raise JobKindError(
+                f"job kind {name!r}: concurrency_key {field_name!r} is not a field of "
+                f"{input.__name__}"
+            )
     else:
         key_fn = concurrency_key
-    limit = _limit(max_concurrency, rate)
-    key_limit = _limit(key_concurrency if key_concurrency is not None else 1, key_rate)
+    try:
+        limit = _limit(max_concurrency, rate)
+        key_limit = _limit(key_concurrency if key_concurrency is not None else 1, key_rate)
+    except ValueError as exc:
+        raise JobKindError(f"job kind {name!r}: {exc}") from None
     names = [s.name for s in schedules]
     if len(set(names)) != len(names):
-        raise ValueError(f"job kind {name!r} declares two schedules with the same name")
+        raise JobKindError(f"job kind {name!r} declares two schedules with the same name")
     for spec in schedules:
         problems = validate_spec(spec)
         if problems:
-            raise ValueError(
+            raise JobKindError(
                 f"schedule {spec.name!r} of {name!r}: "
                 + "; ".join(f"{'.'.join(p.path)}: {p.message}" for p in problems)
             )
 
     def register(handler: Handler) -> Handler:
-        doc = description if description is not None else (handler.__doc__ or "").strip()
-        (into or registry).add(
-            JobKind(
-                name=name,
-                input_model=input,
-                handler=handler,
-                queue=queue,
-                max_attempts=max_attempts,
-                timeout_seconds=timeout,
-                backoff_base_seconds=backoff_base,
-                backoff_cap_seconds=backoff_cap,
-                description=doc.splitlines()[0] if doc else "",
-                limit=limit,
-                key_limit=key_limit if key_fn is not None else None,
-                concurrency_key=key_fn,
-                schedules=tuple(schedules),
+        origin = f"{getattr(handler, '__module__', '?')}:{getattr(handler, '__qualname__', '?')}"
+        if not _is_async(handler):
+            raise JobKindError(
+                f"the handler of job kind {name!r} ({origin}) must be an `async def` function"
             )
+        apply_convention(input)
+        result_model = _result_model(handler)
+        if result_model is not None:
+            apply_convention(result_model)
+        doc = description if description is not None else (handler.__doc__ or "").strip()
+        kind = JobKind(
+            name=name,
+            input_model=input,
+            handler=handler,
+            queue=queue,
+            max_attempts=max_attempts,
+            timeout_seconds=timeout,
+            backoff_base_seconds=backoff_base,
+            backoff_cap_seconds=backoff_cap,
+            description=doc.splitlines()[0] if doc else "",
+            result_model=result_model,
+            origin=origin,
+            limit=limit,
+            key_limit=key_limit if key_fn is not None else None,
+            concurrency_key=key_fn,
+            schedules=tuple(schedules),
         )
+        _DECLARED.append(kind)
+        with contextlib.suppress(AttributeError, TypeError):  # a callable without attributes
+            setattr(handler, KIND_ATTRIBUTE, kind)
         return handler
 
     return register
@@ -216,3 +290,87 @@ def schedule(
         max_catchup=max_catchup,
         options=Options(priority=priority, max_attempts=max_attempts, timeout_seconds=timeout),
     )
+
+
+def _is_async(handler: object) -> bool:
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+def _result_model(handler: Handler) -> type[BaseModel] | None:
+    """The return annotation, when it is a pydantic model. One that cannot be resolved yet
+    (a name defined after the handler) is no typed result."""
+    returned = getattr(handler, "__annotations__", {}).get("return")
+    if isinstance(returned, str):  # `from __future__ import annotations`: resolve it as typing does
+        try:
+            returned = eval(returned, getattr(handler, "__globals__", {}))
+        except Exception:
+            return None
+    return returned if isinstance(returned, type) and issubclass(returned, BaseModel) else None
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+#: Config keys that, when the model sets them, mean it chose its own names.
+_NAMING_KEYS = ("alias_generator", "validate_by_name", "populate_by_name")
+
+
+def apply_convention(model: type[BaseModel]) -> None:
+    """Conveyor's one field convention, applied by `@job_kind` to the input model, to the
+    result model (a handler's return annotation) and to the models nested in their fields:
+    camelCase on the wire (`accountId`), snake_case attributes in Python (`input.account_id`;
+    constructing by either name works), and unknown fields refused.
+
+    The class itself is changed, so a model shared with other code changes there too. A model
+    opts out key by key through its own `model_config`: `alias_generator=None` (or any alias
+    generator, or `validate_by_name`) keeps its own names, `extra="ignore"` accepts unknown
+    fields. A field with an explicit alias keeps it.
+    """
+    for nested in _nested_models(model, {model}):
+        _apply(nested)
+    _apply(model)
+
+
+def _apply(model: type[BaseModel]) -> None:
+    config = model.model_config
+    changed = False
+    if not any(key in config for key in _NAMING_KEYS):
+        config["alias_generator"] = to_camel  # for subclasses declared later
+        config["validate_by_name"] = True
+        config["validate_by_alias"] = True
+        for field_name, info in model.model_fields.items():
+            if info.alias is None and info.validation_alias is None:
+                alias = to_camel(field_name)
+                info.alias = info.validation_alias = info.serialization_alias = alias
+                info.alias_priority = 1
+                if info.title is None:  # what pydantic shows for a field without an alias
+                    info.title = field_name.replace("_", " ").title()
+        changed = True
+    if "extra" not in config:
+        config["extra"] = "forbid"
+        changed = True
+    if changed:
+        model.model_rebuild(force=True)
+
+
+def _nested_models(model: type[BaseModel], seen: set[type[BaseModel]]) -> Iterator[type[BaseModel]]:
+    """Models used in `model`'s field annotations (in lists, unions, dicts...), innermost first."""
+    for info in model.model_fields.values():
+        for found in _models_in(info.annotation):
+            if found not in seen:
+                seen.add(found)
+                yield from _nested_models(found, seen)
+                yield found
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg)

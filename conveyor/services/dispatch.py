@@ -105,7 +105,10 @@ class Dispatcher:
             if current is None:
                 async with statements(self._engine) as conn:
                     forgotten = await maintenance_repo.forget_dispatches(conn)
-                log.warning(
+                # Nothing to resend (a first start, or a loss while nothing waited): news,
+                # not a problem.
+                log.log(
+                    logging.WARNING if forgotten else logging.INFO,
                     "Redis holds no epoch (it lost its data, or this is its first use): every "
                     "QUEUED job will be sent again",
                     extra={"jobs": forgotten},

@@ -38,15 +38,29 @@ async def claim_many(
     deps: Deps, *, worker_id: str, job_ids: list[uuid.UUID]
 ) -> list[Claimed | None]:
     """QUEUED -> RUNNING under a new leased attempt, per job in order; None where a job is not
-    claimable (a duplicate delivery, cancelled, claimed elsewhere, gone) or is held by a
-    paused queue, a concurrency limit or a throttle (then it is parked, ADR-0022: the caller
-    acknowledges its message either way, and a parked job is sent again when woken)."""
+    claimable (a duplicate delivery, cancelled, claimed elsewhere, gone, or of a kind this
+    process's registry does not know: such a job is left QUEUED for a worker that knows it),
+    or is held by a paused queue, a concurrency limit or a throttle (then it is parked,
+    ADR-0022: the caller acknowledges its message either way, and a parked job is sent again
+    when woken)."""
+    kinds = deps.registry.names()
     async with statements(deps.engine) as conn:
         claimed, held = await repo.claim_or_hold(
             conn,
             job_ids=job_ids,
             worker_id=worker_id,
             lease_seconds=deps.settings.lease_seconds,
+            kinds=kinds,
+        )
+        unclaimed = set(job_ids) - claimed.keys()
+        left = await repo.leave(conn, job_ids=list(unclaimed), kinds=kinds) if unclaimed else []
+    if left:
+        log.info(
+            "left jobs of kinds this worker does not know, for a worker that knows them",
+            extra={
+                "job_ids": [str(job_id) for job_id, _ in left],
+                "kinds": sorted({kind for _, kind in left}),
+            },
         )
     limited: dict[uuid.UUID, tuple[Job, JobChange]] = {}
     if held:
@@ -268,7 +282,9 @@ PRUNE_LOCK = SWEEP_LOCK + 1
 
 async def sweep(deps: Deps, *, redispatch_after: float, resend_all: bool) -> bool:
     """Resend QUEUED jobs never confirmed sent (all of them at once after Redis lost its
-    data). False when another worker holds the sweep lock and nothing was done."""
+    data) or given back by a worker that did not know their kind, as long as a live worker
+    serves the queue and knows the kind. False when another worker holds the sweep lock and
+    nothing was done."""
     async with transaction(deps.engine) as conn:
         got = (
             await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK})
@@ -276,7 +292,9 @@ async def sweep(deps: Deps, *, redispatch_after: float, resend_all: bool) -> boo
         if not got:
             return False
         targets = await maintenance_repo.undispatched(
-            conn, older_than_seconds=0 if resend_all else redispatch_after
+            conn,
+            older_than_seconds=0 if resend_all else redispatch_after,
+            live_seconds=deps.settings.worker_live_seconds,
         )
     if targets:
         log.info(
@@ -322,9 +340,16 @@ async def prune(deps: Deps, *, retention_days: float, batch: int, budget_seconds
 async def register_worker(
     deps: Deps, *, worker_id: str, host: str, pid: int, queues: list[str], concurrency: int
 ) -> None:
+    """Record a starting worker: its queues, and the kinds its registry knows (ADR-0019)."""
     async with transaction(deps.engine) as conn:
         await maintenance_repo.register_worker(
-            conn, worker_id=worker_id, host=host, pid=pid, queues=queues, concurrency=concurrency
+            conn,
+            worker_id=worker_id,
+            host=host,
+            pid=pid,
+            queues=queues,
+            kinds=deps.registry.names(),
+            concurrency=concurrency,
         )
 
 

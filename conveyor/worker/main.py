@@ -141,9 +141,27 @@ class Worker:
             extra={
                 "worker_id": self.worker_id,
                 "queues": self.queues,
+                "kinds": self.registry.names(),
                 "concurrency": self.concurrency,
             },
         )
+        self._warn_unserved()
+
+    def _warn_unserved(self) -> None:
+        """Kinds this worker knows but whose queue it does not read: unless another worker
+        serves that queue, their jobs wait, QUEUED (ADR-0019)."""
+        unserved = [k for k in self.registry.all() if k.queue not in self.queues]
+        if unserved:
+            queues = sorted({k.queue for k in unserved})
+            log.warning(
+                "this worker does not serve queue%s %s (--queues / WORKER_QUEUES), where "
+                "kinds it knows wait: %s; their jobs run only on a worker that serves %s",
+                "s" if len(queues) > 1 else "",
+                ", ".join(queues),
+                ", ".join(f"{k.name} ({k.queue})" for k in unserved),
+                "them" if len(queues) > 1 else "it",
+                extra={"queues": queues, "kinds": [k.name for k in unserved]},
+            )
 
     async def _receive(self) -> None:
         s = self.settings

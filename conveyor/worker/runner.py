@@ -134,7 +134,7 @@ class JobRunner:
                 log.warning("ack failed", extra={"job_id": str(job_id), "error": repr(exc)})
         if claimed is None:
             log.debug(
-                "not claimable (duplicate, no longer queued, or parked)",
+                "not claimable (duplicate, no longer queued, parked, or a kind unknown here)",
                 extra={"job_id": str(job_id)},
             )
             return
@@ -176,11 +176,7 @@ class JobRunner:
         extra = {"job_id": str(job.id), "attempt": job.attempt, "kind": job.kind}
         log.info("attempt started", extra=extra)
         started = asyncio.get_running_loop().time()
-        kind = self.deps.registry.get(job.kind)
-        if kind is None:
-            err = {"type": "UnknownJobKind", "message": f"no handler for {job.kind!r} here"}
-            await self._record(job, outcomes.after_error(job, err), extra, started)
-            return
+        kind = self.deps.registry[job.kind]  # the claim takes only kinds this registry knows
         try:
             payload = kind.input_model.model_validate(job.payload)
         except ValidationError as exc:

@@ -33,7 +33,7 @@ WORKER = "test-worker"
 @pytest.fixture
 async def rt(settings: Settings) -> AsyncIterator[Deps]:
     async with open_deps(
-        settings.model_copy(update={"lease_seconds": 0.2}), kinds.load(), pool_size=2
+        settings.model_copy(update={"lease_seconds": 0.2}), kinds.load(settings.jobs), pool_size=2
     ) as deps:
         yield deps
 

@@ -209,6 +209,17 @@ async def test_two_migrate_runs_on_a_database_not_yet_created_both_succeed(
     assert [r["version_num"] for r in rows] == [SCRIPTS.get_current_head()]
 
 
+async def _until_waiting(proc: asyncio.subprocess.Process) -> str:
+    """What a `conveyor migrate` wrote on stderr up to saying it waits for the lock."""
+    assert proc.stderr is not None
+    seen = ""
+    while "waiting for it to finish" not in seen:
+        line = (await proc.stderr.readline()).decode()
+        assert line, f"exited without waiting for the lock:\n{seen}"
+        seen += line
+    return seen
+
+
 async def test_two_migrate_runs_at_once_take_turns_and_the_second_finds_nothing_to_do(
     database: str,
 ) -> None:
@@ -219,17 +230,12 @@ async def test_two_migrate_runs_at_once_take_turns_and_the_second_finds_nothing_
     try:
         await holder.execute("SELECT pg_advisory_lock($1)", migrate.ADVISORY_LOCK_KEY)
         procs = await _migrate_processes(env, 2)
-        deadline = asyncio.get_running_loop().time() + 60
-        while (
-            await holder.fetchval(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            )
-            < 2
-        ):
-            assert asyncio.get_running_loop().time() < deadline, "the runs never waited"
-            await asyncio.sleep(0.05)
+        waited = await asyncio.wait_for(
+            asyncio.gather(*(_until_waiting(p) for p in procs)), timeout=60
+        )
         await holder.execute("SELECT pg_advisory_unlock($1)", migrate.ADVISORY_LOCK_KEY)
-        outputs = await _outputs(procs)
+        rest = await _outputs(procs)
+        outputs = [(out, before + err) for before, (out, err) in zip(waited, rest, strict=True)]
         pid = holder.get_server_pid()
     finally:
         await holder.close()

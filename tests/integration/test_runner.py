@@ -24,7 +24,7 @@ from conveyor.testing import Harness
 
 @pytest.fixture
 async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    async with open_deps(settings, kinds.load(), pool_size=2) as d:
+    async with open_deps(settings, kinds.load(settings.jobs), pool_size=2) as d:
         yield d
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from conveyor.kinds.registry import Registry, job_kind, schedule
+from conveyor.kinds.registry import Registry, job_kind, kind_of, schedule
 from conveyor.services import schedules as schedules_service
 from conveyor.services.deps import open_deps
 from tests import support
@@ -193,14 +193,12 @@ async def test_code_defined_schedules_sync_at_start_and_code_owns_their_definiti
         return None
 
     def declare(cron: str) -> Registry:
-        r = Registry()
-        job_kind(
+        declared = job_kind(
             "tests.sync",  # a kind the API started below does not know: it leaves it alone
             input=_Empty,
-            into=r,
             schedules=[schedule("nightly", cron=cron, timezone="Europe/Berlin")],
         )(handler)
-        return r
+        return Registry([kind_of(declared)])
 
     registry = declare("0 3 * * *")
     settings = env.settings()
@@ -227,8 +225,7 @@ async def test_code_defined_schedules_sync_at_start_and_code_owns_their_definiti
     rows = await env.sql("SELECT cron, paused_at IS NOT NULL AS paused FROM schedules")
     assert [tuple(r) for r in rows] == [("0 4 * * *", True)]
     # The kind no longer declares it: it goes.
-    empty = Registry()
-    job_kind("tests.sync", input=_Empty, into=empty)(handler)
+    empty = Registry([kind_of(job_kind("tests.sync", input=_Empty)(handler))])
     async with open_deps(settings, empty) as deps:
         assert await schedules_service.sync_code(deps) == 1
     assert await env.sql("SELECT 1 FROM schedules") == []

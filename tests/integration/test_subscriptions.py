@@ -28,7 +28,7 @@ UPDATES = """subscription($filter: JobFilter) {
 
 @pytest.fixture
 async def deps(settings: Settings) -> AsyncIterator[Deps]:
-    async with open_deps(settings, kinds.load(), pool_size=4) as d:
+    async with open_deps(settings, kinds.load(settings.jobs), pool_size=4) as d:
         yield d
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from conveyor.domain import errors
 from conveyor.domain.models import Job, Principal
-from conveyor.kinds.registry import Registry, job_kind
+from conveyor.kinds.registry import Registry, job_kind, kind_of
 from conveyor.services import auth, submit
 from conveyor.services.deps import Deps, open_deps
 from conveyor.settings import Settings
@@ -231,8 +231,7 @@ class _AnyInput(BaseModel):
 
 @pytest.fixture
 async def producer(settings: Settings) -> AsyncIterator[tuple[Deps, Principal]]:
-    registry = Registry()
-    job_kind("tests.any", input=_AnyInput, into=registry)(_noop)
+    registry = Registry([kind_of(job_kind("tests.any", input=_AnyInput)(_noop))])
     async with open_deps(settings, registry, pool_size=2) as deps:
         key, _ = await auth.create_api_key(
             deps.engine, name="producer", secret_key=settings.secret_key.get_secret_value()

@@ -90,6 +90,7 @@ export const JobDetailQuery = graphql(`
       }
       timeoutSeconds
       deduplicated
+      queueServed
       attempts {
         number
         status

@@ -14,6 +14,9 @@ import { useMe } from '../lib/me';
 import { useToast } from '../components/Toasts';
 import type { JobStatus } from '../gql/graphql';
 
+/** Statuses in which a job waits for a worker. */
+const WAITING: ReadonlySet<JobStatus> = new Set<JobStatus>(['QUEUED', 'SCHEDULED', 'RETRYING']);
+
 export function JobPage() {
   const { id = '' } = useParams();
   useDocumentTitle(`Job ${shortId(id)}`);
@@ -138,6 +141,13 @@ export function JobPage() {
             </span>
           </div>
           <ProgressBar value={progress} status={s} label="Job progress" size="lg" />
+          {WAITING.has(s) && !job.queueServed && (
+            <p className="notice notice-warn" role="status" data-testid="no-worker-notice">
+              No live worker serves queue <strong>{job.queue}</strong> with kind <strong>{job.kind}</strong>: this
+              job waits, queued, until one starts (<code>conveyor worker --queues {job.queue}</code> with job modules that
+              define the kind). Nothing is lost meanwhile.
+            </p>
+          )}
         </div>
         {actionError && (
           <p className="field-error" role="alert">
@@ -342,7 +352,6 @@ function Timeline({ events, loaded }: { events: TimelineEvent[]; loaded: boolean
   );
 }
 
-const WAITING: ReadonlySet<JobStatus> = new Set<JobStatus>(['QUEUED', 'SCHEDULED', 'RETRYING']);
 const WAIT_POLL_MS = 2000;
 
 /** Why a waiting job is not running (`Job.waitingReason`), re-read while it waits. */
