@@ -32,6 +32,8 @@ from conveyor.domain.states import (
 from tests import support
 
 WORKER = "guard-test-worker"
+#: The kinds the guard-test worker knows (every job here is a demo.sleep).
+KINDS = ["demo.sleep"]
 LEASE = 300.0
 
 
@@ -86,12 +88,18 @@ async def _one_job_per_status(
     async def running() -> uuid.UUID:
         job_id = await new()
         assert job_id in await execution.claim(
-            conn, job_ids=[job_id], worker_id=WORKER, lease_seconds=LEASE
+            conn, job_ids=[job_id], worker_id=WORKER, lease_seconds=LEASE, kinds=KINDS
         )
         return job_id
 
     await maintenance.register_worker(
-        conn, worker_id=WORKER, host="test", pid=1, queues=["default"], concurrency=1
+        conn,
+        worker_id=WORKER,
+        host="test",
+        pid=1,
+        queues=["default"],
+        concurrency=1,
+        kinds=KINDS,
     )
     out: dict[JobStatus, uuid.UUID] = {
         JobStatus.QUEUED: await new(),
@@ -122,12 +130,16 @@ async def test_only_a_queued_job_can_be_claimed_and_only_once(
     async with engine.begin() as conn:
         jobs = await _one_job_per_status(conn, owner)
         ids = [i for i, _ in jobs.values()]
-        claimed = await execution.claim(conn, job_ids=ids, worker_id=WORKER, lease_seconds=LEASE)
+        claimed = await execution.claim(
+            conn, job_ids=ids, worker_id=WORKER, lease_seconds=LEASE, kinds=KINDS
+        )
         allowed = {s for s in jobs if can_transition(s, JobStatus.RUNNING)}
         assert allowed == {JobStatus.QUEUED}
         assert set(claimed) == {jobs[s][0] for s in allowed}
         # A duplicate delivery of the same message claims nothing and adds no attempt.
-        again = await execution.claim(conn, job_ids=ids, worker_id=WORKER, lease_seconds=LEASE)
+        again = await execution.claim(
+            conn, job_ids=ids, worker_id=WORKER, lease_seconds=LEASE, kinds=KINDS
+        )
         assert again == {}
     rows = await env.sql(
         "SELECT count(*) AS n FROM job_attempts WHERE job_id = $1", jobs[JobStatus.QUEUED][0]
@@ -246,7 +258,7 @@ async def test_a_lost_lease_requeues_the_job_and_fences_off_its_old_worker(
         assert can_transition(JobStatus.RUNNING, JobStatus.QUEUED)
         # Another worker claims it; the old worker's late outcome no longer lands.
         assert job_id in await execution.claim(
-            conn, job_ids=[job_id], worker_id=WORKER, lease_seconds=LEASE
+            conn, job_ids=[job_id], worker_id=WORKER, lease_seconds=LEASE, kinds=KINDS
         )
         late = [(job_id, attempt, _outcome(JobStatus.SUCCEEDED))]
         assert await execution.finish(conn, outcomes=late) == {}
