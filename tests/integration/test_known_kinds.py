@@ -90,7 +90,7 @@ async def test_a_claim_takes_only_known_kinds_and_gives_the_others_back(
     claimed = await execution.claim_many(demo_only, worker_id="demo-worker", job_ids=ids)
     assert claimed[0] is None
     assert claimed[1] is not None
-    assert claimed[1].kind == "demo.noop"
+    assert claimed[1].job.kind == "demo.noop"
     # Never failed, never dead-lettered, no attempt: QUEUED, marked for the resend sweep.
     assert await _job(env, primes["id"]) == {
         "status": "QUEUED",
