@@ -222,8 +222,9 @@ async def spa(request: Request) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    schema = create_schema(settings)
-    lifespan = _lifespan(settings, kinds.load(), schema)
+    registry = kinds.load()
+    schema = create_schema(settings, registry)
+    lifespan = _lifespan(settings, registry, schema)
     routes = [
         Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", GraphQLEndpoint()),

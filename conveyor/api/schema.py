@@ -21,11 +21,12 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from conveyor.api import cost, guard
+from conveyor.api import cost, guard, typed_kinds
 from conveyor.api.errors import ErrorPolicy
 from conveyor.api.resolvers import Mutation, Query, Subscription
 from conveyor.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
-from conveyor.api.types import MAX_EVENTS_PAGE
+from conveyor.api.types import MAX_EVENTS_PAGE, SubmitOptions
+from conveyor.kinds.registry import Registry
 from conveyor.services.jobs import MAX_PAGE
 from conveyor.settings import Settings
 
@@ -83,8 +84,12 @@ class ConveyorSchema(strawberry.Schema):
         a traceback. `errors.public` logs each error once, at the level it deserves."""
 
 
-def create_schema(settings: Settings | None = None) -> ConveyorSchema:
-    """The schema with the hostile-request limits of `settings` (defaults when None)."""
+def create_schema(
+    settings: Settings | None = None, registry: Registry | None = None
+) -> ConveyorSchema:
+    """The schema with the hostile-request limits of `settings` (defaults when None) and a
+    typed mutation, input and result types for every kind of `registry` (ADR-0020; none
+    when None): the kinds this process loaded."""
     s = settings or Settings.model_construct()
     # The rule classes are built once: the validation cache is keyed by them (strawberry's
     # QueryDepthLimiter / MaxAliasesLimiter would build new ones per request and defeat it).
@@ -110,7 +115,9 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
         mutation=RootMutation,
         subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
+        types=[SubmitOptions],
     )
+    typed_kinds.install(built._schema, registry or Registry())
     # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).
     guard.install(built._schema)
     built.validation_rules = rules
@@ -118,8 +125,6 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
     return built
 
 
-schema = create_schema()
-
-
-def sdl() -> str:
-    return schema.as_str() + "\n"
+def sdl(registry: Registry) -> str:
+    """The schema as SDL, for the kinds of `registry`."""
+    return create_schema(registry=registry).as_str() + "\n"

@@ -295,6 +295,33 @@ class SubmitJobInput:
     )
 
 
+@strawberry.input(
+    description=(
+        "How a job of a typed mutation (`submit<Kind>`) is run; every field is optional, as "
+        "in SubmitJobInput."
+    )
+)
+class SubmitOptions:
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="A reused key returns the same job (`deduplicated`), or Conflict when the "
+        "kind or input differs.",
+    )
+    run_at: datetime | None = strawberry.field(
+        default=None, description="Run no earlier than this time (SCHEDULED until then)."
+    )
+    priority: st.Priority | None = None
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+    backoff_base_seconds: float | None = strawberry.field(
+        default=None,
+        description="Retry backoff base for this job (the kind's, or the deployment's, if null).",
+    )
+    backoff_cap_seconds: float | None = strawberry.field(
+        default=None, description="Longest wait between two attempts of this job."
+    )
+
+
 @strawberry.type
 class QueueStats:
     queue: str
