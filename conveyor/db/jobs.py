@@ -45,6 +45,7 @@ class NewJob:
     owner_id: uuid.UUID
     idempotency_key: str | None
     run_at: datetime | None
+    parent_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -65,18 +66,19 @@ _INSERT = with_event(
     """
     INSERT INTO jobs (id, kind, queue, priority, status, payload, max_attempts, timeout_seconds,
                       backoff_base_seconds, backoff_cap_seconds, owner_id, idempotency_key,
-                      last_seq, run_at, next_run_at, created_at, updated_at)
+                      last_seq, run_at, next_run_at, created_at, updated_at, parent_id)
     SELECT v.id, v.kind, v.queue, v.priority, v.status, v.payload, v.max_attempts, v.timeout,
            v.backoff_base, v.backoff_cap, v.owner_id, v.idempotency_key, 1, v.run_at, v.run_at,
-           now(), now()
+           now(), now(), v.parent_id
     FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:queues AS text[]),
                 CAST(:priorities AS smallint[]), CAST(:statuses AS text[]),
                 CAST(:payloads AS jsonb[]), CAST(:max_attempts AS int[]),
                 CAST(:timeouts AS float8[]), CAST(:backoff_bases AS float8[]),
                 CAST(:backoff_caps AS float8[]), CAST(:owners AS uuid[]),
-                CAST(:keys AS text[]), CAST(:run_ats AS timestamptz[]))
+                CAST(:keys AS text[]), CAST(:run_ats AS timestamptz[]),
+                CAST(:parents AS uuid[]))
         AS v(id, kind, queue, priority, status, payload, max_attempts, timeout, backoff_base,
-             backoff_cap, owner_id, idempotency_key, run_at)
+             backoff_cap, owner_id, idempotency_key, run_at, parent_id)
     ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     """,
     "CASE WHEN j.status = 'SCHEDULED' THEN 'SCHEDULED' ELSE 'SUBMITTED' END",
@@ -105,6 +107,7 @@ async def insert(
         "owners": [n.owner_id for n in new],
         "keys": [n.idempotency_key for n in new],
         "run_ats": [n.run_at for n in new],
+        "parents": [n.parent_id for n in new],
     }
     result = await conn.execute(_INSERT, params)
     by_id = {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}

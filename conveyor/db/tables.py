@@ -140,6 +140,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(TZ)
     finished_at: Mapped[datetime | None] = mapped_column(TZ)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(TZ)
+    #: The job whose handler submitted this one (`ctx.submit`); no foreign key: retention
+    #: may prune a parent before its children (migration 0005).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class JobAttempt(Base):

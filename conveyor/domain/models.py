@@ -36,6 +36,8 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested_at: datetime | None
+    #: The job whose handler submitted this one (`ctx.submit`).
+    parent_id: uuid.UUID | None = None
     #: True when submitJob returned an existing job for a reused idempotency key.
     deduplicated: bool = False
 
