@@ -3,6 +3,7 @@ first event, decision and audit rows in one transaction, then announce (send to 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import jobs as jobs_repo
+from conveyor.db import outbox as outbox_repo
 from conveyor.db.engine import transaction
 from conveyor.domain import policy, storable
 from conveyor.domain.errors import (
@@ -24,7 +26,7 @@ from conveyor.domain.errors import (
     UserError,
 )
 from conveyor.domain.models import Job, JobChange, Principal
-from conveyor.domain.states import Priority
+from conveyor.domain.states import JobStatus, Priority
 from conveyor.services import audit, outbox
 from conveyor.services import policy as admission
 from conveyor.services.deps import Deps
@@ -47,6 +49,8 @@ class SubmitRequest:
     timeout_seconds: float | None = None
     backoff_base_seconds: float | None = None
     backoff_cap_seconds: float | None = None
+    #: The job whose handler submits this one (`ctx.submit`); never taken from a client.
+    parent_id: uuid.UUID | None = None
 
 
 #: SubmitRequest's fields, each with the name the API gives it (the path of a field error).
@@ -151,6 +155,7 @@ def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> tuple[jobs
         owner_id=principal.id,
         idempotency_key=req.idempotency_key,
         run_at=run_at,
+        parent_id=req.parent_id,
     )
     return new, size
 
@@ -164,6 +169,37 @@ async def submit_many(
     reused idempotency key returns the existing job (`deduplicated`) when kind and payload
     match, else `Conflict`.
     """
+    results, valid = _checked(deps, principal, reqs)
+    changes: list[JobChange] = []
+    if valid:
+        async with transaction(deps.engine) as conn:
+            changes = await _store(conn, deps, principal, results, valid)
+    await outbox.announce(deps, changes)
+    return [r for r in results if r is not None]
+
+
+async def submit_in(
+    conn: AsyncConnection, deps: Deps, principal: Principal, reqs: list[SubmitRequest]
+) -> list[Job | UserError]:
+    """`submit_many` inside the caller's transaction (the Python producer API): the jobs,
+    decisions and audit rows commit or roll back with it. Nothing is sent from here: the
+    new QUEUED jobs are announced with `pg_notify`, which PostgreSQL delivers only after the
+    transaction commits, to the outbox relay of every API and worker process (ADR-0021)."""
+    results, valid = _checked(deps, principal, reqs)
+    if valid:
+        changes = await _store(conn, deps, principal, results, valid)
+        queued = [c.job_id for c in changes if c.event.status is JobStatus.QUEUED]
+        await outbox_repo.notify(conn, job_ids=queued)
+    return [r for r in results if r is not None]
+
+
+_Valid = list[tuple[int, jobs_repo.NewJob, int]]
+
+
+def _checked(
+    deps: Deps, principal: Principal, reqs: list[SubmitRequest]
+) -> tuple[list[Job | UserError | None], _Valid]:
+    """Per request: its error, or None and its place among the valid ones."""
     if principal.token_scope is not None:
         raise Forbidden("a read-only token cannot submit jobs")
     if len(reqs) > MAX_BATCH:
@@ -171,52 +207,67 @@ async def submit_many(
             "batch too large", [FieldError(("inputs",), f"at most {MAX_BATCH} jobs per call")]
         )
     results: list[Job | UserError | None] = []
-    valid: list[tuple[int, jobs_repo.NewJob, int]] = []
+    valid: _Valid = []
     for i, req in enumerate(reqs):
         try:
             valid.append((i, *validate(deps, req, principal)))
             results.append(None)
         except UserError as exc:
             results.append(exc)
+    return results, valid
+
+
+async def _store(
+    conn: AsyncConnection,
+    deps: Deps,
+    principal: Principal,
+    results: list[Job | UserError | None],
+    valid: _Valid,
+) -> list[JobChange]:
+    """Admit, insert, record the decisions and audit rows (filling `results`); the changes
+    to announce once committed."""
+    decided = await admission.admit(
+        conn,
+        deps,
+        principal,
+        policy.Action.SUBMIT,
+        [admission.Candidate(n.kind, size) for _, n, size in valid],
+    )
+    admitted = [(i, n) for (i, n, _), d in zip(valid, decided.decisions, strict=True) if d.allowed]
+    for (i, _, _), d in zip(valid, decided.decisions, strict=True):
+        if not d.allowed:
+            results[i] = admission.denial(d)
+    inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
     changes: list[JobChange] = []
-    if valid:
-        async with transaction(deps.engine) as conn:
-            decided = await admission.admit(
-                conn,
-                deps,
+    for (i, new), row in zip(admitted, inserted, strict=True):
+        if row is not None:
+            results[i] = row[0]
+            changes.append(row[1])
+        else:
+            results[i] = await _existing(conn, principal, new)
+    job_ids = {i: r.id for i, r in enumerate(results) if isinstance(r, Job)}
+    await admission.record(conn, decided, [job_ids.get(i) for i, _, _ in valid])
+    parent_of = {r.id: r.parent_id for r in results if isinstance(r, Job)}
+    await audit.append(
+        conn,
+        [
+            audit.entry(
                 principal,
-                policy.Action.SUBMIT,
-                [admission.Candidate(n.kind, size) for _, n, size in valid],
+                "job.submit",
+                f"job:{c.job_id}",
+                after=_audited(c, parent_of.get(c.job_id)),
             )
-            admitted = [
-                (i, n) for (i, n, _), d in zip(valid, decided.decisions, strict=True) if d.allowed
-            ]
-            for (i, _, _), d in zip(valid, decided.decisions, strict=True):
-                if not d.allowed:
-                    results[i] = admission.denial(d)
-            inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
-            for (i, new), row in zip(admitted, inserted, strict=True):
-                if row is not None:
-                    results[i] = row[0]
-                    changes.append(row[1])
-                else:
-                    results[i] = await _existing(conn, principal, new)
-            job_ids = {i: r.id for i, r in enumerate(results) if isinstance(r, Job)}
-            await admission.record(conn, decided, [job_ids.get(i) for i, _, _ in valid])
-            await audit.append(
-                conn,
-                [
-                    audit.entry(
-                        principal,
-                        "job.submit",
-                        f"job:{c.job_id}",
-                        after={"kind": c.kind, "status": c.event.status.value},
-                    )
-                    for c in changes
-                ],
-            )
-    await outbox.announce(deps, changes)
-    return [r for r in results if r is not None]
+            for c in changes
+        ],
+    )
+    return changes
+
+
+def _audited(change: JobChange, parent: uuid.UUID | None) -> dict[str, str]:
+    after = {"kind": change.kind, "status": change.event.status.value}
+    if parent is not None:
+        after["parent"] = str(parent)
+    return after
 
 
 async def _existing(
