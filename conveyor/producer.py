@@ -111,7 +111,7 @@ class Producer:
         commits."""
         request = SubmitRequest(
             kind=kind,
-            payload=_payload(input),
+            payload=submit.payload_of(input),
             idempotency_key=idempotency_key,
             run_at=run_at,
             priority=Priority(priority),
@@ -158,15 +158,6 @@ class Producer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _payload(input: Mapping[str, Any] | BaseModel | None) -> Any:
-    """What a JSON client would send: a model as its wire form."""
-    if input is None:
-        return {}
-    if isinstance(input, BaseModel):
-        return input.model_dump(mode="json", by_alias=True)
-    return dict(input) if isinstance(input, Mapping) else input
 
 
 def _autocommit(conn: AsyncConnection) -> bool:

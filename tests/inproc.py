@@ -201,6 +201,7 @@ def worker(
     *,
     queues: list[str] | None = None,
     concurrency: int | None = None,
+    registry: kinds.Registry | None = None,
 ) -> InProcess:
     from conveyor.worker.main import Worker
 
@@ -209,7 +210,7 @@ def worker(
     async def main(c: InProcess) -> None:
         w = Worker(
             settings,
-            kinds.load(),
+            registry or kinds.load(),
             queues=queues or settings.queues,
             concurrency=concurrency or settings.worker_concurrency,
             handle_signals=False,

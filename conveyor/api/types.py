@@ -123,7 +123,21 @@ class Job:
     next_run_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="The job whose handler submitted this one (`ctx.submit`)."
+    )
     uuid_: strawberry.Private[uuid.UUID]
+    parent_uuid: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(
+        description="The job whose handler submitted this one: null for jobs submitted by a "
+        "client, and once the parent was pruned."
+    )
+    async def parent(self, info: strawberry.Info[Context, None]) -> Job | None:
+        if self.parent_uuid is None:
+            return None
+        found = await info.context.jobs.load(self.parent_uuid)
+        return Job.from_domain(found) if found else None
 
     @strawberry.field(description="Every attempt, oldest first.")
     async def attempts(self, info: strawberry.Info[Context, None]) -> list[JobAttempt]:
@@ -171,7 +185,9 @@ class Job:
             next_run_at=j.next_run_at,
             started_at=j.started_at,
             finished_at=j.finished_at,
+            parent_id=strawberry.ID(str(j.parent_id)) if j.parent_id else None,
             uuid_=j.id,
+            parent_uuid=j.parent_id,
         )
 
 

@@ -3,17 +3,20 @@ first event, decision and audit rows in one transaction, then announce (send to 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import jobs as jobs_repo
+from conveyor.db import keys as keys_repo
 from conveyor.db import outbox as outbox_repo
 from conveyor.db.engine import transaction
 from conveyor.domain import policy, storable
@@ -22,6 +25,7 @@ from conveyor.domain.errors import (
     FieldError,
     Forbidden,
     InvalidInput,
+    Unauthenticated,
     UnknownJobKind,
     UserError,
 )
@@ -261,6 +265,54 @@ async def _store(
         ],
     )
     return changes
+
+
+def payload_of(input: Mapping[str, Any] | BaseModel | None) -> Any:
+    """A Python caller's input as a JSON client would send it: a model as its wire form
+    (`by_alias`), None as `{}`. Anything else goes to validation as it is."""
+    if input is None:
+        return {}
+    if isinstance(input, BaseModel):
+        return input.model_dump(mode="json", by_alias=True)
+    return dict(input) if isinstance(input, Mapping) else input
+
+
+#: Longest `ctx.submit` key: with the parent's id it must fit an idempotency key (200).
+MAX_CHILD_KEY = 160
+
+
+def child_key(kind: str, payload: Any) -> str:
+    """The key of a child submitted without one: the same kind and input give the same key
+    (and so the same job) on every attempt of the parent."""
+    try:
+        canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        canonical = repr(payload).encode()
+    return f"{kind}#{hashlib.sha256(canonical).hexdigest()[:32]}"
+
+
+async def submit_child(deps: Deps, *, parent: Job, request: SubmitRequest, key: str | None) -> Job:
+    """A job a handler submits (`ctx.submit`): as the parent's owner, recorded as its child,
+    idempotent per (parent, key) through the owner's idempotency keys. Raises what a submit
+    refuses, and Unauthenticated when the owner's key is no longer active."""
+    key = child_key(request.kind, request.payload) if key is None else key
+    if not 1 <= len(key) <= MAX_CHILD_KEY:
+        raise InvalidInput(
+            "the job input is invalid",
+            [FieldError(("key",), f"must be 1 to {MAX_CHILD_KEY} characters")],
+        )
+    async with transaction(deps.engine) as conn:
+        owner = await keys_repo.get_active(conn, key_id=parent.owner_id)
+    if owner is None:
+        raise Unauthenticated(
+            f"the API key that submitted job {parent.id} is revoked or expired: its jobs "
+            "submit nothing more"
+        )
+    child = replace(request, idempotency_key=f"{parent.id}/{key}", parent_id=parent.id)
+    (result,) = await submit_many(deps, owner.principal(), [child])
+    if isinstance(result, UserError):
+        raise result
+    return result
 
 
 def _audited(change: JobChange, parent: uuid.UUID | None) -> dict[str, str]:
