@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from conveyor.client import Client
     from conveyor.domain.errors import (
         Conflict,
         Forbidden,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
+    "Client": "conveyor.client",
     "Producer": "conveyor.producer",
     "SubmitRequest": "conveyor.producer",
     "Job": "conveyor.domain.models",
@@ -46,6 +48,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Client",
     "Conflict",
     "Forbidden",
     "InvalidInput",
