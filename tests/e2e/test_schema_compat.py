@@ -108,9 +108,9 @@ def previous(tmp_path_factory: pytest.TempPathFactory) -> Release:
 
 def _old_stack(env: support.Env, logdir: Path, previous: Release) -> support.Stack:
     stack = support.Stack(env, logdir, code=previous.tree)
-    # The old code really is what runs: its `app` comes from the extracted tree.
+    # The old code really is what runs: its package comes from the extracted tree.
     where = subprocess.run(
-        [sys.executable, "-c", "import app; print(app.__file__)"],
+        [sys.executable, "-c", f"import {stack.package}; print({stack.package}.__file__)"],
         env=stack.environ(),
         cwd=previous.tree,
         capture_output=True,
