@@ -23,6 +23,8 @@ from conveyor.domain.models import JobChange
 
 #: One channel per database: a database holds one Conveyor deployment's jobs.
 CHANNEL = "conveyor_outbox"
+#: How the relays' listening sessions show in `pg_stat_activity`.
+APPLICATION_NAME = "conveyor-relay"
 #: Ids per notification: 36 characters and a comma each, under PostgreSQL's 8,000-byte payload.
 IDS_PER_NOTIFICATION = 200
 
@@ -86,7 +88,9 @@ async def listen(
     """A connection of its own (LISTEN holds a session: not one of the pool's) that calls
     `on_ids` with the ids of every notification on `CHANNEL`."""
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn: asyncpg.Connection = await asyncpg.connect(dsn, timeout=timeout)
+    conn: asyncpg.Connection = await asyncpg.connect(
+        dsn, timeout=timeout, server_settings={"application_name": APPLICATION_NAME}
+    )
 
     def received(_conn: object, _pid: int, _channel: str, payload: str) -> None:
         on_ids(parse(payload))

@@ -8,9 +8,9 @@ marked they no longer match), sends them through the Dispatcher, marks them sent
 Dispatcher's epoch rule (ADR-0013) and commits; then it publishes their SUBMITTED events for
 live subscribers. So a committed job is sent once, within milliseconds, however many processes
 listen. The maintenance sweep (`execution.sweep`) stays the safety net: a notification is
-lost when no relay listens at that moment (every process down, or reconnecting). On every
-(re)connect the relay sends at once the unsent QUEUED jobs older than `CATCH_UP_AGE_SECONDS`
-(younger ones may be an API's own sends whose mark is on its way); the sweep sends the rest.
+lost when no relay listens at that moment (every process down, or reconnecting). A second
+after every (re)connect, the relay sends the unsent QUEUED jobs committed before it (waiting
+that second, because younger unsent jobs may be an API's own sends whose mark is on its way).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ BATCH = 500
 #: How long the listening connection may be silent before it is checked (a half-open TCP
 #: connection delivers nothing and says nothing).
 CHECK_AFTER_SECONDS = 15.0
-#: The catch-up after a (re)connect leaves younger unsent jobs alone: an API marks what it
-#: sent within ~50 ms (`Dispatcher`), and resending those would only make duplicates.
+#: The catch-up after a (re)connect runs this long after it, for jobs unsent this long: an API
+#: marks what it sent within ~50 ms (`Dispatcher`), and resending those makes duplicates.
 CATCH_UP_AGE_SECONDS = 1.0
 RECONNECT_FIRST_SECONDS = 0.2
 RECONNECT_MAX_SECONDS = 5.0
@@ -50,10 +50,6 @@ class Relay:
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        #: Set while a listening connection is open (tests wait on it).
-        self.listening = asyncio.Event()
-        #: Jobs this relay sent since it started.
-        self.sent = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -63,6 +59,10 @@ class Relay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def _terminated(self, _conn: object) -> None:
+        self._lost.set()
+        self._wake.set()
 
     def _received(self, job_ids: list[uuid.UUID]) -> None:
         self._pending.update(job_ids)
@@ -74,11 +74,8 @@ class Relay:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await outbox_repo.listen(self._database_url, self._received)
-                conn.add_termination_listener(lambda _conn: self._lost.set())
-                self.listening.set()
+                conn.add_termination_listener(self._terminated)
                 delay = RECONNECT_FIRST_SECONDS
-                # Notifications sent while nobody listened here are gone: catch up.
-                await self._send(None)
                 await self._serve(conn)
             except asyncio.CancelledError:
                 raise
@@ -86,7 +83,6 @@ class Relay:
                 level = logging.WARNING if is_outage(exc) else logging.ERROR
                 log.log(level, "outbox relay: reconnecting", extra={"error": repr(exc)})
             finally:
-                self.listening.clear()
                 self._lost.clear()
                 if conn is not None:
                     with contextlib.suppress(Exception):
@@ -95,11 +91,21 @@ class Relay:
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
 
     async def _serve(self, conn: asyncpg.Connection) -> None:
+        loop = asyncio.get_running_loop()
+        catch_up_at: float | None = loop.time() + CATCH_UP_AGE_SECONDS
         while True:
+            wait = CHECK_AFTER_SECONDS if catch_up_at is None else catch_up_at - loop.time()
             try:
-                await asyncio.wait_for(self._wake.wait(), CHECK_AFTER_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), max(wait, 0.0))
             except TimeoutError:
-                await conn.execute("SELECT 1", timeout=5)  # raises when the connection died
+                if catch_up_at is None:
+                    await conn.execute("SELECT 1", timeout=5)  # raises when the connection died
+                else:
+                    # Notifications sent before this connection listened are gone: send what
+                    # was committed before it, now old enough not to be an API's own send
+                    # whose mark is on its way.
+                    catch_up_at = None
+                    await self._send(None)
                 continue
             if self._lost.is_set():
                 raise ConnectionError("the listening connection was closed")
@@ -113,12 +119,11 @@ class Relay:
         try:
             if job_ids is None:
                 relay = self._dispatcher.relay
-                while (sent := await relay(None, limit=BATCH, age=CATCH_UP_AGE_SECONDS)) == BATCH:
-                    self.sent += sent
-                self.sent += sent
+                while await relay(None, limit=BATCH, age=CATCH_UP_AGE_SECONDS) == BATCH:
+                    pass
                 return
             for i in range(0, len(job_ids), BATCH):
-                self.sent += await self._dispatcher.relay(job_ids[i : i + BATCH], limit=BATCH)
+                await self._dispatcher.relay(job_ids[i : i + BATCH], limit=BATCH)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

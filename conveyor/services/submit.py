@@ -285,10 +285,10 @@ def child_key(kind: str, payload: Any) -> str:
     """The key of a child submitted without one: the same kind and input give the same key
     (and so the same job) on every attempt of the parent."""
     try:
-        canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+        canonical = orjson.dumps([kind, payload], option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
-        canonical = repr(payload).encode()
-    return f"{kind}#{hashlib.sha256(canonical).hexdigest()[:32]}"
+        canonical = repr((kind, payload)).encode()
+    return f"auto:{hashlib.sha256(canonical).hexdigest()[:40]}"
 
 
 async def submit_child(deps: Deps, *, parent: Job, request: SubmitRequest, key: str | None) -> Job:

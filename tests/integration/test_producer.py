@@ -23,7 +23,7 @@ from conveyor.db.engine import create_engine
 from conveyor.domain.policy import Role
 from conveyor.services import auth
 from tests import support
-from tests.conditions import finished, job_status, messages_sent
+from tests.conditions import finished, job_status, messages_sent, until
 
 
 @pytest.fixture
@@ -157,3 +157,31 @@ async def test_a_session_transaction_carries_the_job_too(
         autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
         with pytest.raises(ValueError, match="autocommit"):
             await producer.submit("demo.noop", connection=autocommit)
+
+
+async def test_a_job_committed_while_the_relays_reconnect_is_not_lost(
+    producer: Producer, stack: support.Stack, env: support.Env
+) -> None:
+    slow_sweep = {"REDISPATCH_AFTER_SECONDS": "3600"}
+    stack.serve(**slow_sweep)
+    stack.worker(**slow_sweep)
+    listening = (
+        "SELECT count(*) AS n FROM pg_stat_activity "
+        "WHERE datname = $1 AND application_name = 'conveyor-relay'"
+    )
+
+    async def both_listening() -> bool:
+        return (await env.sql(listening, env.database))[0]["n"] == 2
+
+    await until(both_listening, "the API's and the worker's relays to listen")
+    await env.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = $1 AND application_name = 'conveyor-relay'",
+        env.database,
+    )
+    during = await producer.submit("demo.noop")  # its notification finds nobody listening
+    await until(both_listening, "the relays to reconnect")
+    after = await producer.submit("demo.noop")
+    assert await finished(env, during.id) == "SUCCEEDED"
+    assert await finished(env, after.id) == "SUCCEEDED"
+    assert await messages_sent(env) == 2
