@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from conveyor import (
     InvalidInput,
@@ -19,7 +19,6 @@ from conveyor import (
     UnknownJobKind,
     kinds,
 )
-from conveyor.db.engine import create_engine
 from conveyor.domain.policy import Role
 from conveyor.services import auth
 from tests import support
@@ -28,8 +27,9 @@ from tests.conditions import finished, job_status, messages_sent, until
 
 @pytest.fixture
 async def engine(env: support.Env) -> AsyncIterator[AsyncEngine]:
-    """The service's own engine, on the database it shares with Conveyor, and its table."""
-    engine = create_engine(env.database_url, pool_size=2)
+    """The service's own engine (SQLAlchemy's defaults, not Conveyor's), on the database it
+    shares with Conveyor, and its table."""
+    engine = create_async_engine(env.database_url, pool_size=2)
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE orders (id int PRIMARY KEY, total int NOT NULL)"))
     yield engine
