@@ -250,9 +250,9 @@ def create_app(
 ) -> Starlette:
     """The API. `registry`: the kinds it accepts (default: `settings.jobs`, loaded now)."""
     settings = settings or get_settings()
-    schema = create_schema(settings)
     if registry is None:
         registry = kinds.load(settings.jobs)
+    schema = create_schema(settings, registry)
     lifespan = _lifespan(settings, registry, schema)
     routes = [
         Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),

@@ -218,6 +218,7 @@ def worker(
     *,
     queues: list[str] | None = None,
     concurrency: int | None = None,
+    registry: kinds.Registry | None = None,
 ) -> InProcess:
     from conveyor.worker.main import Worker
 
@@ -226,7 +227,7 @@ def worker(
     async def main(c: InProcess) -> None:
         w = Worker(
             settings,
-            kinds.load(settings.jobs),
+            registry or kinds.load(settings.jobs),
             queues=queues or settings.queues,
             concurrency=concurrency or settings.worker_concurrency,
             handle_signals=False,

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.asyncio.client import ClientConnection, connect
 
 from conveyor.db.engine import create_engine
+from conveyor.kinds.registry import Registry
 from conveyor.services import auth
 from conveyor.settings import Settings
 from tests import inproc
@@ -265,8 +266,14 @@ class Stack:
         raise RuntimeError(f"{name} did not start:\n{proc.output()}")
 
     def worker(
-        self, name: str = "worker", *args: str, process: bool = False, **extra_env: str
+        self,
+        name: str = "worker",
+        *args: str,
+        process: bool = False,
+        registry: Registry | None = None,
+        **extra_env: str,
     ) -> Component:
+        """A worker; `registry`: the kinds an in-process worker runs (default: the demo's)."""
         if not process and self.code == ROOT:
             options = dict(zip(args[::2], args[1::2], strict=True))
             unknown = set(options) - {"--concurrency", "--queues"}
@@ -276,6 +283,7 @@ class Stack:
                 self.env.settings(**extra_env),
                 queues=options["--queues"].split(",") if "--queues" in options else None,
                 concurrency=int(options["--concurrency"]) if "--concurrency" in options else None,
+                registry=registry,
             )
             self.procs.append(component)
             return component

@@ -51,8 +51,11 @@ def _answers_invalid_input(field: GraphQLField) -> bool:
 
 
 def _checked_by_service(field: GraphQLField) -> bool:
-    definition = (field.extensions or {}).get("strawberry-definition")
-    metadata = getattr(definition, "metadata", None) or {}
+    """Marked with `SERVICE_CHECKS`: a strawberry field's `metadata`, or the `metadata`
+    extension of a field built with graphql-core (the typed mutations, `api.typed_kinds`)."""
+    extensions = field.extensions or {}
+    definition = extensions.get("strawberry-definition")
+    metadata = getattr(definition, "metadata", None) or extensions.get("metadata") or {}
     return all(metadata.get(k) == v for k, v in SERVICE_CHECKS.items())
 
 

@@ -50,7 +50,8 @@ def _request(input: t.SubmitJobInput) -> submit.SubmitRequest:
     )
 
 
-def _submit_result(result: object) -> t.SubmitJobResult:
+def submit_result(result: object) -> t.SubmitJobResult:
+    """A submit's outcome as a `SubmitJobResult` member (also for the typed mutations)."""
     if isinstance(result, errors.UserError):
         return ue.user_error(result)  # type: ignore[return-value]
     assert isinstance(result, models.Job)
@@ -124,7 +125,7 @@ class Mutation:
             info.context.deps, info.context.principal, [_request(input)]
         )
         await _warn_unrunnable(info, results)
-        return _submit_result(results[0])
+        return submit_result(results[0])
 
     @strawberry.mutation(
         description=(
@@ -140,7 +141,7 @@ class Mutation:
             info.context.deps, info.context.principal, [_request(i) for i in inputs]
         )
         await _warn_unrunnable(info, results)
-        return [_submit_result(r) for r in results]
+        return [submit_result(r) for r in results]
 
     @strawberry.mutation(description="Cancel a waiting job now, or stop a running one.")
     async def cancel_job(self, info: Info, id: strawberry.ID) -> t.CancelJobResult:

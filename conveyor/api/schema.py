@@ -21,12 +21,13 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from conveyor.api import cost, guard, warnings
+from conveyor.api import cost, guard, typed_kinds, warnings
 from conveyor.api.errors import ErrorPolicy
 from conveyor.api.flow import FlowMutation, FlowQuery
 from conveyor.api.resolvers import Mutation, Query, Subscription
 from conveyor.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
-from conveyor.api.types import MAX_EVENTS_PAGE
+from conveyor.api.types import MAX_EVENTS_PAGE, SubmitOptions
+from conveyor.kinds.registry import Registry
 from conveyor.services.jobs import MAX_PAGE
 from conveyor.settings import Settings
 
@@ -84,8 +85,12 @@ class ConveyorSchema(strawberry.Schema):
         a traceback. `errors.public` logs each error once, at the level it deserves."""
 
 
-def create_schema(settings: Settings | None = None) -> ConveyorSchema:
-    """The schema with the hostile-request limits of `settings` (defaults when None)."""
+def create_schema(
+    settings: Settings | None = None, registry: Registry | None = None
+) -> ConveyorSchema:
+    """The schema with the hostile-request limits of `settings` (defaults when None) and a
+    typed mutation, input and result types for every kind of `registry` (ADR-0020; none
+    when None): the kinds this process loaded."""
     s = settings or Settings.model_construct()
     # The rule classes are built once: the validation cache is keyed by them (strawberry's
     # QueryDepthLimiter / MaxAliasesLimiter would build new ones per request and defeat it).
@@ -112,7 +117,9 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
         mutation=RootMutation,
         subscription=Subscription,
         extensions=extensions,  # type: ignore[arg-type]
+        types=[SubmitOptions],
     )
+    typed_kinds.install(built._schema, registry or Registry())
     # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).
     guard.install(built._schema)
     built.validation_rules = rules
@@ -120,8 +127,6 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
     return built
 
 
-schema = create_schema()
-
-
-def sdl() -> str:
-    return schema.as_str() + "\n"
+def sdl(registry: Registry) -> str:
+    """The schema as SDL, for the kinds of `registry`."""
+    return create_schema(registry=registry).as_str() + "\n"

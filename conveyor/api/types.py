@@ -134,8 +134,22 @@ class Job:
     concurrency_key: str | None = strawberry.field(
         description="The key its kind computed from the input (per-key limits count by it)."
     )
+    parent_id: strawberry.ID | None = strawberry.field(
+        description="The job whose handler submitted this one (`ctx.submit`)."
+    )
     uuid_: strawberry.Private[uuid.UUID]
+    parent_uuid: strawberry.Private[uuid.UUID | None]
     domain_: strawberry.Private[models.Job]
+
+    @strawberry.field(
+        description="The job whose handler submitted this one: null for jobs submitted by a "
+        "client, and once the parent was pruned."
+    )
+    async def parent(self, info: strawberry.Info[Context, None]) -> Job | None:
+        if self.parent_uuid is None:
+            return None
+        found = await info.context.jobs.load(self.parent_uuid)
+        return Job.from_domain(found) if found else None
 
     @strawberry.field(
         description=(
@@ -207,7 +221,9 @@ class Job:
             schedule_id=strawberry.ID(str(j.schedule_id)) if j.schedule_id else None,
             fire_at=j.fire_at,
             concurrency_key=j.concurrency_key,
+            parent_id=strawberry.ID(str(j.parent_id)) if j.parent_id else None,
             uuid_=j.id,
+            parent_uuid=j.parent_id,
             domain_=j,
         )
 
@@ -362,6 +378,33 @@ class SubmitJobInput:
     kind: str
     payload: JSON
     idempotency_key: str | None = None
+    run_at: datetime | None = strawberry.field(
+        default=None, description="Run no earlier than this time (SCHEDULED until then)."
+    )
+    priority: st.Priority | None = None
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+    backoff_base_seconds: float | None = strawberry.field(
+        default=None,
+        description="Retry backoff base for this job (the kind's, or the deployment's, if null).",
+    )
+    backoff_cap_seconds: float | None = strawberry.field(
+        default=None, description="Longest wait between two attempts of this job."
+    )
+
+
+@strawberry.input(
+    description=(
+        "How a job of a typed mutation (`submit<Kind>`) is run; every field is optional, as "
+        "in SubmitJobInput."
+    )
+)
+class SubmitOptions:
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="A reused key returns the same job (`deduplicated`), or Conflict when the "
+        "kind or input differs.",
+    )
     run_at: datetime | None = strawberry.field(
         default=None, description="Run no earlier than this time (SCHEDULED until then)."
     )

@@ -143,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--id", required=True, help="the key's id (`list-api-keys` shows it)")
     p = command("export-schema", admin.export_schema, "write schema.graphql from the code")
     p.add_argument("--check", action="store_true", help="fail if schema.graphql is out of date")
+    p.add_argument(
+        "--output", metavar="PATH", help="write here instead (`-`: stdout); default schema.graphql"
+    )
     return top
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,14 +108,20 @@ def revoke_api_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    """The schema of the kinds this process loads (their typed mutations included, ADR-0020),
+    to the checkout's schema.graphql, `--output PATH`, or stdout (`--output -`)."""
+    from conveyor import kinds
     from conveyor.api.schema import sdl
 
-    target = ROOT / "schema.graphql"
-    current = sdl()
+    current = sdl(kinds.load(settings.jobs))
+    if args.output == "-":
+        sys.stdout.write(current)
+        return 0
+    target = Path(args.output) if args.output else ROOT / "schema.graphql"
     if args.check:
         if not target.exists() or target.read_text() != current:
-            return fail("schema.graphql is out of date: run `conveyor export-schema`")
-        out("schema.graphql is up to date")
+            return fail(f"{target.name} is out of date: run `conveyor export-schema`")
+        out(f"{target.name} is up to date")
         return 0
     target.write_text(current)
     out(f"wrote {target}")

@@ -48,6 +48,7 @@ class NewJob:
     concurrency_key: str | None = None
     schedule_id: uuid.UUID | None = None
     fire_at: datetime | None = None
+    parent_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,10 @@ _INSERT = with_event(
     INSERT INTO jobs (id, kind, queue, priority, status, payload, max_attempts, timeout_seconds,
                       backoff_base_seconds, backoff_cap_seconds, owner_id, idempotency_key,
                       last_seq, run_at, next_run_at, created_at, updated_at,
-                      concurrency_key, schedule_id, fire_at)
+                      concurrency_key, schedule_id, fire_at, parent_id)
     SELECT v.id, v.kind, v.queue, v.priority, v.status, v.payload, v.max_attempts, v.timeout,
            v.backoff_base, v.backoff_cap, v.owner_id, v.idempotency_key, 1, v.run_at, v.run_at,
-           now(), now(), v.concurrency_key, v.schedule_id, v.fire_at
+           now(), now(), v.concurrency_key, v.schedule_id, v.fire_at, v.parent_id
     FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:queues AS text[]),
                 CAST(:priorities AS smallint[]), CAST(:statuses AS text[]),
                 CAST(:payloads AS jsonb[]), CAST(:max_attempts AS int[]),
@@ -80,10 +81,10 @@ _INSERT = with_event(
                 CAST(:backoff_caps AS float8[]), CAST(:owners AS uuid[]),
                 CAST(:keys AS text[]), CAST(:run_ats AS timestamptz[]),
                 CAST(:concurrency_keys AS text[]), CAST(:schedule_ids AS uuid[]),
-                CAST(:fire_ats AS timestamptz[]))
+                CAST(:fire_ats AS timestamptz[]), CAST(:parents AS uuid[]))
         AS v(id, kind, queue, priority, status, payload, max_attempts, timeout, backoff_base,
              backoff_cap, owner_id, idempotency_key, run_at, concurrency_key, schedule_id,
-             fire_at)
+             fire_at, parent_id)
     ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     """,
     "CASE WHEN j.status = 'SCHEDULED' THEN 'SCHEDULED' ELSE 'SUBMITTED' END",
@@ -115,6 +116,7 @@ async def insert(
         "concurrency_keys": [n.concurrency_key for n in new],
         "schedule_ids": [n.schedule_id for n in new],
         "fire_ats": [n.fire_at for n in new],
+        "parents": [n.parent_id for n in new],
     }
     result = await conn.execute(_INSERT, params)
     by_id = {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}

@@ -189,3 +189,38 @@ async def token_minter(
         .first()
     )
     return Minter(**row) if row else None
+
+
+async def find_active_by_name(
+    conn: AsyncConnection, *, name: str, tenant_name: str | None
+) -> list[ApiKey]:
+    """The active keys named `name` (in the tenant named `tenant_name`, when given)."""
+    result = await conn.execute(
+        text(
+            "SELECT k.id, k.name, k.lookup, k.tenant_id, k.role, k.is_superuser, k.created_by, "
+            "k.created_at, k.expires_at, k.revoked_at "
+            "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id "
+            "WHERE k.name = :name AND (CAST(:tenant AS text) IS NULL OR t.name = :tenant) "
+            "AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
+        ),
+        {"name": name, "tenant": tenant_name},
+    )
+    return [rows.api_key(r) for r in result.mappings()]
+
+
+async def get_active(conn: AsyncConnection, *, key_id: uuid.UUID) -> ApiKey | None:
+    """The key, if it is neither revoked nor expired."""
+    row = (
+        (
+            await conn.execute(
+                text(
+                    f"SELECT {_COLUMNS} FROM api_keys WHERE id = :id AND revoked_at IS NULL "
+                    "AND (expires_at IS NULL OR expires_at > now())"
+                ),
+                {"id": key_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return rows.api_key(row) if row else None

@@ -152,6 +152,9 @@ class Job(Base):
     fire_at: Mapped[datetime | None] = mapped_column(TZ)
     #: What the kind's `concurrency_key` computed from the input: the per-key limit's key.
     concurrency_key: Mapped[str | None] = mapped_column(Text)
+    #: The job whose handler submitted this one (`ctx.submit`); no foreign key: retention
+    #: may prune a parent before its children (migration 0007).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
 
 
 class JobAttempt(Base):

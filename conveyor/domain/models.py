@@ -41,6 +41,8 @@ class Job:
     fire_at: datetime | None = None
     #: The key its kind computed from the input (per-key concurrency limits count by it).
     concurrency_key: str | None = None
+    #: The job whose handler submitted this one (`ctx.submit`).
+    parent_id: uuid.UUID | None = None
     #: True when submitJob returned an existing job for a reused idempotency key.
     deduplicated: bool = False
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import random
 
+#: Jitter draws from a generator of Conveyor's own: the process-wide `random` state belongs to
+#: the application Conveyor runs in (a service embedding a worker, a test's property-based
+#: fuzzer), whose sequences must not move because a job was retried.
+_JITTER = random.Random()
+
 
 def backoff_seconds(
     attempt: int, base: float, cap: float, rng: random.Random | None = None
@@ -14,4 +19,4 @@ def backoff_seconds(
     sending them back in synchronized waves.
     """
     ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
-    return (rng or random).uniform(0.0, ceiling)
+    return (rng or _JITTER).uniform(0.0, ceiling)

@@ -39,12 +39,17 @@ def count_primes_in(lo: int, hi: int) -> int:
     return segment.count(1)
 
 
+class PrimesResult(BaseModel):
+    limit: int = Field(description="The number counted below")
+    primes: int = Field(description="Primes below `limit`")
+
+
 @job_kind("compute.primes", input=PrimesInput, queue="cpu", timeout=600)
-async def primes(ctx: JobContext, input: PrimesInput) -> dict[str, int]:
+async def primes(ctx: JobContext, input: PrimesInput) -> PrimesResult:
     """Count the primes below `limit`, in segments run in a process pool."""
     total = 0
     segments = range(0, input.limit, SEGMENT)
     for i, lo in enumerate(segments, start=1):
         total += await ctx.run_in_process(count_primes_in, lo, min(lo + SEGMENT, input.limit))
         await ctx.progress(i / len(segments), f"{min(lo + SEGMENT, input.limit):,} checked")
-    return {"limit": input.limit, "primes": total}
+    return PrimesResult(limit=input.limit, primes=total)

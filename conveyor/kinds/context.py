@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from conveyor.domain.models import Job
+from conveyor.domain.states import Priority
 
 T = TypeVar("T")
 
@@ -30,4 +36,26 @@ class JobContext(Protocol):
 
     async def run_in_process(self, fn: Callable[..., T], /, *args: Any) -> T:
         """Run CPU-bound `fn(*args)` in the worker's process pool, keeping the event loop free."""
+        ...
+
+    async def submit(
+        self,
+        kind: str,
+        input: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        key: str | None = None,
+        run_at: datetime | None = None,
+        priority: Priority = Priority.NORMAL,
+        max_attempts: int | None = None,
+        timeout_seconds: float | None = None,
+    ) -> Job:
+        """Submit a follow-up job as this job's owner, recorded as its child (`parent_id`),
+        through the API's checks (validation, policy decision, audit).
+
+        Idempotent per (this job, `key`): an attempt that runs again (a retry, a recovered
+        crash) and submits with the same key gets the same job back (`deduplicated`), so a
+        retried parent creates no duplicates. Without `key`, it is derived from the kind and
+        the input. Raises InvalidInput, UnknownJobKind, PolicyDenied, Conflict (the key was
+        used with another kind or input), Unauthenticated (the owner's key is revoked or
+        expired)."""
         ...

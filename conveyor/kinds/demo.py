@@ -19,13 +19,19 @@ class SleepInput(BaseModel):
     step_seconds: float = Field(default=0.5, ge=0, le=60, description="Seconds per step")
 
 
+class SleepResult(BaseModel):
+    """What demo.sleep did (a typed result: `Job.demoSleepResult`, ADR-0020)."""
+
+    steps: int = Field(description="Steps slept")
+
+
 @job_kind("demo.sleep", input=SleepInput, queue="default", timeout=3600)
-async def sleep(ctx: JobContext, input: SleepInput) -> dict[str, int]:
+async def sleep(ctx: JobContext, input: SleepInput) -> SleepResult:
     """Sleep for `steps` x `stepSeconds`, reporting progress after every step."""
     for step in range(1, input.steps + 1):
         await asyncio.sleep(input.step_seconds)
         await ctx.progress(step / input.steps, f"step {step}/{input.steps}")
-    return {"steps": input.steps}
+    return SleepResult(steps=input.steps)
 
 
 class FlakyInput(BaseModel):

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from conveyor.db import keys as keys_repo
 from conveyor.db.engine import statements, transaction
@@ -247,3 +247,30 @@ class Authenticator:
                 [audit.entry(principal, "token.login", f"key:{key_id}", after={"scope": scope})],
             )
         return principal
+
+
+async def principal_named(
+    conn: AsyncConnection, *, key: str, tenant: str | None = None
+) -> Principal:
+    """The principal of the active API key named `key` (or whose id it is), read in the
+    caller's transaction: how a producer in a service that shares the database acts as a
+    key without holding its secret. Unauthenticated when no active key, or more than one,
+    answers to that name."""
+    try:
+        key_id: uuid.UUID | None = uuid.UUID(key)
+    except ValueError:
+        key_id = None
+    if key_id is not None:
+        found = await keys_repo.get_active(conn, key_id=key_id)
+        matches = [found] if found is not None else []
+    else:
+        matches = await keys_repo.find_active_by_name(conn, name=key, tenant_name=tenant)
+    where = f" in tenant {tenant!r}" if tenant else ""
+    if not matches:
+        raise Unauthenticated(f"no active API key is named {key!r}{where}")
+    if len(matches) > 1:
+        raise Unauthenticated(
+            f"{len(matches)} active API keys are named {key!r}{where}: name the tenant, "
+            "give the keys distinct names, or use the key's id"
+        )
+    return matches[0].principal()

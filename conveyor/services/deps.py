@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conveyor.db.engine import create_engine
 from conveyor.kinds.registry import Registry
 from conveyor.services.dispatch import Dispatcher
+from conveyor.services.relay import Relay
 from conveyor.settings import Settings
 
 
@@ -62,6 +63,8 @@ class Deps:
     dispatcher: Dispatcher
     registry: Registry
     cache: Cache = field(default_factory=Cache)
+    #: The outbox relay this process runs (ADR-0021), when it runs one.
+    relay: Relay | None = None
 
     @property
     def prefix(self) -> str:
@@ -71,25 +74,29 @@ class Deps:
 
 @asynccontextmanager
 async def open_deps(
-    settings: Settings, registry: Registry, *, pool_size: int = 10
+    settings: Settings, registry: Registry, *, pool_size: int = 10, relay: bool = True
 ) -> AsyncIterator[Deps]:
-    """Connect to PostgreSQL and Redis, start the dispatcher; close everything on the way out."""
+    """Connect to PostgreSQL and Redis, start the dispatcher and (`relay`) the outbox relay
+    that sends what producers commit (ADR-0021); close everything on the way out."""
     engine = create_engine(settings.database_url, pool_size=pool_size)
     redis = Redis.from_url(
         settings.redis_url, socket_timeout=10, socket_connect_timeout=5, retry=redis_retry()
     )
     dispatcher = Dispatcher(redis, engine, settings.redis_prefix)
+    deps = Deps(
+        settings=settings, engine=engine, redis=redis, dispatcher=dispatcher, registry=registry
+    )
+    relayer = Relay(dispatcher, settings.database_url) if relay else None
     try:
         await dispatcher.start()
-        yield Deps(
-            settings=settings,
-            engine=engine,
-            redis=redis,
-            dispatcher=dispatcher,
-            registry=registry,
-        )
+        if relayer is not None:
+            await relayer.start()
+            deps.relay = relayer
+        yield deps
     finally:
         try:
+            if relayer is not None:
+                await relayer.stop()
             await dispatcher.stop()
         finally:
             await redis.aclose()

@@ -25,8 +25,10 @@ import orjson
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conveyor import pubsub
 from conveyor.db import jobs as jobs_repo
 from conveyor.db import maintenance as maintenance_repo
+from conveyor.db import outbox as outbox_repo
 from conveyor.db.engine import statements
 from conveyor.domain.states import Priority
 
@@ -133,27 +135,67 @@ class Dispatcher:
         if not batch:
             return True
         try:
-            # MULTI/EXEC: the epoch read is the one of the data the messages went into.
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for job_id, queue, priority in batch:
-                    pipe.xadd(stream_key(self._prefix, queue, priority), {b"data": message(job_id)})
-                pipe.get(epoch_key(self._prefix))
-                replies = await pipe.execute()
+            sent_under = await self.xadd(batch)
         except Exception as exc:
             log.warning(
                 "dispatch failed; jobs stay QUEUED and will be resent",
                 extra={"jobs": len(batch), "error": repr(exc)},
             )
             return False
-        sent_under = _epoch_value(replies[-1])
         self._to_mark.setdefault(sent_under, []).extend(job_id for job_id, _, _ in batch)
         self._wake.set()
-        if sent_under != self._epoch:  # Redis lost its data (or this is the first send)
+        await self.adopt(sent_under)
+        return True
+
+    async def xadd(self, batch: Sequence[Target]) -> bytes | None:
+        """XADD one message per job, in one MULTI/EXEC with a read of the epoch, which is
+        therefore the one of the data the messages went into: what a mark must compare with.
+        Raises when Redis fails. Callers mark the jobs themselves (`send`, the outbox relay)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for job_id, queue, priority in batch:
+                pipe.xadd(stream_key(self._prefix, queue, priority), {b"data": message(job_id)})
+            pipe.get(epoch_key(self._prefix))
+            replies = await pipe.execute()
+        return _epoch_value(replies[-1])
+
+    async def adopt(self, sent_under: bytes | None) -> None:
+        """After a send: an epoch other than the adopted one means Redis lost its data (or
+        this is the first send); look again, which records a loss (see `check_epoch`)."""
+        if sent_under != self._epoch:
             try:
                 await self.check_epoch()
             except Exception as exc:
                 log.warning("could not check the Redis epoch", extra={"error": repr(exc)})
-        return True
+
+    async def relay(
+        self, job_ids: Sequence[uuid.UUID] | None, *, limit: int, age: float = 0.0
+    ) -> int:
+        """Send, once, the jobs among `job_ids` (None: any unchanged for `age` seconds) that
+        are QUEUED and unsent: the
+        outbox relay's step for jobs producers committed (ADR-0021). The rows stay locked
+        from the read to the mark's commit, so a relay in another process skips them, then
+        finds them marked. Returns how many were sent and marked; raises on a Redis or
+        PostgreSQL failure (nothing is marked: the sweep sends them)."""
+        async with self._engine.connect() as conn, conn.begin() as tx:
+            locked = await outbox_repo.lock_unsent(conn, job_ids=job_ids, limit=limit, age=age)
+            if not locked:
+                return 0
+            sent_under = await self.xadd([(c.job_id, c.queue, int(c.priority)) for c in locked])
+            await outbox_repo.mark_sent(conn, job_ids=[c.job_id for c in locked])
+            # As `mark`: commit only while the data the messages went into is still there,
+            # read with the rows locked.
+            current = await self._redis.get(epoch_key(self._prefix))
+            marked = sent_under is not None and _epoch_value(current) == sent_under
+            if not marked:
+                await tx.rollback()
+                log.warning(
+                    "Redis lost its data while jobs were relayed; they will be resent",
+                    extra={"jobs": len(locked)},
+                )
+        await self.adopt(sent_under)
+        # Live subscribers see the job appear (its SUBMITTED event), as after an API submit.
+        await pubsub.publish(self._redis, self._prefix, locked)
+        return len(locked) if marked else 0
 
     async def _mark_loop(self) -> None:
         while True:

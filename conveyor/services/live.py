@@ -25,6 +25,9 @@ from conveyor.services.jobs import JobFilterArgs
 
 #: Silence after which a follower re-checks PostgreSQL (covers a publish that never happened).
 IDLE_RECHECK_SECONDS = 15.0
+#: Spreads the re-checks; a generator of its own, not the process-wide `random` (the
+#: application's: see `domain.retry`).
+_SPREAD = random.Random()
 _PAGE = 500
 
 
@@ -55,7 +58,7 @@ async def follow_job(
                     if event.is_terminal:
                         return
                 caught_up = True
-            item = await sub.get(timeout=IDLE_RECHECK_SECONDS * random.uniform(0.8, 1.2))
+            item = await sub.get(timeout=IDLE_RECHECK_SECONDS * _SPREAD.uniform(0.8, 1.2))
             if item is None or item is pubsub.RESYNC:
                 caught_up = False
                 continue

@@ -3,16 +3,21 @@ first event, decision and audit rows in one transaction, then announce (send to 
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import jobs as jobs_repo
+from conveyor.db import keys as keys_repo
+from conveyor.db import outbox as outbox_repo
 from conveyor.db.engine import transaction
 from conveyor.domain import policy, storable
 from conveyor.domain.errors import (
@@ -20,11 +25,12 @@ from conveyor.domain.errors import (
     FieldError,
     Forbidden,
     InvalidInput,
+    Unauthenticated,
     UnknownJobKind,
     UserError,
 )
 from conveyor.domain.models import Job, JobChange, Principal
-from conveyor.domain.states import Priority
+from conveyor.domain.states import JobStatus, Priority
 from conveyor.services import audit, outbox
 from conveyor.services import policy as admission
 from conveyor.services.deps import Deps
@@ -47,6 +53,8 @@ class SubmitRequest:
     timeout_seconds: float | None = None
     backoff_base_seconds: float | None = None
     backoff_cap_seconds: float | None = None
+    #: The job whose handler submits this one (`ctx.submit`); never taken from a client.
+    parent_id: uuid.UUID | None = None
 
 
 #: SubmitRequest's fields, each with the name the API gives it (the path of a field error).
@@ -154,6 +162,7 @@ def validate(deps: Deps, req: SubmitRequest, principal: Principal) -> tuple[jobs
         idempotency_key=req.idempotency_key,
         run_at=run_at,
         concurrency_key=concurrency_key,
+        parent_id=req.parent_id,
     )
     return new, size
 
@@ -167,6 +176,37 @@ async def submit_many(
     reused idempotency key returns the existing job (`deduplicated`) when kind and payload
     match, else `Conflict`.
     """
+    results, valid = _checked(deps, principal, reqs)
+    changes: list[JobChange] = []
+    if valid:
+        async with transaction(deps.engine) as conn:
+            changes = await _store(conn, deps, principal, results, valid)
+    await outbox.announce(deps, changes)
+    return [r for r in results if r is not None]
+
+
+async def submit_in(
+    conn: AsyncConnection, deps: Deps, principal: Principal, reqs: list[SubmitRequest]
+) -> list[Job | UserError]:
+    """`submit_many` inside the caller's transaction (the Python producer API): the jobs,
+    decisions and audit rows commit or roll back with it. Nothing is sent from here: the
+    new QUEUED jobs are announced with `pg_notify`, which PostgreSQL delivers only after the
+    transaction commits, to the outbox relay of every API and worker process (ADR-0021)."""
+    results, valid = _checked(deps, principal, reqs)
+    if valid:
+        changes = await _store(conn, deps, principal, results, valid)
+        queued = [c.job_id for c in changes if c.event.status is JobStatus.QUEUED]
+        await outbox_repo.notify(conn, job_ids=queued)
+    return [r for r in results if r is not None]
+
+
+_Valid = list[tuple[int, jobs_repo.NewJob, int]]
+
+
+def _checked(
+    deps: Deps, principal: Principal, reqs: list[SubmitRequest]
+) -> tuple[list[Job | UserError | None], _Valid]:
+    """Per request: its error, or None and its place among the valid ones."""
     if principal.token_scope is not None:
         raise Forbidden("a read-only token cannot submit jobs")
     if len(reqs) > MAX_BATCH:
@@ -174,22 +214,84 @@ async def submit_many(
             "batch too large", [FieldError(("inputs",), f"at most {MAX_BATCH} jobs per call")]
         )
     results: list[Job | UserError | None] = []
-    valid: list[tuple[int, jobs_repo.NewJob, int]] = []
+    valid: _Valid = []
     for i, req in enumerate(reqs):
         try:
             valid.append((i, *validate(deps, req, principal)))
             results.append(None)
         except UserError as exc:
             results.append(exc)
-    changes: list[JobChange] = []
-    if valid:
-        async with transaction(deps.engine) as conn:
-            items = [(n, size) for _, n, size in valid]
-            stored, changes = await store(conn, deps, principal, items)
-        for (i, _, _), result in zip(valid, stored, strict=True):
-            results[i] = result
-    await outbox.announce(deps, changes)
-    return [r for r in results if r is not None]
+    return results, valid
+
+
+async def _store(
+    conn: AsyncConnection,
+    deps: Deps,
+    principal: Principal,
+    results: list[Job | UserError | None],
+    valid: _Valid,
+) -> list[JobChange]:
+    """`store` the valid requests, filling their places in `results`; the changes to
+    announce once committed."""
+    stored, changes = await store(conn, deps, principal, [(n, size) for _, n, size in valid])
+    for (i, _, _), result in zip(valid, stored, strict=True):
+        results[i] = result
+    return changes
+
+
+def payload_of(input: Mapping[str, Any] | BaseModel | None) -> Any:
+    """A Python caller's input as a JSON client would send it: a model as its wire form
+    (`by_alias`), None as `{}`. Anything else goes to validation as it is."""
+    if input is None:
+        return {}
+    if isinstance(input, BaseModel):
+        return input.model_dump(mode="json", by_alias=True)
+    return dict(input) if isinstance(input, Mapping) else input
+
+
+#: Longest `ctx.submit` key: with the parent's id it must fit an idempotency key (200).
+MAX_CHILD_KEY = 160
+
+
+def child_key(kind: str, payload: Any) -> str:
+    """The key of a child submitted without one: the same kind and input give the same key
+    (and so the same job) on every attempt of the parent."""
+    try:
+        canonical = orjson.dumps([kind, payload], option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        canonical = repr((kind, payload)).encode()
+    return f"auto:{hashlib.sha256(canonical).hexdigest()[:40]}"
+
+
+async def submit_child(deps: Deps, *, parent: Job, request: SubmitRequest, key: str | None) -> Job:
+    """A job a handler submits (`ctx.submit`): as the parent's owner, recorded as its child,
+    idempotent per (parent, key) through the owner's idempotency keys. Raises what a submit
+    refuses, and Unauthenticated when the owner's key is no longer active."""
+    key = child_key(request.kind, request.payload) if key is None else key
+    if not 1 <= len(key) <= MAX_CHILD_KEY:
+        raise InvalidInput(
+            "the job input is invalid",
+            [FieldError(("key",), f"must be 1 to {MAX_CHILD_KEY} characters")],
+        )
+    async with transaction(deps.engine) as conn:
+        owner = await keys_repo.get_active(conn, key_id=parent.owner_id)
+    if owner is None:
+        raise Unauthenticated(
+            f"the API key that submitted job {parent.id} is revoked or expired: its jobs "
+            "submit nothing more"
+        )
+    child = replace(request, idempotency_key=f"{parent.id}/{key}", parent_id=parent.id)
+    (result,) = await submit_many(deps, owner.principal(), [child])
+    if isinstance(result, UserError):
+        raise result
+    return result
+
+
+def _audited(change: JobChange, parent: uuid.UUID | None) -> dict[str, str]:
+    after = {"kind": change.kind, "status": change.event.status.value}
+    if parent is not None:
+        after["parent"] = str(parent)
+    return after
 
 
 async def store(
@@ -230,6 +332,7 @@ async def store(
             by_index[i] = await _existing(conn, principal, new)
     results = [by_index[i] for i in range(len(valid))]
     await admission.record(conn, decided, [r.id if isinstance(r, Job) else None for r in results])
+    parent_of = {r.id: r.parent_id for r in results if isinstance(r, Job)}
     await audit.append(
         conn,
         [
@@ -237,7 +340,7 @@ async def store(
                 principal,
                 "job.submit",
                 f"job:{c.job_id}",
-                after={"kind": c.kind, "status": c.event.status.value, **(audit_after or {})},
+                after={**_audited(c, parent_of.get(c.job_id)), **(audit_after or {})},
             )
             for c in changes
         ],

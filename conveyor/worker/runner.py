@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -23,8 +24,8 @@ from conveyor.domain import outcomes
 from conveyor.domain.errors import PermanentError, ServiceUnavailable
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
-from conveyor.domain.states import EventType, JobStatus
-from conveyor.services import execution
+from conveyor.domain.states import EventType, JobStatus, Priority
+from conveyor.services import execution, submit
 from conveyor.services.batching import Batcher
 from conveyor.services.deps import Deps
 from conveyor.worker.progress import ProgressWriter
@@ -60,6 +61,9 @@ class RunContext:
     attempt: int
     writer: ProgressWriter
     pool: Executor
+    #: The job running, and the process's dependencies: for `submit`.
+    job: Job
+    deps: Deps
 
     async def progress(self, fraction: float, message: str | None = None) -> None:
         if not 0.0 <= fraction <= 1.0:
@@ -77,6 +81,36 @@ class RunContext:
 
     async def run_in_process(self, fn: Callable[..., T], /, *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def submit(
+        self,
+        kind: str,
+        input: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        key: str | None = None,
+        run_at: datetime | None = None,
+        priority: Priority = Priority.NORMAL,
+        max_attempts: int | None = None,
+        timeout_seconds: float | None = None,
+    ) -> Job:
+        request = submit.SubmitRequest(
+            kind=kind,
+            payload=submit.payload_of(input),
+            run_at=run_at,
+            priority=Priority(priority),
+            max_attempts=max_attempts,
+            timeout_seconds=timeout_seconds,
+        )
+        child = await submit.submit_child(self.deps, parent=self.job, request=request, key=key)
+        log.info(
+            "submitted a child job",
+            extra={
+                "child_id": str(child.id),
+                "child_kind": kind,
+                "deduplicated": child.deduplicated,
+            },
+        )
+        return child
 
 
 def _to_json(value: Any) -> Any:
@@ -183,7 +217,7 @@ class JobRunner:
             outcome = outcomes.failed_permanently(outcomes.error_of(exc, "InvalidInput"))
             await self._record(job, outcome, extra, started)
             return
-        ctx = RunContext(job.id, job.attempt, self.writer, self.pool)
+        ctx = RunContext(job.id, job.attempt, self.writer, self.pool, job=job, deps=self.deps)
         task = asyncio.create_task(kind.handler(ctx, payload), name=f"job-{job.id}")
         running = Running(job.id, job.attempt, task)
         self.running[job.id] = running

@@ -7,12 +7,14 @@ import re
 import pytest
 from graphql import GraphQLError, parse, validate
 
+from conveyor import kinds
 from conveyor.api import cost
-from conveyor.api.schema import FIELD_COSTS, PAGE_LIMITS, schema
+from conveyor.api.schema import FIELD_COSTS, PAGE_LIMITS, create_schema
 from conveyor.settings import Settings
 from tests.support import ROOT
 
 LIMIT = Settings.model_construct().graphql_max_cost
+schema = create_schema(registry=kinds.load(kinds.DEMO_MODULES))
 
 
 def _refusals(query: str, max_cost: int = LIMIT) -> list[GraphQLError]:
