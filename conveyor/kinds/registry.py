@@ -155,8 +155,10 @@ def job_kind(
     key_concurrency: int | None = None,
     key_rate: str | None = None,
     schedules: list[ScheduleSpec] | tuple[ScheduleSpec, ...] = (),
+    into: Registry | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare a job kind. `input` gets Conveyor's field convention (`apply_convention`).
+    `into`: a registry to add it to as well (tests and embedding code build their own).
 
     `max_concurrency` / `rate` limit the kind's running jobs and starts across all workers;
     `concurrency_key` (an input field's Python name, or a function of the validated input)
@@ -247,6 +249,8 @@ def job_kind(
             schedules=tuple(schedules),
         )
         _DECLARED.append(kind)
+        if into is not None:
+            into.add(kind)
         with contextlib.suppress(AttributeError, TypeError):  # a callable without attributes
             setattr(handler, KIND_ATTRIBUTE, kind)
         return handler

@@ -72,6 +72,8 @@ async def generate(ctx: JobContext, input: GenerateReport) -> Report:
 class Refund(BaseModel):
     """A model that keeps its snake_case names on the wire (opted out of camelCase)."""
 
+    model_config = ConfigDict(alias_generator=None)
+
     order_id: str
     amount_cents: int = Field(gt=0)
 
