@@ -2,9 +2,23 @@
 
 from conveyor.domain.errors import PermanentError
 from conveyor.kinds.context import JobContext
-from conveyor.kinds.registry import JobKind, Registry, job_kind, registry
+from conveyor.kinds.registry import JobKind, Registry, job_kind, registry, workflow
+from conveyor.kinds.workflows import Map, Step, StepInputs, Workflow
 
-__all__ = ["JobContext", "JobKind", "PermanentError", "Registry", "job_kind", "load", "registry"]
+__all__ = [
+    "JobContext",
+    "JobKind",
+    "Map",
+    "PermanentError",
+    "Registry",
+    "Step",
+    "StepInputs",
+    "Workflow",
+    "job_kind",
+    "load",
+    "registry",
+    "workflow",
+]
 
 
 def load() -> Registry:

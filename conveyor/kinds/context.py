@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -30,4 +30,10 @@ class JobContext(Protocol):
 
     async def run_in_process(self, fn: Callable[..., T], /, *args: Any) -> T:
         """Run CPU-bound `fn(*args)` in the worker's process pool, keeping the event loop free."""
+        ...
+
+    async def snooze(self, seconds: float) -> NoReturn:
+        """End this attempt now and run the job again after `seconds`, without using an
+        attempt (for polling: "not ready yet, look again in a minute"). Raises: code after it
+        does not run. A cancel requested meanwhile wins."""
         ...

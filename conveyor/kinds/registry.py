@@ -13,11 +13,13 @@ async def resize(ctx: JobContext, input: Resize) -> dict[str, int]:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
+
+from conveyor.kinds.workflows import Map, Step, Workflow, WorkflowRegistry, validate
 
 if TYPE_CHECKING:
     from conveyor.kinds.context import JobContext
@@ -47,8 +49,11 @@ class JobKind:
 
 
 class Registry:
+    """Job kinds, and the workflows built from them (`kinds.workflows`)."""
+
     def __init__(self) -> None:
         self._kinds: dict[str, JobKind] = {}
+        self.workflows = WorkflowRegistry()
 
     def add(self, kind: JobKind) -> None:
         if kind.name in self._kinds:
@@ -108,3 +113,20 @@ def job_kind(
         return handler
 
     return register
+
+
+def workflow(
+    name: str,
+    *,
+    input: type[BaseModel],
+    steps: Sequence[Step | Map],
+    description: str = "",
+    into: Registry | None = None,
+) -> Workflow:
+    """Define, validate and register a workflow (`kinds.workflows`); its kinds must be
+    registered first. A definition that cannot run raises `InvalidWorkflow` here, at import."""
+    target = into or registry
+    parents = validate(name, input, steps, target)
+    wf = Workflow(name, input, tuple(steps), description, parents)
+    target.workflows.add(wf)
+    return wf

@@ -104,7 +104,7 @@ async def test_retry_gives_the_jobs_own_budget_and_a_release_does_not_count(
         claimed = (await execution.claim_many(rt, worker_id=WORKER, job_ids=[job_id]))[0]
         assert claimed is not None
         assert claimed.attempt <= claimed.max_attempts
-        assert (await execution.finish_many(rt, [(job_id, claimed.attempt, outcome)]))[0]
+        assert (await execution.finish_many(rt, [(job_id, claimed.attempt, outcome, None)]))[0]
         return claimed.attempt
 
     released = outcomes.released()
