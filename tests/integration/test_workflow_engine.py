@@ -197,7 +197,8 @@ async def test_a_map_fans_out_and_the_join_sees_every_result(
     join = next(j for j in jobs if j.kind == "t.sum")
     assert join.result == sum(i * 10 for i in range(200))
     types = await _event_types(deps, run.id)
-    assert types[0] is RunEventType.SUBMITTED and types[-1] is RunEventType.SUCCEEDED
+    assert types[0] is RunEventType.SUBMITTED
+    assert types[-1] is RunEventType.SUCCEEDED
 
 
 async def test_a_diamond_releases_the_join_once_both_parents_succeeded(
@@ -209,7 +210,8 @@ async def test_a_diamond_releases_the_join_once_both_parents_succeeded(
     jobs = {j.kind + str(j.payload): j for j in await _jobs(deps, run.id)}
     assert len(jobs) == 4
     d = [j for j in await _jobs(deps, run.id) if j.payload == {"n": 2 + 50, "fail": False}]
-    assert len(d) == 1 and d[0].result == 52
+    assert len(d) == 1
+    assert d[0].result == 52
 
 
 async def test_an_empty_map_completes_at_once(
@@ -247,14 +249,16 @@ async def test_too_many_failures_fail_the_map_skip_the_join_and_retry_reruns_onl
     # Retry: the failed items run again (they fail again unless the input changes: make
     # them pass by changing what the kind sees is not possible, so count the runs instead).
     retried = await workflows.retry(deps, alice, run.id)
-    assert retried.status is RunStatus.RUNNING and retried.generation == 2
+    assert retried.status is RunStatus.RUNNING
+    assert retried.generation == 2
     after_retry = {j.map_index: j for j in await _jobs(deps, run.id)}
     requeued = sorted(i for i, j in after_retry.items() if j.status is JobStatus.QUEUED)
     # Only items that did not succeed are queued again; `make` and the good items keep theirs.
     assert set(requeued) <= {1, 3, 4, 2, 0}
     for i, j in after_retry.items():
         if before[i].status is JobStatus.SUCCEEDED:
-            assert j.status is JobStatus.SUCCEEDED and j.attempt == before[i].attempt
+            assert j.status is JobStatus.SUCCEEDED
+            assert j.attempt == before[i].attempt
     assert after_retry[-1].status is JobStatus.SUCCEEDED  # make: not re-run
     await _drain(deps, harness, run.id)
     final = {j.map_index: j for j in await _jobs(deps, run.id)}
@@ -355,7 +359,8 @@ async def test_two_parents_finishing_at_once_start_the_child_exactly_once(
     assert [j.payload for j in queued] == [{"n": 52, "fail": False}]
     async with statements(deps.engine) as conn:
         steps = {s.key: s for s in await runs_repo.steps(conn, run_ids=[run.id])}
-    assert steps["d"].status is StepStatus.RUNNING and steps["d"].pending_parents == 0
+    assert steps["d"].status is StepStatus.RUNNING
+    assert steps["d"].pending_parents == 0
 
 
 async def test_a_redelivered_completion_counts_once(
@@ -374,7 +379,8 @@ async def test_a_redelivered_completion_counts_once(
     assert sorted(a[0] is None for a in answers) == [False, True]
     async with statements(deps.engine) as conn:
         steps = {s.key: s for s in await runs_repo.steps(conn, run_ids=[run.id])}
-    assert steps["work"].succeeded == 1 and steps["work"].status is StepStatus.RUNNING
+    assert steps["work"].succeeded == 1
+    assert steps["work"].status is StepStatus.RUNNING
 
 
 async def test_the_same_step_cannot_get_a_second_job(
@@ -419,7 +425,8 @@ async def test_a_reused_idempotency_key_returns_the_same_run(deps: Deps, alice: 
     req = workflows.SubmitRunRequest("t.fan", {"items": 2}, idempotency_key="k1")
     first = await workflows.submit(deps, alice, req)
     again = await workflows.submit(deps, alice, req)
-    assert again.id == first.id and again.deduplicated
+    assert again.id == first.id
+    assert again.deduplicated
     assert len(await _jobs(deps, first.id)) == 1
 
 
@@ -433,14 +440,16 @@ async def test_snooze_runs_again_later_without_using_an_attempt(
     )
     assert isinstance(job, Job)
     after = await harness.run(job.id)
-    assert after.status is JobStatus.SCHEDULED and after.max_attempts == 2
+    assert after.status is JobStatus.SCHEDULED
+    assert after.max_attempts == 2
     for _ in range(2):
         async with statements(deps.engine) as conn:
             await conn.exec_driver_sql(
                 "UPDATE jobs SET status = 'QUEUED', next_run_at = NULL WHERE id = $1", (job.id,)
             )
         after = await harness.run(job.id)
-    assert after.status is JobStatus.SUCCEEDED and after.result == 3
+    assert after.status is JobStatus.SUCCEEDED
+    assert after.result == 3
 
 
 def test_a_definition_is_validated_at_import() -> None:
@@ -452,7 +461,7 @@ def test_a_definition_is_validated_at_import() -> None:
             into=reg,
             steps=[Step("a", "t.sum", after=["b"]), Step("b", "t.sum", after=["a"])],
         )
-    with pytest.raises(InvalidWorkflow, match="unknown job kind 't.nope'"):
+    with pytest.raises(InvalidWorkflow, match=r"unknown job kind 't\.nope'"):
         workflow("t.bad", input=WfInput, into=reg, steps=[Step("a", "t.nope")])
     with pytest.raises(InvalidWorkflow, match="unreachable"):
         workflow("t.cut", input=WfInput, into=reg, steps=[Step("a", "t.sum"), Step("b", "t.sum")])
