@@ -21,11 +21,18 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from conveyor import kinds
 from conveyor.api import cost, guard
 from conveyor.api.errors import ErrorPolicy
 from conveyor.api.resolvers import Mutation, Query, Subscription
 from conveyor.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
 from conveyor.api.types import MAX_EVENTS_PAGE
+from conveyor.api.workflow_resolvers import (
+    WorkflowMutation,
+    WorkflowQuery,
+    WorkflowSubscription,
+    typed_mutations,
+)
 from conveyor.services.jobs import MAX_PAGE
 from conveyor.settings import Settings
 
@@ -35,13 +42,27 @@ PAGE_LIMITS = {
     ("Query", "auditLog"): MAX_LOG_PAGE,
     ("Query", "policyDecisions"): MAX_LOG_PAGE,
     ("Job", "events"): MAX_EVENTS_PAGE,
+    ("Query", "workflowRuns"): MAX_PAGE,
+    ("WorkflowStep", "jobs"): MAX_EVENTS_PAGE,
 }
 #: Fields that read PostgreSQL once per parent object (no DataLoader) cost this much more: a
 #: round trip takes about as long as executing a hundred fields.
-FIELD_COSTS = {("Job", "events"): 100}
+FIELD_COSTS = {
+    ("Job", "events"): 100,
+    ("Job", "run"): 100,
+    ("Job", "step"): 100,
+    ("WorkflowRun", "steps"): 100,
+    ("WorkflowRun", "progress"): 100,
+    ("WorkflowStep", "job"): 100,
+    ("WorkflowStep", "jobs"): 100,
+    ("WorkflowStep", "counts"): 100,
+}
 
-RootQuery = merge_types("Query", (Query, SecurityQuery))
-RootMutation = merge_types("Mutation", (Mutation, SecurityMutation))
+RootQuery = merge_types("Query", (Query, SecurityQuery, WorkflowQuery))
+RootMutation = merge_types(
+    "Mutation", (Mutation, SecurityMutation, WorkflowMutation, typed_mutations(kinds.load()))
+)
+RootSubscription = merge_types("Subscription", (Subscription, WorkflowSubscription))
 
 
 class ConveyorSchema(strawberry.Schema):
@@ -108,7 +129,7 @@ def create_schema(settings: Settings | None = None) -> ConveyorSchema:
     built = ConveyorSchema(
         query=RootQuery,
         mutation=RootMutation,
-        subscription=Subscription,
+        subscription=RootSubscription,
         extensions=extensions,  # type: ignore[arg-type]
     )
     # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).

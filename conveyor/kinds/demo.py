@@ -110,3 +110,32 @@ pipeline = workflow(
         Step("join", "demo.join", after=["work"], input=_join_input),
     ],
 )
+
+
+class FlakyPipelineInput(_Input):
+    items: int = Field(default=5, ge=0, le=10_000, description="Items the map fans out to")
+    fail_items: list[int] = Field(
+        default_factory=list,
+        description="Items whose first attempt fails permanently (a retry of the run passes)",
+    )
+
+
+flaky_pipeline = workflow(
+    "demo.flaky_pipeline",
+    input=FlakyPipelineInput,
+    description="demo.pipeline with items that fail once: shows retryWorkflowRun",
+    steps=[
+        Step("split", "demo.split", input=lambda c: {"items": c.input.items}),
+        Map(
+            "work",
+            "demo.flaky",
+            over="split",
+            items=lambda r: r["items"],
+            input=lambda c, item: {
+                "failTimes": 1 if item in c.input.fail_items else 0,
+                "permanent": True,
+            },
+        ),
+        Step("join", "demo.join", after=["work"], input=_join_input),
+    ],
+)

@@ -19,7 +19,7 @@ from taskiq.receiver import Receiver
 from conveyor import gc_freeze, metrics, pubsub
 from conveyor.domain.errors import ServiceUnavailable
 from conveyor.kinds.registry import Registry
-from conveyor.services import execution
+from conveyor.services import engine, execution
 from conveyor.services.deps import open_deps
 from conveyor.services.dispatch import TASK_NAME
 from conveyor.settings import Settings
@@ -281,6 +281,8 @@ class Worker:
                     # the unmarked jobs too, but this one keeps trying to resend them all now.
                     if ran and resend_all:
                         self._resend_pending = False
+                    # Maps whose expansion a dead process left half done (ADR-0023).
+                    await engine.expand_interrupted(self.deps)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive outages
