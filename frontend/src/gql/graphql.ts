@@ -31,6 +31,7 @@ export type JobEventType =
   | 'RETRY_SCHEDULED'
   | 'SCHEDULED'
   | 'SNAPSHOT'
+  | 'SNOOZED'
   | 'STARTED'
   | 'SUBMITTED'
   | 'SUCCEEDED'
