@@ -249,7 +249,7 @@ class ConveyorStack:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             *args,
             env=self.env,
             cwd=self.cwd,
@@ -299,7 +299,7 @@ class ConveyorStack:
         self.api = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             "serve",
             "--host",
             "127.0.0.1",
@@ -328,7 +328,7 @@ class ConveyorStack:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "app",
+            "conveyor",
             "worker",
             "--queues",
             queues,
