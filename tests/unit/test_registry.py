@@ -34,9 +34,12 @@ def test_shipped_kinds_and_their_queues() -> None:
     assert {k.name: k.queue for k in r.all()} == {
         "compute.primes": "cpu",
         "demo.flaky": "default",
+        "demo.join": "default",
         "demo.noop": "default",
         "demo.sleep": "default",
+        "demo.split": "default",
     }
+    assert [w.name for w in r.workflows.all()] == ["demo.flaky_pipeline", "demo.pipeline"]
     schema = r.get("demo.sleep").json_schema()  # type: ignore[union-attr]
     assert schema["properties"]["steps"]["maximum"] == 10_000
     assert "stepSeconds" in schema["properties"]

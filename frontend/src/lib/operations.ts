@@ -348,3 +348,136 @@ export const PolicyDecisionsQuery = graphql(`
     }
   }
 `);
+
+export const WorkflowRunsQuery = graphql(`
+  query WorkflowRuns($first: Int, $after: String) {
+    workflowRuns(first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          id
+          workflow
+          status
+          progress
+          createdAt
+          finishedAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const WorkflowRunQuery = graphql(`
+  query WorkflowRun($id: ID!) {
+    workflowRun(id: $id) {
+      id
+      workflow
+      status
+      progress
+      generation
+      lastSeq
+      input
+      createdAt
+      finishedAt
+      error {
+        type
+        message
+      }
+      steps {
+        id
+        key
+        kind
+        isMap
+        status
+        expected
+        succeeded
+        failed
+        error {
+          type
+          message
+        }
+        job {
+          id
+          status
+        }
+        counts {
+          status
+          count
+        }
+      }
+    }
+    workflows {
+      name
+      edges {
+        from
+        to
+      }
+    }
+  }
+`);
+
+export const StepJobsQuery = graphql(`
+  query StepJobs($id: ID!, $status: [JobStatus!], $first: Int) {
+    workflowRun(id: $id) {
+      id
+      steps {
+        id
+        key
+        jobs(status: $status, first: $first) {
+          id
+          status
+          mapIndex
+          attempt
+        }
+      }
+    }
+  }
+`);
+
+export const WorkflowEventsSubscription = graphql(`
+  subscription WorkflowEvents($runId: ID!, $after: Int) {
+    workflowEvents(runId: $runId, after: $after) {
+      seq
+      type
+      status
+      step
+      stepStatus
+    }
+  }
+`);
+
+export const CancelWorkflowRunMutation = graphql(`
+  mutation CancelWorkflowRun($id: ID!) {
+    cancelWorkflowRun(id: $id) {
+      __typename
+      ... on WorkflowRun {
+        id
+        status
+      }
+      ... on UserError {
+        code
+        message
+      }
+    }
+  }
+`);
+
+export const RetryWorkflowRunMutation = graphql(`
+  mutation RetryWorkflowRun($id: ID!) {
+    retryWorkflowRun(id: $id) {
+      __typename
+      ... on WorkflowRun {
+        id
+        status
+      }
+      ... on UserError {
+        code
+        message
+      }
+    }
+  }
+`);
