@@ -75,11 +75,10 @@ async def conveyor_side(items: int, runs: int, redis_url: str) -> dict[str, Any]
                 else:
                     before = await pg.fetchval("SELECT count(*) FROM jobs")
                     start = time.perf_counter()
-                    ids = await submit_batch(
-                        client,
-                        [{"kind": "demo.sleep", "payload": {"steps": 1, "stepSeconds": 0}}]
-                        * (items + 2),
-                    )
+                    one = {"kind": "demo.sleep", "payload": {"steps": 1, "stepSeconds": 0}}
+                    ids = []
+                    for at in range(0, items + 2, 1000):  # submitJobs takes 1,000 at most
+                        ids += await submit_batch(client, [one] * min(1000, items + 2 - at))
                     end = await _wait(
                         pg,
                         "SELECT count(*) = $2 FROM jobs WHERE id = ANY($1::uuid[]) "
