@@ -350,8 +350,8 @@ export const PolicyDecisionsQuery = graphql(`
 `);
 
 export const WorkflowRunsQuery = graphql(`
-  query WorkflowRuns($first: Int, $after: String) {
-    workflowRuns(first: $first, after: $after) {
+  query WorkflowRuns($after: String) {
+    workflowRuns(first: 50, after: $after) {
       edges {
         cursor
         node {
@@ -421,13 +421,13 @@ export const WorkflowRunQuery = graphql(`
 `);
 
 export const StepJobsQuery = graphql(`
-  query StepJobs($id: ID!, $status: [JobStatus!], $first: Int) {
+  query StepJobs($id: ID!, $status: [JobStatus!]) {
     workflowRun(id: $id) {
       id
       steps {
         id
         key
-        jobs(status: $status, first: $first) {
+        jobs(status: $status, first: 200) {
           id
           status
           mapIndex

@@ -115,7 +115,7 @@ function StepDetail({ runId, step }: { runId: string; step: StepInfo }) {
   const [status, setStatus] = useState<string | null>(null);
   const [jobs] = useQuery({
     query: StepJobsQuery,
-    variables: { id: runId, status: status ? [status as JobStatus] : null, first: 200 },
+    variables: { id: runId, status: status ? [status as JobStatus] : null },
     pause: !step.isMap,
     requestPolicy: 'network-only',
   });

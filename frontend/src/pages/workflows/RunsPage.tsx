@@ -11,7 +11,7 @@ const POLL_MS = 3000;
 /** Workflow runs, newest first (refreshed every few seconds; a run's own page is live). */
 export function RunsPage() {
   useDocumentTitle('Workflows');
-  const [result, refetch] = useQuery({ query: WorkflowRunsQuery, variables: { first: 50 }, requestPolicy: 'cache-and-network' });
+  const [result, refetch] = useQuery({ query: WorkflowRunsQuery, variables: {}, requestPolicy: 'cache-and-network' });
   const runs = result.data?.workflowRuns.edges.map((e) => e.node) ?? [];
   useEffect(() => {
     const t = setInterval(() => refetch({ requestPolicy: 'network-only' }), POLL_MS);
