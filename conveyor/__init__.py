@@ -3,6 +3,7 @@
 What user code imports (ADR-0018, ADR-0019)::
 
     from conveyor import JobContext, PermanentError, job_kind, schedule   # job modules
+    from conveyor import Map, Step, workflow                              # workflows
     from conveyor import Producer, Client                                  # producers, clients
 
 Everything else is internal and may move. The names are resolved on first use, so `import
@@ -32,13 +33,17 @@ if TYPE_CHECKING:
     from conveyor.domain.models import Job
     from conveyor.domain.states import JobStatus, Priority
     from conveyor.kinds.context import JobContext
-    from conveyor.kinds.registry import job_kind, schedule
+    from conveyor.kinds.registry import job_kind, schedule, workflow
+    from conveyor.kinds.workflows import Map, Step
     from conveyor.producer import Producer, SubmitRequest
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
     "job_kind": "conveyor.kinds.registry",
     "schedule": "conveyor.kinds.registry",
+    "workflow": "conveyor.kinds.registry",
+    "Step": "conveyor.kinds.workflows",
+    "Map": "conveyor.kinds.workflows",
     "JobContext": "conveyor.kinds.context",
     "PermanentError": "conveyor.domain.errors",
     "Client": "conveyor.client",
@@ -68,18 +73,21 @@ __all__ = [
     "Job",
     "JobContext",
     "JobStatus",
+    "Map",
     "NotFound",
     "PermanentError",
     "PolicyDenied",
     "Priority",
     "Producer",
     "ServiceUnavailable",
+    "Step",
     "SubmitRequest",
     "Unauthenticated",
     "UnknownJobKind",
     "UserError",
     "job_kind",
     "schedule",
+    "workflow",
 ]
 
 

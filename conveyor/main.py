@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor import gc_freeze, kinds, metrics, pubsub
+from conveyor import gc_freeze, kinds, metrics, pubsub, tasks
 from conveyor.api.connections import Connections
 from conveyor.api.http import ConveyorGraphQL
 from conveyor.api.schema import ConveyorSchema, create_schema
@@ -170,9 +170,7 @@ def _lifespan(settings: Settings, registry: kinds.Registry, schema: ConveyorSche
                 yield {"deps": deps, "hub": hub, "graphql": graphql}
             finally:
                 if scheduler_task is not None:
-                    scheduler_task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await scheduler_task
+                    await tasks.finish(scheduler_task)
                 await connections.stop()
                 await hub.stop()
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketState
 
-from conveyor import pubsub
+from conveyor import pubsub, tasks
 from conveyor.domain.models import Principal
 from conveyor.services import keys
 from conveyor.services.auth import Authenticator
@@ -107,9 +107,7 @@ class Connections:
         if self._task is not None:
             # The flag too: a cancel swallowed on the way (Python 3.11's `asyncio.wait_for`
             # loses one that lands as the awaited call completes) must still end the loop.
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.finish(self._task)
 
     async def _run(self) -> None:
         interval = self._deps.settings.revocation_check_seconds

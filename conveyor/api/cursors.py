@@ -24,7 +24,12 @@ def _invalid() -> InvalidInput:
 
 
 def of_job(job: Job) -> str:
-    return _encode(f"{job.created_at.isoformat()}|{job.id}")
+    return of_position(job.created_at, job.id)
+
+
+def of_position(created_at: datetime, row_id: uuid.UUID) -> str:
+    """A (created_at, id) keyset position: jobs' and workflow runs' pages."""
+    return _encode(f"{created_at.isoformat()}|{row_id}")
 
 
 def job_position(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:

@@ -26,7 +26,12 @@ from conveyor.api.errors import ErrorPolicy
 from conveyor.api.flow import FlowMutation, FlowQuery
 from conveyor.api.resolvers import Mutation, Query, Subscription
 from conveyor.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery
-from conveyor.api.types import MAX_EVENTS_PAGE, SubmitOptions
+from conveyor.api.types import MAX_EVENTS_PAGE, SubmitOptions, WorkflowOptions
+from conveyor.api.workflow_resolvers import (
+    WorkflowMutation,
+    WorkflowQuery,
+    WorkflowSubscription,
+)
 from conveyor.kinds.registry import Registry
 from conveyor.services.jobs import MAX_PAGE
 from conveyor.settings import Settings
@@ -37,13 +42,26 @@ PAGE_LIMITS = {
     ("Query", "auditLog"): MAX_LOG_PAGE,
     ("Query", "policyDecisions"): MAX_LOG_PAGE,
     ("Job", "events"): MAX_EVENTS_PAGE,
+    ("Query", "workflowRuns"): MAX_PAGE,
+    ("WorkflowStep", "jobs"): MAX_EVENTS_PAGE,
 }
 #: Fields that read PostgreSQL once per parent object (no DataLoader) cost this much more: a
 #: round trip takes about as long as executing a hundred fields.
-FIELD_COSTS = {("Job", "events"): 100, ("Job", "waitingReason"): 100}
+FIELD_COSTS = {
+    ("Job", "events"): 100,
+    ("Job", "waitingReason"): 100,
+    ("Job", "run"): 100,
+    ("Job", "step"): 100,
+    ("WorkflowRun", "steps"): 100,
+    ("WorkflowRun", "progress"): 100,
+    ("WorkflowStep", "job"): 100,
+    ("WorkflowStep", "jobs"): 100,
+    ("WorkflowStep", "counts"): 100,
+}
 
-RootQuery = merge_types("Query", (Query, SecurityQuery, FlowQuery))
-RootMutation = merge_types("Mutation", (Mutation, SecurityMutation, FlowMutation))
+RootQuery = merge_types("Query", (Query, SecurityQuery, FlowQuery, WorkflowQuery))
+RootMutation = merge_types("Mutation", (Mutation, SecurityMutation, FlowMutation, WorkflowMutation))
+RootSubscription = merge_types("Subscription", (Subscription, WorkflowSubscription))
 
 
 class ConveyorSchema(strawberry.Schema):
@@ -115,9 +133,9 @@ def create_schema(
     built = ConveyorSchema(
         query=RootQuery,
         mutation=RootMutation,
-        subscription=Subscription,
+        subscription=RootSubscription,
         extensions=extensions,  # type: ignore[arg-type]
-        types=[SubmitOptions],
+        types=[SubmitOptions, WorkflowOptions],
     )
     typed_kinds.install(built._schema, registry or Registry())
     # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).

@@ -41,17 +41,24 @@ from graphql import (
 from pydantic import BaseModel, ValidationError
 
 from conveyor.api import guard, resolvers
+from conveyor.api import types as t
+from conveyor.api import user_errors as ue
 from conveyor.api.model_types import Builder, Shape, Untypeable, client_path, pascal, unwrap
 from conveyor.domain import errors
 from conveyor.domain import states as st
 from conveyor.kinds.registry import JobKind, Registry
-from conveyor.services import submit
+from conveyor.kinds.workflows import Workflow
+from conveyor.services import submit, workflows
 
 log = logging.getLogger(__name__)
 
 
 def mutation_name(kind_name: str) -> str:
     return f"submit{pascal(kind_name)}"
+
+
+def workflow_mutation_name(workflow_name: str) -> str:
+    return f"submitWorkflow{pascal(workflow_name)}"
 
 
 def result_field_name(kind_name: str) -> str:
@@ -193,9 +200,68 @@ def _type_kind(schema: GraphQLSchema, kind: JobKind) -> Typed:
     return Typed(kind.name, mutation_name(kind.name), builder.created, mutation, result)
 
 
+def _workflow_submitter(name: str, shape: Shape | None) -> Callable[..., Awaitable[object]]:
+    async def resolve(
+        _root: object,
+        info: GraphQLResolveInfo[Any],
+        input: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> object:
+        context = info.context
+        key = (options or {}).get("idempotencyKey")
+        request = workflows.SubmitRunRequest(name, _jsonable(input or {}), key)
+        try:
+            run = await workflows.submit(context.deps, context.principal, request)
+        except errors.InvalidInput as exc:
+            return ue.user_error(_workflow_as_written(shape, exc))
+        except (errors.UnknownWorkflow, errors.Conflict, errors.PolicyDenied) as exc:
+            return ue.user_error(exc)
+        return t.WorkflowRun.from_domain(run)
+
+    return resolve
+
+
+def _workflow_as_written(shape: Shape | None, error: errors.InvalidInput) -> errors.InvalidInput:
+    """`submitWorkflow`'s paths (`input...`, `idempotencyKey`) as the typed mutation's."""
+    found: list[errors.FieldError] = []
+    for f in error.field_errors:
+        if f.path[:1] == ("input",):
+            path = ("input", *client_path(shape, f.path[1:]))
+        else:
+            path = ("options", *f.path)
+        found.append(errors.FieldError(path, f.message))
+    return errors.InvalidInput(error.message, found)
+
+
+def _type_workflow(schema: GraphQLSchema, wf: Workflow) -> Typed:
+    """`submitWorkflow<Name>(input: <Name>WorkflowInput!, options: WorkflowOptions)`: the
+    workflow's input model as a GraphQL input type, answered as `submitWorkflow` is."""
+    stem = f"{pascal(wf.name)}Workflow"
+    builder = Builder(schema, stem)
+    args: dict[str, GraphQLArgument] = {}
+    shape: Shape | None = None
+    if wf.input_model.model_fields:
+        made, shape = builder.input_object(wf.input_model, stem)
+        args["input"] = GraphQLArgument(GraphQLNonNull(made))
+    options = schema.type_map["WorkflowOptions"]
+    assert isinstance(options, GraphQLInputObjectType)
+    args["options"] = GraphQLArgument(options)
+    answer = schema.type_map["SubmitWorkflowResult"]
+    assert isinstance(answer, GraphQLUnionType)
+    mutation = GraphQLField(
+        GraphQLNonNull(answer),
+        args=args,
+        resolve=_workflow_submitter(wf.name, shape),
+        description=f"Start a `{wf.name}` run. {wf.description}".strip(),
+        extensions={"metadata": guard.SERVICE_CHECKS},
+    )
+    return Typed(wf.name, workflow_mutation_name(wf.name), builder.created, mutation, None)
+
+
 def install(schema: GraphQLSchema, registry: Registry) -> list[Typed]:
-    """Add every kind's typed mutation, input and result types to `schema` (before anything
-    executes on it). A kind whose model GraphQL cannot name is left to `submitJob`, logged."""
+    """Add every kind's typed mutation, input and result types, and every workflow's typed
+    mutation and input type, to `schema` (before anything executes on it). A kind or workflow
+    whose model GraphQL cannot name is left to `submitJob` / `submitWorkflow`, logged."""
     mutation_type = schema.mutation_type
     job_type = schema.type_map["Job"]
     assert mutation_type is not None
@@ -221,6 +287,23 @@ def install(schema: GraphQLSchema, registry: Registry) -> list[Typed]:
         mutation_type.fields[typed.mutation] = typed.mutation_field
         if typed.result_field is not None:
             job_type.fields[typed.result_field[0]] = typed.result_field[1]
+        added.append(typed)
+    for wf in registry.workflows.all():
+        try:
+            typed = _type_workflow(schema, wf)
+            if typed.mutation in mutation_type.fields:
+                raise Untypeable(f"the mutation name {typed.mutation} is taken")
+        except Untypeable as exc:
+            log.warning(
+                "workflow %s gets no typed mutation (%s); clients submit it with submitWorkflow",
+                wf.name,
+                exc,
+                extra={"workflow": wf.name},
+            )
+            continue
+        for name, named in typed.created.items():
+            schema.type_map.setdefault(name, named)
+        mutation_type.fields[typed.mutation] = typed.mutation_field
         added.append(typed)
     schema._validation_errors = None  # the schema changed: validate it again
     assert_valid_schema(schema)

@@ -11,12 +11,15 @@ from strawberry.scalars import JSON
 
 from conveyor.api import user_errors as ue
 from conveyor.db import stats as db_stats
-from conveyor.domain import errors, models, policy
+from conveyor.domain import errors, models, policy, runs
 from conveyor.domain import states as st
 from conveyor.domain import waiting as wait
 from conveyor.kinds.registry import JobKind as DomainJobKind
+from conveyor.kinds.workflows import Map as MapDefinition
+from conveyor.kinds.workflows import Workflow as DomainWorkflow
 from conveyor.services import jobs as jobs_service
 from conveyor.services import ops, waiting
+from conveyor.services import workflows as workflows_service
 
 if TYPE_CHECKING:
     from conveyor.api.context import Context
@@ -26,6 +29,9 @@ AttemptStatus = strawberry.enum(st.AttemptStatus, name="AttemptStatus")
 JobEventType = strawberry.enum(st.EventType, name="JobEventType")
 Priority = strawberry.enum(st.Priority, name="Priority")
 Role = strawberry.enum(policy.Role, name="Role", description="What a key may do in its tenant.")
+WorkflowRunStatus = strawberry.enum(runs.RunStatus, name="WorkflowRunStatus")
+WorkflowStepStatus = strawberry.enum(runs.StepStatus, name="WorkflowStepStatus")
+WorkflowEventType = strawberry.enum(runs.RunEventType, name="WorkflowEventType")
 
 
 @strawberry.type(
@@ -138,6 +144,11 @@ class Job:
         description="The job whose handler submitted this one (`ctx.submit`)."
     )
     uuid_: strawberry.Private[uuid.UUID]
+    run_id: strawberry.Private[uuid.UUID | None]
+    step_id: strawberry.Private[uuid.UUID | None]
+    map_index: int | None = strawberry.field(
+        description="A map step's item: its index in the map (null for other jobs)."
+    )
     parent_uuid: strawberry.Private[uuid.UUID | None]
     domain_: strawberry.Private[models.Job]
 
@@ -171,6 +182,21 @@ class Job:
     async def queue_served(self, info: strawberry.Info[Context, None]) -> bool:
         found = await ops.coverage(info.context.deps)
         return found.workers_for(self.kind, self.queue) > 0
+
+    @strawberry.field(description="The workflow run this job is a step of (null: on its own).")
+    async def run(self, info: strawberry.Info[Context, None]) -> WorkflowRun | None:
+        if self.run_id is None:
+            return None
+        found = await workflows_service.get(info.context.deps, info.context.principal, self.run_id)
+        return WorkflowRun.from_domain(found) if found else None
+
+    @strawberry.field(description="The workflow step this job runs (null: on its own).")
+    async def step(self, info: strawberry.Info[Context, None]) -> WorkflowStep | None:
+        if self.step_id is None or self.run_id is None:
+            return None
+        run = await workflows_service.get(info.context.deps, info.context.principal, self.run_id)
+        found = await workflows_service.step_of(info.context.deps, self.step_id)
+        return WorkflowStep.from_domain(found) if found and run else None
 
     @strawberry.field(description="Every attempt, oldest first.")
     async def attempts(self, info: strawberry.Info[Context, None]) -> list[JobAttempt]:
@@ -225,6 +251,9 @@ class Job:
             uuid_=j.id,
             parent_uuid=j.parent_id,
             domain_=j,
+            run_id=j.run_id,
+            step_id=j.step_id,
+            map_index=j.map_index if j.map_index is not None and j.map_index >= 0 else None,
         )
 
 
@@ -508,3 +537,259 @@ class JobUpdate:
             attempt=c.attempt,
             at=c.event.at,
         )
+
+
+# Workflows (ADR-0023). Here with `Job`, which links to its run and step both ways.
+
+
+@strawberry.type(description="One step of a workflow definition.")
+class WorkflowStepDefinition:
+    key: str
+    kind: str
+    is_map: bool
+    after: list[str] = strawberry.field(description="The steps it waits for.")
+    over: str | None = strawberry.field(description="A map: the step whose result it fans out.")
+    allow_failures: int = strawberry.field(
+        description="A map: items that may fail while its dependents still run."
+    )
+
+
+@strawberry.type(description="An edge of a workflow's DAG: `to` waits for `from`.")
+class WorkflowEdge:
+    from_: str = strawberry.field(name="from")
+    to: str
+
+
+@strawberry.type(description="A workflow definition: its steps and edges, for drawing.")
+class Workflow:
+    name: str
+    description: str
+    input_schema: JSON = strawberry.field(description="JSON Schema of the run's input.")
+    steps: list[WorkflowStepDefinition]
+    edges: list[WorkflowEdge]
+
+    @classmethod
+    def from_domain(cls, w: DomainWorkflow) -> Workflow:
+        return cls(
+            name=w.name,
+            description=w.description,
+            input_schema=cast(JSON, w.json_schema()),
+            steps=[
+                WorkflowStepDefinition(
+                    key=s.key,
+                    kind=s.kind,
+                    is_map=isinstance(s, MapDefinition),
+                    after=list(w.parents[s.key]),
+                    over=s.over if isinstance(s, MapDefinition) else None,
+                    allow_failures=s.allow_failures if isinstance(s, MapDefinition) else 0,
+                )
+                for s in w.steps
+            ],
+            edges=[WorkflowEdge(from_=p, to=s.key) for s in w.steps for p in w.parents[s.key]],
+        )
+
+
+@strawberry.type(description="Jobs of a step with one status (a map's counts).")
+class StatusCount:
+    status: st.JobStatus
+    count: int
+
+
+@strawberry.type
+class WorkflowStep:
+    id: strawberry.ID
+    key: str
+    kind: str
+    is_map: bool
+    status: runs.StepStatus
+    pending_parents: int = strawberry.field(description="Parents it still waits for.")
+    allow_failures: int
+    expected: int | None = strawberry.field(
+        description="A map: its items (null until its parent succeeded)."
+    )
+    expanded: int = strawberry.field(description="A map: item jobs created so far.")
+    succeeded: int = strawberry.field(description="A map: items that succeeded.")
+    failed: int = strawberry.field(description="A map: items that failed.")
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: JobError | None
+    uuid_: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The step's job (not a map; null until it started).")
+    async def job(self, info: strawberry.Info[Context, None]) -> Job | None:
+        if self.is_map:
+            return None
+        found = await workflows_service.step_jobs(
+            info.context.deps, self.uuid_, statuses=(), after_index=-2, first=1
+        )
+        return Job.from_domain(found[0]) if found else None
+
+    @strawberry.field(
+        description=(
+            "The step's jobs in item order (a map's drill-down): with `status`, only those; "
+            "`afterIndex` pages on the item index."
+        )
+    )
+    async def jobs(
+        self,
+        info: strawberry.Info[Context, None],
+        status: list[st.JobStatus] | None = None,
+        after_index: int | None = None,
+        first: int | None = DEFAULT_PAGE,
+    ) -> list[Job]:
+        first = DEFAULT_PAGE if first is None else first
+        if not 1 <= first <= MAX_EVENTS_PAGE:
+            raise errors.InvalidInput(
+                "invalid page size",
+                [errors.FieldError(("first",), f"must be between 1 and {MAX_EVENTS_PAGE}")],
+            )
+        found = await workflows_service.step_jobs(
+            info.context.deps,
+            self.uuid_,
+            statuses=tuple(s.value for s in status or ()),
+            after_index=-2 if after_index is None else after_index,
+            first=first,
+        )
+        return [Job.from_domain(j) for j in found]
+
+    @strawberry.field(description="The step's jobs counted by status (a map's counts).")
+    async def counts(self, info: strawberry.Info[Context, None]) -> list[StatusCount]:
+        found = (await workflows_service.job_counts(info.context.deps, [self.uuid_])).get(
+            self.uuid_, {}
+        )
+        return [StatusCount(status=st.JobStatus(k), count=v) for k, v in sorted(found.items())]
+
+    @classmethod
+    def from_domain(cls, s: runs.Step) -> WorkflowStep:
+        return cls(
+            id=strawberry.ID(str(s.id)),
+            key=s.key,
+            kind=s.kind,
+            is_map=s.is_map,
+            status=s.status,
+            pending_parents=s.pending_parents,
+            allow_failures=s.allow_failures,
+            expected=s.expected,
+            expanded=s.expanded,
+            succeeded=s.succeeded,
+            failed=s.failed,
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+            error=JobError.from_dict(s.error),
+            uuid_=s.id,
+        )
+
+
+@strawberry.type(description="One execution of a workflow.")
+class WorkflowRun:
+    id: strawberry.ID
+    workflow: str
+    status: runs.RunStatus
+    input: JSON
+    generation: int = strawberry.field(description="1, plus one per retryWorkflowRun.")
+    last_seq: int = strawberry.field(description="The seq of its latest event.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: JobError | None
+    deduplicated: bool = strawberry.field(
+        description="True when submitWorkflow returned an existing run for a reused key."
+    )
+    uuid_: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Its steps, in definition order.")
+    async def steps(self, info: strawberry.Info[Context, None]) -> list[WorkflowStep]:
+        found = await workflows_service.steps(info.context.deps, [self.uuid_])
+        wf = info.context.deps.registry.workflows.get(self.workflow)
+        order = {s.key: i for i, s in enumerate(wf.steps)} if wf else {}
+        found.sort(key=lambda s: (order.get(s.key, len(order)), s.key))
+        return [WorkflowStep.from_domain(s) for s in found]
+
+    @strawberry.field(
+        description="Fraction of its jobs that ended (a map counts its items), 0 to 1."
+    )
+    async def progress(self, info: strawberry.Info[Context, None]) -> float:
+        return runs.progress(await workflows_service.steps(info.context.deps, [self.uuid_]))
+
+    @classmethod
+    def from_domain(cls, r: runs.Run) -> WorkflowRun:
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            workflow=r.workflow,
+            status=r.status,
+            input=cast(JSON, r.input),
+            generation=r.generation,
+            last_seq=r.last_seq,
+            created_at=r.created_at,
+            started_at=r.started_at,
+            finished_at=r.finished_at,
+            error=JobError.from_dict(r.error),
+            deduplicated=r.deduplicated,
+            uuid_=r.id,
+        )
+
+
+@strawberry.type
+class WorkflowRunEdge:
+    cursor: str
+    node: WorkflowRun
+
+
+@strawberry.type
+class WorkflowRunConnection:
+    edges: list[WorkflowRunEdge]
+    page_info: PageInfo
+
+
+@strawberry.input
+class WorkflowRunFilter:
+    status: list[runs.RunStatus] | None = None
+    workflow: list[str] | None = None
+
+
+@strawberry.input
+class SubmitWorkflowInput:
+    workflow: str
+    input: JSON | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input(description="Options of a typed per-workflow submit mutation.")
+class WorkflowOptions:
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class WorkflowEvent:
+    seq: int
+    type: runs.RunEventType
+    status: runs.RunStatus = strawberry.field(description="The run's status after the event.")
+    step: str | None = strawberry.field(description="The step it is about, if any.")
+    step_status: runs.StepStatus | None
+    data: JSON | None
+    at: datetime
+
+    @classmethod
+    def from_domain(cls, e: runs.RunEvent) -> WorkflowEvent:
+        return cls(
+            seq=e.seq,
+            type=e.type,
+            status=e.status,
+            step=e.step,
+            step_status=e.step_status,
+            data=cast(JSON, e.data),
+            at=e.at,
+        )
+
+
+SubmitWorkflowResult = Annotated[
+    WorkflowRun | ue.InvalidInput | ue.UnknownWorkflow | ue.Conflict | ue.PolicyDenied,
+    strawberry.union("SubmitWorkflowResult"),
+]
+CancelWorkflowRunResult = Annotated[
+    WorkflowRun | ue.NotFound | ue.InvalidState, strawberry.union("CancelWorkflowRunResult")
+]
+RetryWorkflowRunResult = Annotated[
+    WorkflowRun | ue.NotFound | ue.InvalidState | ue.PolicyDenied,
+    strawberry.union("RetryWorkflowRunResult"),
+]

@@ -32,6 +32,11 @@ class UnknownJobKind(UserError):
 
 
 @strawberry.type
+class UnknownWorkflow(UserError):
+    workflow: str
+
+
+@strawberry.type
 class NotFound(UserError):
     id: strawberry.ID
 
@@ -80,6 +85,8 @@ def user_error(exc: errors.UserError) -> UserError:
         )
     if isinstance(exc, errors.UnknownJobKind):
         return UnknownJobKind(message=exc.message, code=exc.code, kind=exc.kind)
+    if isinstance(exc, errors.UnknownWorkflow):
+        return UnknownWorkflow(message=exc.message, code=exc.code, workflow=exc.workflow)
     if isinstance(exc, errors.NotFound):
         return NotFound(message=exc.message, code=exc.code, id=strawberry.ID(exc.id))
     if isinstance(exc, errors.InvalidState):

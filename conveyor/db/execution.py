@@ -353,29 +353,61 @@ class Expired:
     cancel_requested: bool
     #: The job is still RUNNING under this attempt (else only the attempt row is stale).
     current: bool
+    #: A workflow step's job: its step and map index (None otherwise).
+    step_id: uuid.UUID | None = None
+    map_index: int | None = None
 
 
-async def expired_attempts(conn: AsyncConnection, *, limit: int = 200) -> list[Expired]:
+async def expired_attempts(
+    conn: AsyncConnection, *, limit: int = 200, run_ids: Sequence[uuid.UUID] | None = None
+) -> list[Expired]:
     """Attempts whose lease expired, oldest first, locked with their jobs (skipping rows that
     someone, e.g. the worker finishing them, holds): `domain.outcomes.after_lost_lease`
-    decides, `finish` applies, in the same transaction."""
+    decides, `finish` applies, in the same transaction. Jobs on their own, or (`run_ids`)
+    only the step jobs of these runs, whose rows the caller locked first."""
+    which = "j.run_id IS NULL" if run_ids is None else "j.run_id = ANY(:runs)"
     result = await conn.execute(
         text(
             f"""
-            SELECT a.job_id, a.number, j.max_attempts,
+            SELECT a.job_id, a.number, j.max_attempts, j.step_id, j.map_index,
                    j.cancel_requested_at IS NOT NULL AS cancel_requested,
                    {guard(FINISH, "j.status")} AND j.attempt = a.number AS current
             FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-            WHERE a.status = 'RUNNING' AND a.lease_expires_at < now()
+            WHERE a.status = 'RUNNING' AND a.lease_expires_at < now() AND {which}
             ORDER BY a.lease_expires_at LIMIT :limit
             FOR UPDATE OF a, j SKIP LOCKED
             """
         ),
-        {"limit": limit},
+        {"limit": limit, **({} if run_ids is None else {"runs": list(run_ids)})},
     )
     return [
-        Expired(r.job_id, r.number, r.max_attempts, r.cancel_requested, r.current) for r in result
+        Expired(
+            r.job_id,
+            r.number,
+            r.max_attempts,
+            r.cancel_requested,
+            r.current,
+            r.step_id,
+            r.map_index,
+        )
+        for r in result
     ]
+
+
+async def expired_step_runs(conn: AsyncConnection, *, limit: int = 50) -> list[uuid.UUID]:
+    """Runs with a step job whose lease expired (read without locks: the recovery then locks
+    each run before its jobs)."""
+    result = await conn.execute(
+        text(
+            """
+            SELECT DISTINCT j.run_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+            WHERE a.status = 'RUNNING' AND a.lease_expires_at < now() AND j.run_id IS NOT NULL
+            LIMIT :limit
+            """
+        ),
+        {"limit": limit},
+    )
+    return [r.run_id for r in result]
 
 
 async def abandon_attempts(conn: AsyncConnection, *, held: Sequence[tuple[uuid.UUID, int]]) -> None:

@@ -23,7 +23,7 @@ from conveyor.domain.models import Attempt, Event, Job, JobChange
 from conveyor.domain.states import (
     CANCEL,
     CANCELLABLE,
-    RELEASED,
+    REFUNDED,
     RETRY,
     RETRYABLE,
     WAITING,
@@ -49,6 +49,10 @@ class NewJob:
     schedule_id: uuid.UUID | None = None
     fire_at: datetime | None = None
     parent_id: uuid.UUID | None = None
+    #: A workflow step's job (`db.runs.insert_step_jobs`); None for a job on its own.
+    run_id: uuid.UUID | None = None
+    step_id: uuid.UUID | None = None
+    map_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -289,13 +293,13 @@ async def cancel(
 
 
 #: A job's own attempt budget: what its last retry gave it, else the maxAttempts it was
-#: submitted with (`max_attempts` less the attempts released at shutdown, which each raised it
-#: by one).
+#: submitted with (`max_attempts` less the attempts released at shutdown or snoozed, which each
+#: raised it by one).
 _OWN_BUDGET = """coalesce(
         (SELECT CAST(e.data ->> 'budget' AS int) FROM job_events e
          WHERE e.job_id = jobs.id AND e.type = 'RETRIED' ORDER BY e.seq DESC LIMIT 1),
         jobs.max_attempts - (SELECT count(*) FROM job_attempts a
-                             WHERE a.job_id = jobs.id AND a.error ->> 'type' = :released))"""
+                             WHERE a.job_id = jobs.id AND a.error ->> 'type' = ANY(:refunded)))"""
 
 _RETRY = with_event(
     f"""
@@ -318,7 +322,7 @@ async def retry(
     """Send failed or cancelled jobs again with `budget` more attempts each (None: each job's
     own budget, see `_OWN_BUDGET`); others are left."""
     result = await conn.execute(
-        _RETRY, {"ids": list(job_ids), "budget": budget, "by": by, "released": RELEASED}
+        _RETRY, {"ids": list(job_ids), "budget": budget, "by": by, "refunded": list(REFUNDED)}
     )
     return [rows.change(r) for r in result.mappings()]
 
@@ -330,6 +334,7 @@ async def ids_matching(
     in id order (waiting for short locks such as a dispatch mark, never skipping them)."""
     clauses, params = _where(flt)
     clauses.append("status = ANY(:wanted)")
+    clauses.append("run_id IS NULL")  # steps change with their run (services.workflows)
     params["wanted"] = [s.value for s in statuses]
     params["limit"] = limit
     result = await conn.execute(
@@ -358,6 +363,7 @@ async def retry_candidates(
     update (a keyset page: jobs refused by the admission policy are not visited again)."""
     clauses, params = _where(flt)
     clauses.append("status = ANY(:wanted)")
+    clauses.append("run_id IS NULL")  # steps change with their run (services.workflows)
     params["wanted"] = [s.value for s in RETRYABLE]
     if after is not None:
         clauses.append("id > :after")

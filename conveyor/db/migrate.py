@@ -82,7 +82,8 @@ async def upgrade(
 ) -> list[str]:
     """Upgrade to `revision`; the revisions applied, in order (none when another run did
     them while this one waited for the migration lock). A revision that times out waiting
-    for a lock rolled back alone (one transaction per revision), so the run is tried again,
+    for a lock, or loses a deadlock, rolled back alone (one transaction per revision), so the
+    run is tried again,
     up to `lock_retries` times, after a growing pause: on a busy database the lock is
     usually free a moment later."""
     config = alembic_config(
@@ -95,12 +96,16 @@ async def upgrade(
             return list(config.attributes.get(APPLIED, []))
         except DBAPIError as exc:
             cause = driver_error(exc)
-            if isinstance(cause, asyncpg.LockNotAvailableError) and attempt < lock_retries:
+            retryable = (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError)
+            if isinstance(cause, retryable) and attempt < lock_retries:
                 pause = min(0.5 * 2**attempt, 8.0)
                 log.warning(
-                    "a migration waited %ss for a lock and rolled back; trying again in %ss "
-                    "(%d of %d)",
-                    lock_timeout,
+                    "a migration %s and rolled back; trying again in %ss (%d of %d)",
+                    (
+                        "was chosen as a deadlock's victim"
+                        if isinstance(cause, asyncpg.DeadlockDetectedError)
+                        else f"waited {lock_timeout}s for a lock"
+                    ),
                     pause,
                     attempt + 1,
                     lock_retries,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from conveyor.domain.models import (
@@ -16,6 +18,7 @@ from conveyor.domain.models import (
     JobChange,
     Tenant,
 )
+from conveyor.domain.runs import Run, RunEvent, RunEventType, RunStatus, Step, StepStatus
 from conveyor.domain.states import AttemptStatus, EventType, JobStatus, Priority
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job) if f.name != "deduplicated")
@@ -130,4 +133,37 @@ def decision_record(row: Mapping[Any, Any]) -> DecisionRecord:
         reason=row["reason"],
         policy_version=row["policy_version"],
         request_id=row["request_id"],
+    )
+
+
+_RUN_FIELDS = tuple(f.name for f in fields(Run) if f.name != "deduplicated")
+_STEP_FIELDS = tuple(f.name for f in fields(Step))
+
+
+def run(row: Mapping[Any, Any], *, deduplicated: bool = False) -> Run:
+    values = {name: row[name] for name in _RUN_FIELDS}
+    values["status"] = RunStatus(values["status"])
+    return Run(**values, deduplicated=deduplicated)
+
+
+def step(row: Mapping[Any, Any]) -> Step:
+    values = {name: row[name] for name in _STEP_FIELDS}
+    values["status"] = StepStatus(values["status"])
+    return Step(**values)
+
+
+def run_event(row: Mapping[Any, Any]) -> RunEvent:
+    """A `workflow_events` row, or the same as JSON (`to_jsonb(e)`, from a statement that
+    returns the events it wrote as one column)."""
+    at = row["at"]
+    run_id = row["run_id"]
+    return RunEvent(
+        run_id=run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(run_id),
+        seq=int(row["seq"]),
+        type=RunEventType(row["type"]),
+        status=RunStatus(row["status"]),
+        step=row["step"],
+        step_status=StepStatus(row["step_status"]) if row["step_status"] else None,
+        data=row["data"],
+        at=at if isinstance(at, datetime) else datetime.fromisoformat(at),
     )

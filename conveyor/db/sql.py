@@ -3,6 +3,7 @@ trip, and keyset pages of the append-only logs."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
-from conveyor.domain.states import JobStatus, Transition
+from conveyor.domain.states import Transition
 
 T = TypeVar("T")
 
@@ -55,12 +56,12 @@ def with_event(
     return typed(sql, json_params)
 
 
-def guard(transition: Transition, column: str = "status") -> str:
+def guard(transition: Transition[Any], column: str = "status") -> str:
     """The WHERE clause that lets `transition` happen only from its source statuses."""
     return in_(column, transition.sources)
 
 
-def in_(column: str, statuses: Iterable[JobStatus]) -> str:
+def in_(column: str, statuses: Iterable[enum.StrEnum]) -> str:
     quoted = sorted(f"'{s.value}'" for s in statuses)
     return f"{column} IN ({', '.join(quoted)})"
 

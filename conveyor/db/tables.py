@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from conveyor.domain.runs import RunStatus, StepStatus
 from conveyor.domain.states import AttemptStatus, JobStatus
 
 NAMING = {
@@ -47,7 +48,9 @@ NAMING = {
 TZ = DateTime(timezone=True)
 
 
-def _in(values: type[JobStatus] | type[AttemptStatus]) -> str:
+def _in(
+    values: type[JobStatus] | type[AttemptStatus] | type[RunStatus] | type[StepStatus],
+) -> str:
     return ", ".join(f"'{v.value}'" for v in values)
 
 
@@ -155,6 +158,11 @@ class Job(Base):
     #: The job whose handler submitted this one (`ctx.submit`); no foreign key: retention
     #: may prune a parent before its children (migration 0007).
     parent_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    #: A workflow step's job: its run and step, and its item's index in a map (-1: not a map).
+    #: No foreign keys on this hot table; `workflow_step_jobs` holds the constraint.
+    run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    step_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    map_index: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class JobAttempt(Base):
@@ -412,6 +420,129 @@ class PausedQueue(Base):
     queue: Mapped[str] = mapped_column(Text, primary_key=True)
     paused_by: Mapped[str | None] = mapped_column(Text)
     paused_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+
+class WorkflowRun(Base):
+    """One execution of a workflow. Its row is the run's lock: every change of the run or its
+    steps takes it first (ADR-0023), and `last_seq` numbers its events without gaps."""
+
+    __tablename__ = "workflow_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(RunStatus)})", name="status"),
+        CheckConstraint("open_steps >= 0", name="open_steps"),
+        Index("ix_workflow_runs_created", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_workflow_runs_owner_created", "owner_id", text("created_at DESC"), text("id DESC")
+        ),
+        Index(
+            "uq_workflow_runs_owner_idempotency_key",
+            "owner_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    workflow: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    input: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("api_keys.id", ondelete="RESTRICT")
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    last_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    #: Steps not yet terminal: the run ends when it reaches 0.
+    open_steps: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    started_at: Mapped[datetime | None] = mapped_column(TZ)
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class WorkflowStep(Base):
+    __tablename__ = "workflow_steps"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_in(StepStatus)})", name="status"),
+        CheckConstraint("pending_parents >= 0", name="pending_parents"),
+        CheckConstraint("allow_failures >= 0", name="allow_failures"),
+        # A map's items: never more created, nor ended, than it has.
+        CheckConstraint(
+            "expected IS NULL OR (expanded <= expected AND succeeded + failed <= expected)",
+            name="map_counts",
+        ),
+        CheckConstraint("succeeded >= 0 AND failed >= 0 AND expanded >= 0", name="counts"),
+        Index("uq_workflow_steps_run_id_key", "run_id", "key", unique=True),
+        # Maps whose expansion a crash interrupted (the sweep continues them).
+        Index(
+            "ix_workflow_steps_expanding",
+            "run_id",
+            postgresql_where=text("status = 'RUNNING' AND expanded < expected"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workflow_runs.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    is_map: Mapped[bool] = mapped_column(server_default=text("false"))
+    status: Mapped[str] = mapped_column(Text)
+    pending_parents: Mapped[int] = mapped_column(BigInteger)
+    allow_failures: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    expected: Mapped[int | None] = mapped_column(BigInteger)
+    expanded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    succeeded: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    started_at: Mapped[datetime | None] = mapped_column(TZ)
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class WorkflowEdge(Base):
+    __tablename__ = "workflow_edges"
+    __table_args__ = (Index("ix_workflow_edges_child_id", "child_id"),)
+
+    parent_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workflow_steps.id", ondelete="CASCADE"), primary_key=True
+    )
+    child_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workflow_steps.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class WorkflowStepJob(Base):
+    """The constraint that a step never starts twice: one job per (step, map index), -1 for a
+    step that is not a map. A second start of the same step or item violates the key."""
+
+    __tablename__ = "workflow_step_jobs"
+    __table_args__ = (Index("uq_workflow_step_jobs_job_id", "job_id", unique=True),)
+
+    step_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workflow_steps.id", ondelete="CASCADE"), primary_key=True
+    )
+    map_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("jobs.id", ondelete="CASCADE")
+    )
+
+
+class WorkflowEvent(Base):
+    __tablename__ = "workflow_events"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workflow_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    step: Mapped[str | None] = mapped_column(Text)
+    step_status: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
 
 
 jobs = Job.__table__

@@ -6,6 +6,7 @@ ConveyorError
 │   ├── UnknownJobKind          no job kind by that name
 │   ├── NotFound                no such job visible to the caller
 │   ├── InvalidState            the job's status does not allow the action
+│   ├── UnknownWorkflow         no workflow by that name
 │   ├── Conflict                idempotency key reused with a different payload
 │   ├── PolicyDenied            the admission policy refused the request (recorded)
 │   ├── NameTaken               a schedule of that name exists in the tenant
@@ -16,8 +17,10 @@ ConveyorError
 │   └── SlowConsumer            a live subscriber fell too far behind
 ├── TooManySubscriptions        the per-process subscription cap is reached
 ├── JobKindError                a job module does not import, or declares a kind wrongly or twice
-└── JobError                    raised by handlers
-    └── PermanentError          do not retry: fail the job at once
+│   └── InvalidWorkflow         a workflow definition is wrong (raised at import or load)
+├── JobError                    raised by handlers
+│   └── PermanentError          do not retry: fail the job at once
+└── Snooze                      raised by `ctx.snooze`: run again later, the attempt not counted
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ class UnknownJobKind(UserError):
     def __init__(self, kind: str) -> None:
         super().__init__(f"unknown job kind {kind!r}")
         self.kind = kind
+
+
+class UnknownWorkflow(UserError):
+    code = "UNKNOWN_WORKFLOW"
+
+    def __init__(self, workflow: str) -> None:
+        super().__init__(f"unknown workflow {workflow!r}")
+        self.workflow = workflow
 
 
 class NotFound(UserError):
@@ -159,3 +170,21 @@ class PermanentError(JobError):
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
+
+
+class Snooze(ConveyorError):
+    """Raised by `ctx.snooze(seconds)`: ends the attempt without counting it; the job runs
+    again after `seconds` (Oban's and River's snooze). Not a JobError: nothing failed."""
+
+    code = "SNOOZE"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"snoozed for {seconds:g} s")
+        self.seconds = seconds
+
+
+class InvalidWorkflow(JobKindError):
+    """A workflow definition that cannot run (a cycle, an unknown kind or step, a step not
+    connected to the others): raised when its module is imported, naming the workflow."""
+
+    code = "INVALID_WORKFLOW"

@@ -43,6 +43,11 @@ class Job:
     concurrency_key: str | None = None
     #: The job whose handler submitted this one (`ctx.submit`).
     parent_id: uuid.UUID | None = None
+    #: A workflow step's job: its run and step (None for a job submitted on its own), and its
+    #: item's index in a map step (-1 for a step that is not a map).
+    run_id: uuid.UUID | None = None
+    step_id: uuid.UUID | None = None
+    map_index: int | None = None
     #: True when submitJob returned an existing job for a reused idempotency key.
     deduplicated: bool = False
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from conveyor.domain.retry import backoff_seconds
-from conveyor.domain.states import RELEASED, AttemptStatus, EventType, JobStatus
+from conveyor.domain.states import RELEASED, SNOOZED, AttemptStatus, EventType, JobStatus
 
 
 class Budget(Protocol):
@@ -77,6 +77,29 @@ def released() -> Outcome:
     error = {"type": RELEASED, "message": "released by a stopping worker"}
     return Outcome(
         JobStatus.QUEUED, AttemptStatus.LOST, EventType.LOST, error=error, refund_attempt=True
+    )
+
+
+#: Longest `ctx.snooze`: a job that wants to wait longer should be submitted with `runAt`.
+MAX_SNOOZE_SECONDS = 7 * 86400.0
+
+
+def snoozed(seconds: float) -> Outcome:
+    """The handler asked to run again after `seconds`: SCHEDULED until then, and the attempt
+    does not count against `max_attempts` (like a release). A cancel requested meanwhile wins."""
+    if not 0 <= seconds <= MAX_SNOOZE_SECONDS:
+        raise ValueError(f"snooze must be within [0, {MAX_SNOOZE_SECONDS:g}] seconds")
+    # The attempt is LOST with its own error type, like a release (the attempt status check
+    # stays as it is: ADR-0023).
+    error = {"type": SNOOZED, "message": f"snoozed for {seconds:g} s"}
+    return Outcome(
+        JobStatus.SCHEDULED,
+        AttemptStatus.LOST,
+        EventType.SNOOZED,
+        error=error,
+        delay_seconds=seconds,
+        unless_cancel_requested=True,
+        refund_attempt=True,
     )
 
 

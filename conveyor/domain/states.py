@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+S = TypeVar("S", bound=enum.StrEnum)
 
 
 class JobStatus(enum.StrEnum):
@@ -40,19 +43,21 @@ RETRYABLE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 @dataclass(frozen=True)
-class Transition:
+class Transition(Generic[S]):
     """One kind of guarded status change: the statuses it may start from (the guard in its
-    UPDATE's WHERE clause, see `db.sql.guard`) and those it may end in."""
+    UPDATE's WHERE clause, see `db.sql.guard`) and those it may end in. Jobs use it with
+    `JobStatus`; workflow runs and steps (`domain.runs`) with theirs."""
 
     name: str
-    sources: frozenset[JobStatus]
-    targets: frozenset[JobStatus]
+    sources: frozenset[S]
+    targets: frozenset[S]
 
 
 #: A worker takes a QUEUED job under a new leased attempt.
 CLAIM = Transition("claim", frozenset({JobStatus.QUEUED}), frozenset({JobStatus.RUNNING}))
 #: The current attempt ends (`domain.outcomes`): done, dead-lettered, retrying after a
-#: backoff, cancelled, or QUEUED again (released by a stopping worker, or its lease expired).
+#: backoff, cancelled, QUEUED again (released by a stopping worker, or its lease expired), or
+#: SCHEDULED again (the handler snoozed: `ctx.snooze`).
 FINISH = Transition(
     "finish",
     frozenset({JobStatus.RUNNING}),
@@ -63,6 +68,7 @@ FINISH = Transition(
             JobStatus.RETRYING,
             JobStatus.CANCELLED,
             JobStatus.QUEUED,
+            JobStatus.SCHEDULED,
         }
     ),
 )
@@ -77,7 +83,7 @@ CANCEL = Transition("cancel", WAITING, frozenset({JobStatus.CANCELLED}))
 #: `retryJob`: a dead-lettered or cancelled job is sent again with a fresh attempt budget.
 RETRY = Transition("retry", RETRYABLE, frozenset({JobStatus.QUEUED}))
 
-TRANSITIONS = (CLAIM, FINISH, PROMOTE, CANCEL, RETRY)
+TRANSITIONS: tuple[Transition[JobStatus], ...] = (CLAIM, FINISH, PROMOTE, CANCEL, RETRY)
 
 _TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     status: frozenset(target for t in TRANSITIONS if status in t.sources for target in t.targets)
@@ -106,6 +112,10 @@ class AttemptStatus(enum.StrEnum):
 #: The error type of a LOST attempt that a stopping worker released. A released attempt does
 #: not count against `max_attempts` (the release raises it by one); a crash's does (ADR-0013).
 RELEASED = "WorkerShutdown"
+#: The error type of a LOST attempt whose handler snoozed (`ctx.snooze`): not counted either.
+SNOOZED = "Snoozed"
+#: Error types of attempts that gave the job back without counting.
+REFUNDED = (RELEASED, SNOOZED)
 
 
 class EventType(enum.StrEnum):
@@ -124,6 +134,7 @@ class EventType(enum.StrEnum):
     CANCEL_REQUESTED = "CANCEL_REQUESTED"
     CANCELLED = "CANCELLED"
     RETRIED = "RETRIED"  #: a client sent a failed or cancelled job again
+    SNOOZED = "SNOOZED"  #: the handler asked to run again after a delay, without using an attempt
 
 
 class Priority(enum.IntEnum):

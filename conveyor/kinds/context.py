@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -58,4 +58,10 @@ class JobContext(Protocol):
         the input. Raises InvalidInput, UnknownJobKind, PolicyDenied, Conflict (the key was
         used with another kind or input), Unauthenticated (the owner's key is revoked or
         expired)."""
+        ...
+
+    async def snooze(self, seconds: float) -> NoReturn:
+        """End this attempt now and run the job again after `seconds`, without using an
+        attempt (for polling: "not ready yet, look again in a minute"). Raises: code after it
+        does not run. A cancel requested meanwhile wins."""
         ...

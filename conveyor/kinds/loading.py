@@ -1,8 +1,9 @@
 """Loading the job modules a process was told to run (`JOB_MODULES`, `--jobs`), as
 `celery -A proj` or `taskiq worker proj.broker:broker` do.
 
-A module brings the kinds declared in it and in its submodules (a package whose `__init__`
-imports its submodules brings them all), and the kind handlers it imports by name. Anything
+A module brings the kinds and workflows declared in it and in its submodules (a package
+whose `__init__` imports its submodules brings them all), and the kind handlers it imports by
+name. Anything
 wrong is a `JobKindError` with a one-line message: the CLI prints it and exits 2.
 """
 
@@ -17,7 +18,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from conveyor.domain.errors import JobKindError
-from conveyor.kinds.registry import JobKind, Registry, declared, kind_of
+from conveyor.kinds.registry import JobKind, Registry, declared, declared_workflows, kind_of
+from conveyor.kinds.workflows import Workflow
 
 #: The kinds Conveyor ships, loaded by default with ENV=dev (`make run`, the tests).
 DEMO_MODULES = ("conveyor.kinds.demo", "conveyor.kinds.compute")
@@ -37,7 +39,7 @@ def parse(value: str) -> list[str]:
 
 
 def load(modules: Sequence[str]) -> Registry:
-    """Import `modules` and return the registry of the kinds they bring."""
+    """Import `modules` and return the registry of the kinds and workflows they bring."""
     _working_directory_importable()
     imported = [_import(m) for m in modules]
     chosen: list[JobKind] = []
@@ -49,7 +51,14 @@ def load(modules: Sequence[str]) -> Registry:
             found = kind_of(value)
             if found is not None:
                 chosen.append(found)
-    return Registry(chosen)  # JobKindError when two declarations share a name
+    flows: list[Workflow] = [
+        wf
+        for wf in declared_workflows()
+        if any(wf.module == m or wf.module.startswith(m + ".") for m in modules)
+    ]
+    # JobKindError when two declarations share a name, InvalidWorkflow when a workflow's
+    # kinds are not among the loaded ones.
+    return Registry(chosen, flows)
 
 
 def _working_directory_importable() -> None:

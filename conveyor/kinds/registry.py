@@ -25,17 +25,19 @@ from __future__ import annotations
 import contextlib
 import inspect
 import re
+import sys
 import typing
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
-from conveyor.domain.errors import JobKindError
+from conveyor.domain.errors import InvalidWorkflow, JobKindError
 from conveyor.domain.limits import Limit, Rate
 from conveyor.domain.schedules import Misfire, Options, ScheduleSpec, validate_spec
+from conveyor.kinds.workflows import Map, Step, Workflow, WorkflowRegistry, validate
 
 if TYPE_CHECKING:
     from conveyor.kinds.context import JobContext
@@ -89,12 +91,15 @@ class JobKind:
 
 
 class Registry:
-    """The kinds of one process, by name."""
+    """The kinds of one process, by name, and the workflows built from them."""
 
-    def __init__(self, kinds: Iterable[JobKind] = ()) -> None:
+    def __init__(self, kinds: Iterable[JobKind] = (), workflows: Iterable[Workflow] = ()) -> None:
         self._kinds: dict[str, JobKind] = {}
+        self.workflows = WorkflowRegistry()
         for kind in kinds:
             self.add(kind)
+        for wf in workflows:
+            self.add_workflow(wf)
 
     def add(self, kind: JobKind) -> None:
         found = self._kinds.get(kind.name)
@@ -104,6 +109,17 @@ class Registry:
                 f"and by {kind.origin}"
             )
         self._kinds[kind.name] = kind
+
+    def add_workflow(self, wf: Workflow) -> None:
+        """Add a workflow whose every step runs a kind of this registry (InvalidWorkflow
+        otherwise: the process did not load the module of one of its kinds)."""
+        missing = sorted({s.kind for s in wf.steps if s.kind not in self._kinds})
+        if missing:
+            raise InvalidWorkflow(
+                f"workflow {wf.name!r} ({wf.module}) runs job kind(s) {', '.join(missing)} "
+                "that no loaded job module defines: add their modules to JOB_MODULES/--jobs"
+            )
+        self.workflows.add(wf)
 
     def get(self, name: str) -> JobKind | None:
         return self._kinds.get(name)
@@ -158,7 +174,10 @@ def job_kind(
     into: Registry | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare a job kind. `input` gets Conveyor's field convention (`apply_convention`).
-    `into`: a registry to add it to as well (tests and embedding code build their own).
+    `into`: a registry of your own to add it to *instead of* the process's declarations
+    (tests and embedding code build their own): such a kind is not among `declared()`, so
+    neither `conveyor.kinds.load` nor a `Producer` without a registry sees it unless its
+    module exposes the handler by name.
 
     `max_concurrency` / `rate` limit the kind's running jobs and starts across all workers;
     `concurrency_key` (an input field's Python name, or a function of the validated input)
@@ -248,8 +267,9 @@ def job_kind(
             concurrency_key=key_fn,
             schedules=tuple(schedules),
         )
-        _DECLARED.append(kind)
-        if into is not None:
+        if into is None:
+            _DECLARED.append(kind)
+        else:
             into.add(kind)
         with contextlib.suppress(AttributeError, TypeError):  # a callable without attributes
             setattr(handler, KIND_ATTRIBUTE, kind)
@@ -378,3 +398,44 @@ def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
         return
     for arg in typing.get_args(annotation):
         yield from _models_in(arg)
+
+
+#: Every workflow declared in this process so far (`workflow(...)` at import time, as
+#: `@job_kind` declares kinds); `conveyor.kinds.load` picks those of the modules it loads.
+_DECLARED_WORKFLOWS: list[Workflow] = []
+
+
+def declared_workflows() -> list[Workflow]:
+    return list(_DECLARED_WORKFLOWS)
+
+
+def workflow(
+    name: str,
+    *,
+    input: type[BaseModel],
+    steps: Sequence[Step | Map],
+    description: str = "",
+    into: Registry | None = None,
+) -> Workflow:
+    """Define and validate a workflow (ADR-0023). Its structure (keys, edges, no cycle,
+    connected) is checked here, at import, and its kinds against those declared so far
+    (declare them first; with `into`, against that registry's, and the workflow goes there
+    instead of the process's declarations); a process that loads it checks again that it
+    loads its kinds (`Registry.add_workflow`). A definition that cannot run raises
+    `InvalidWorkflow`."""
+    apply_convention(input)
+    parents = validate(name, input, steps, _Declared() if into is None else into)
+    module = sys._getframe(1).f_globals.get("__name__", "?")
+    wf = Workflow(name, input, tuple(steps), description, parents, module)
+    if into is None:
+        _DECLARED_WORKFLOWS.append(wf)
+    else:
+        into.add_workflow(wf)
+    return wf
+
+
+class _Declared:
+    """Every kind declared so far, by name: what a workflow's steps may run."""
+
+    def get(self, name: str) -> JobKind | None:
+        return next((k for k in reversed(_DECLARED) if k.name == name), None)

@@ -5,6 +5,7 @@
 every subscriber of the process (see its docstring and ADR-0015).
 """
 
+from conveyor.pubsub.bells import Bell, RunBells
 from conveyor.pubsub.buffers import RESYNC, Buffer, Inbox, Subscription
 from conveyor.pubsub.hub import (
     IDLE_UNSUBSCRIBE_SECONDS,
@@ -13,16 +14,27 @@ from conveyor.pubsub.hub import (
     Hub,
     client_name,
 )
-from conveyor.pubsub.wire import channel, control_channel, decode, encode, publish, send_commands
+from conveyor.pubsub.wire import (
+    channel,
+    control_channel,
+    decode,
+    encode,
+    publish,
+    ring,
+    runs_channel,
+    send_commands,
+)
 
 __all__ = [
     "IDLE_UNSUBSCRIBE_SECONDS",
     "LISTEN_WAIT_SECONDS",
     "RESYNC",
     "YIELD_EVERY",
+    "Bell",
     "Buffer",
     "Hub",
     "Inbox",
+    "RunBells",
     "Subscription",
     "channel",
     "client_name",
@@ -30,5 +42,7 @@ __all__ = [
     "decode",
     "encode",
     "publish",
+    "ring",
+    "runs_channel",
     "send_commands",
 ]

@@ -28,10 +28,12 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from conveyor import tasks
 from conveyor.domain.errors import TooManySubscriptions
 from conveyor.domain.models import JobChange
+from conveyor.pubsub.bells import RunBells
 from conveyor.pubsub.buffers import RESYNC, Inbox, Subscription
-from conveyor.pubsub.wire import channel, decode
+from conveyor.pubsub.wire import channel, decode, runs_channel
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,8 @@ class Hub:
         self._events_on = False  # SUBSCRIBE to the change channel sent, no UNSUBSCRIBE since
         self._pending = 0  # SUBSCRIBEs to the change channel not yet confirmed
         self._lost = False  # the previous connection failed: messages may have been lost
+        #: Workflow runs' doorbells, on this connection (`bells`).
+        self.runs = RunBells(lambda: self.always_on(runs_channel(prefix)))
         self._unconfirmed: set[bytes] = set()  # always-on channels owed a RESYNC once confirmed
         self._inboxes_up: set[bytes] = set()  # always-on channels confirmed on this connection
         self._up = False  # Redis confirmed a subscription on this connection
@@ -149,10 +153,9 @@ class Hub:
         # The flag too: on Python 3.11, `asyncio.wait_for` (redis-py's writes) can swallow a
         # cancel that lands as the write completes; the loops then end at their next turn.
         self._stopping = True
+        await self.runs.stop()
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.finish(self._task)
 
     def subscribe(
         self,
@@ -245,7 +248,7 @@ class Hub:
                 self._events_on = False
                 try:
                     if reader is not None:
-                        await _finish(reader)  # before closing: it reads the connection
+                        await tasks.finish(reader)  # before closing: it reads the connection
                 finally:
                     if unname is not None:
                         unname()
@@ -385,15 +388,6 @@ class Hub:
             inbox.push(RESYNC)
         self._unconfirmed.discard(name)
         self._inboxes_up.add(name)
-
-
-async def _finish(task: asyncio.Task[None]) -> None:
-    """Cancel `task` and wait until it ended (cancelling again: see `Hub.stop`)."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    if not task.cancelled():
-        task.exception()  # mark it retrieved: the session ends either way
 
 
 def _as_bytes(value: bytes | str | None) -> bytes:

@@ -20,6 +20,23 @@ def channel(prefix: str) -> str:
     return f"{prefix}:events"
 
 
+def runs_channel(prefix: str) -> str:
+    """Workflow runs that changed: a doorbell carrying only the run's id (its events are read
+    from PostgreSQL by `seq`)."""
+    return f"{prefix}:runs"
+
+
+async def ring(redis: Redis, prefix: str, run_ids: Sequence[uuid.UUID]) -> None:
+    """Best effort: a `workflowEvents` follower also re-reads PostgreSQL when idle."""
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for run_id in run_ids:
+                pipe.publish(runs_channel(prefix), str(run_id))
+            await pipe.execute()
+    except Exception as exc:
+        log.warning("could not ring runs' followers", extra={"error": repr(exc)})
+
+
 def control_channel(prefix: str) -> str:
     """Commands to workers (cancel a running job)."""
     return f"{prefix}:control"

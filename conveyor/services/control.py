@@ -32,6 +32,7 @@ async def cancel(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
         before = await get_scoped(conn, scope, job_id)
         if before is None:
             raise NotFound(str(job_id))
+        _not_a_step(before, "cancel")
         changes = await jobs_repo.cancel(conn, job_ids=[job_id], by=principal.name)
         await audit.append(conn, _job_audit(principal, "job.cancel", changes, before.status))
         current = await jobs_repo.get(conn, job_id=job_id, owner_id=None)
@@ -51,6 +52,7 @@ async def retry(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
         job = await get_scoped(conn, scope, job_id)
         if job is None:
             raise NotFound(str(job_id))
+        _not_a_step(job, "retry")
         if job.status in RETRYABLE:
             decided = await admission.admit(
                 conn,
@@ -78,6 +80,16 @@ async def retry(deps: Deps, principal: Principal, job_id: uuid.UUID) -> Job:
         raise _cannot(current, "retried", "retryable", RETRYABLE)
     await outbox.announce(deps, changes)
     return current
+
+
+def _not_a_step(job: Job, verb: str) -> None:
+    """A workflow step's job changes with its run (`cancelWorkflowRun`, `retryWorkflowRun`):
+    changed on its own, the run would wait for it forever or start its dependents twice."""
+    if job.run_id is not None:
+        raise InvalidState(
+            f"this job is a step of workflow run {job.run_id}: {verb} the run instead",
+            job.status.value,
+        )
 
 
 def _cannot(job: Job, done: str, able: str, allowed: frozenset[JobStatus]) -> InvalidState:

@@ -16,7 +16,6 @@ is never left marked as sent.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -25,7 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conveyor import pubsub
+from conveyor import pubsub, tasks
 from conveyor.db import jobs as jobs_repo
 from conveyor.db import maintenance as maintenance_repo
 from conveyor.db import outbox as outbox_repo
@@ -124,9 +123,7 @@ class Dispatcher:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.finish(self._task)
         await self._flush_marks()
 
     async def send(self, targets: Iterable[Target]) -> bool:

@@ -21,8 +21,12 @@ from conveyor.domain import limits, outcomes
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
 from conveyor.domain.states import JobStatus
-from conveyor.services import outbox
+from conveyor.services import engine, outbox
 from conveyor.services.deps import Deps
+from conveyor.services.engine import StepRef
+
+#: An attempt's end to record: (job, attempt, outcome, its workflow step or None).
+Finish = tuple[uuid.UUID, int, Outcome, StepRef | None]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,9 @@ async def claim_many(
         limited = await _claim_limited(deps, worker_id=worker_id, job_ids=held)
     changes = [change for _, change in claimed.values()] + [c for _, c in limited.values()]
     await outbox.announce(deps, changes)
+    run_ids = [job.run_id for job, _ in [*claimed.values(), *limited.values()] if job.run_id]
+    if run_ids:
+        await engine.mark_started(deps, run_ids)
     answers: list[Claimed | None] = []
     for job_id in job_ids:
         # Two deliveries of one job in one batch: only the first runs it.
@@ -194,15 +201,31 @@ async def sweep_parked(deps: Deps) -> int:
     return len(woken)
 
 
-async def finish_many(
-    deps: Deps, outcomes: list[tuple[uuid.UUID, int, Outcome]]
-) -> list[JobChange | None]:
+def step_of(job: Job) -> StepRef | None:
+    """The workflow step a job runs, if any (what `finish_many` routes on)."""
+    if job.run_id is None or job.step_id is None or job.map_index is None:
+        return None
+    return StepRef(job.run_id, job.step_id, job.map_index)
+
+
+async def finish_many(deps: Deps, outcomes: list[Finish]) -> list[JobChange | None]:
     """Record how attempts ended, per item in order. None: fenced (lease lost, or cancel
-    requested meanwhile for a retry/fail outcome; the caller then records the cancellation)."""
-    async with statements(deps.engine) as conn:
-        changes = await repo.finish(conn, outcomes=outcomes)
-    await outbox.announce(deps, list(changes.values()))
-    return [changes.get(job_id) for job_id, _, _ in outcomes]
+    requested meanwhile for a retry/fail outcome; the caller then records the cancellation).
+
+    Jobs on their own keep the fast path: one autocommit statement for the batch. Step jobs
+    go through the engine: their outcomes and everything they unblock in one transaction."""
+    plain = [(job_id, attempt, o) for job_id, attempt, o, ref in outcomes if ref is None]
+    steps = [(job_id, attempt, o, ref) for job_id, attempt, o, ref in outcomes if ref is not None]
+    changes: dict[uuid.UUID, JobChange] = {}
+    if plain:
+        async with statements(deps.engine) as conn:
+            changes = await repo.finish(conn, outcomes=plain)
+        await outbox.announce(deps, list(changes.values()))
+    if steps:
+        step_changes = await engine.finish_steps(deps, steps)
+        await outbox.announce(deps, list(step_changes.values()))
+        changes.update(step_changes)
+    return [changes.get(job_id) for job_id, _, _, _ in outcomes]
 
 
 async def append(deps: Deps, pending: Sequence[PendingEvent]) -> None:
@@ -272,7 +295,7 @@ async def recover_expired(deps: Deps) -> int:
     if changes:
         # A LOST attempt frees its slot (ADR-0022).
         await wake_freed(deps, [c.job_id for c in changes])
-    return len(changes)
+    return len(changes) + await engine.recover_expired_steps(deps)
 
 
 #: Advisory lock keys: one worker at a time runs the resend sweep, and one prunes.

@@ -22,6 +22,7 @@ import uuid
 
 import asyncpg
 
+from conveyor import tasks
 from conveyor.db import outbox as outbox_repo
 from conveyor.db.engine import is_outage
 from conveyor.services.dispatch import Dispatcher
@@ -56,9 +57,7 @@ class Relay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.finish(self._task)
 
     def _terminated(self, _conn: object) -> None:
         self._lost.set()

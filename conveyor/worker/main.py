@@ -16,10 +16,10 @@ from taskiq import Context, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
-from conveyor import gc_freeze, metrics, pubsub
+from conveyor import gc_freeze, metrics, pubsub, tasks
 from conveyor.domain.errors import ServiceUnavailable
 from conveyor.kinds.registry import Registry
-from conveyor.services import execution, limits
+from conveyor.services import engine, execution, limits
 from conveyor.services.deps import open_deps
 from conveyor.services.dispatch import TASK_NAME
 from conveyor.services.scheduler import Scheduler
@@ -190,11 +190,7 @@ class Worker:
                     await asyncio.sleep(0.05)
 
     async def _stop(self) -> None:
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.finish_all(self._loops)
         with contextlib.suppress(Exception):
             await self.writer.stop()
         with contextlib.suppress(Exception):
@@ -305,6 +301,8 @@ class Worker:
                     # the unmarked jobs too, but this one keeps trying to resend them all now.
                     if ran and resend_all:
                         self._resend_pending = False
+                    # Maps whose expansion a dead process left half done (ADR-0023).
+                    await engine.expand_interrupted(self.deps)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the loop must survive outages

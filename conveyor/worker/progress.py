@@ -12,6 +12,7 @@ import contextlib
 import logging
 import uuid
 
+from conveyor import tasks
 from conveyor.domain.errors import ServiceUnavailable
 from conveyor.domain.models import PendingEvent
 from conveyor.domain.states import EventType
@@ -43,9 +44,7 @@ class ProgressWriter:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.finish(self._task)
         await self.flush()
 
     async def _loop(self) -> None:

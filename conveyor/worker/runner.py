@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -21,7 +21,7 @@ from taskiq import Context
 
 from conveyor import logs, metrics
 from conveyor.domain import outcomes
-from conveyor.domain.errors import PermanentError, ServiceUnavailable
+from conveyor.domain.errors import PermanentError, ServiceUnavailable, Snooze
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
 from conveyor.domain.states import EventType, JobStatus, Priority
@@ -112,6 +112,13 @@ class RunContext:
         )
         return child
 
+    async def snooze(self, seconds: float) -> NoReturn:
+        if not 0 <= seconds <= outcomes.MAX_SNOOZE_SECONDS:
+            raise ValueError(
+                f"snooze must be within [0, {outcomes.MAX_SNOOZE_SECONDS:g}] seconds, got {seconds}"
+            )
+        raise Snooze(float(seconds))
+
 
 def _to_json(value: Any) -> Any:
     if isinstance(value, BaseModel):
@@ -136,7 +143,7 @@ class JobRunner:
     claim_patience_seconds: float = 600.0
     #: Claims and outcomes of jobs that end at the same moment share one statement.
     claims: Batcher[uuid.UUID, execution.Claimed | None] = field(init=False)
-    outcomes: Batcher[tuple[uuid.UUID, int, Outcome], JobChange | None] = field(init=False)
+    outcomes: Batcher[execution.Finish, JobChange | None] = field(init=False)
     #: Ends of jobs started by the limited claim: each may wake a parked job (ADR-0022).
     wakes: Batcher[uuid.UUID, None] = field(init=False)
 
@@ -258,6 +265,8 @@ class JobRunner:
                 running.reason = "shutdown"
                 running.task.cancel()
             return self._on_stopped(job, running.reason)
+        except Snooze as exc:
+            return outcomes.snoozed(exc.seconds)
         except PermanentError as exc:
             return outcomes.failed_permanently(outcomes.error_of(exc))
         except Exception as exc:
@@ -280,11 +289,12 @@ class JobRunner:
         give_up = loop.time() + self.record_patience_seconds
         while True:
             try:
-                change = await self.outcomes.submit((job.id, job.attempt, outcome))
+                step = execution.step_of(job)
+                change = await self.outcomes.submit((job.id, job.attempt, outcome, step))
                 if change is None and outcome.unless_cancel_requested:
                     # Asked to cancel while it ran: the cancellation wins over a retry.
                     outcome = outcomes.cancelled()
-                    change = await self.outcomes.submit((job.id, job.attempt, outcome))
+                    change = await self.outcomes.submit((job.id, job.attempt, outcome, step))
                 break
             except ServiceUnavailable:
                 if loop.time() > give_up:

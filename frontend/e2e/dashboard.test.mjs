@@ -385,6 +385,41 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await card.waitFor({ state: 'detached' });
   });
 
+  test('a workflow run: the DAG drawn, step states live, a map drilled into, cancel and retry', async () => {
+    const submitted = await api(
+      `mutation($i: SubmitWorkflowInput!) { submitWorkflow(input: $i) { __typename ... on WorkflowRun { id } } }`,
+      { i: { workflow: 'demo.pipeline', input: { items: 12, stepSeconds: 0.3 } } },
+    );
+    const runId = submitted.submitWorkflow.id;
+    await nav(page, 'Workflows').click();
+    await page.locator(`tr[data-run="${runId}"] a`).click();
+    // The DAG: three steps laid out, the map showing its counts; states change without reload.
+    await page.locator('.dag-node[data-step="split"]').waitFor({ timeout: T });
+    await page.locator('.dag-node[data-step="join"][data-status="SUCCEEDED"]').waitFor({ timeout: T });
+    await page.getByText('map · 12/12 done').waitFor({ timeout: T });
+    await page.locator('.dag-node[data-step="work"]').click();
+    await page.locator('button[data-count="SUCCEEDED"]').click();
+    assert.equal(await page.locator('.map-items li').count(), 12);
+    await expectNoSeriousA11yViolations('workflow-run');
+    await shot('16-workflow-run');
+    // Cancel a long run; a failed run retries only its failed items.
+    const long = await api(
+      `mutation($i: SubmitWorkflowInput!) { submitWorkflow(input: $i) { __typename ... on WorkflowRun { id } } }`,
+      { i: { workflow: 'demo.pipeline', input: { items: 5, stepSeconds: 30 } } },
+    );
+    await page.goto(`${BASE_URL}/workflows/${long.submitWorkflow.id}`);
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await page.locator('.dag-node[data-step="join"][data-status="CANCELLED"]').waitFor({ timeout: T });
+    const flaky = await api(
+      `mutation($i: SubmitWorkflowInput!) { submitWorkflow(input: $i) { __typename ... on WorkflowRun { id } } }`,
+      { i: { workflow: 'demo.flaky_pipeline', input: { items: 3, failItems: [1] } } },
+    );
+    await page.goto(`${BASE_URL}/workflows/${flaky.submitWorkflow.id}`);
+    await page.locator('.dag-node[data-step="work"][data-status="FAILED"]').waitFor({ timeout: T });
+    await page.getByRole('button', { name: 'Retry failed steps' }).click();
+    await page.locator('.dag-node[data-step="join"][data-status="SUCCEEDED"]').waitFor({ timeout: T });
+  });
+
   test('phone width layout', async () => {
     // Same tab: the API key lives in this tab's sessionStorage.
     const phone = page;

@@ -11,6 +11,8 @@ import { QueuesPage } from './pages/QueuesPage';
 import { SchedulesPage } from './pages/SchedulesPage';
 import { AuditPage } from './pages/AuditPage';
 import { PolicyPage } from './pages/PolicyPage';
+import { RunsPage } from './pages/workflows/RunsPage';
+import { RunPage } from './pages/workflows/RunPage';
 import { EmptyState } from './components/ui';
 
 export function App() {
@@ -37,6 +39,7 @@ function Logo() {
 
 const NAV = [
   { to: '/jobs', label: 'Jobs' },
+  { to: '/workflows', label: 'Workflows' },
   { to: '/submit', label: 'Submit' },
   { to: '/dead-letter', label: 'Dead letter' },
   { to: '/queues', label: 'Queues & workers' },
@@ -98,6 +101,8 @@ function ShellLayout() {
           <Route path="/signin" element={<Navigate to="/jobs" replace />} />
           <Route path="/jobs" element={<JobsPage />} />
           <Route path="/jobs/:id" element={<JobPage />} />
+          <Route path="/workflows" element={<RunsPage />} />
+          <Route path="/workflows/:id" element={<RunPage />} />
           <Route path="/submit" element={<SubmitPage />} />
           <Route path="/dead-letter" element={<DeadLetterPage />} />
           <Route path="/queues" element={<QueuesPage />} />

@@ -223,3 +223,53 @@ async def test_typed_results_convert_enums_dates_and_lists(
     read = "query($id: ID!) { job(id: $id) { result reportsGenerateResult { rows } } }"
     found = (await _run(acme, read, {"id": job["id"]}))["job"]
     assert found == {"result": {"rows": "many"}, "reportsGenerateResult": None}
+
+
+async def test_a_typed_workflow_mutation_refuses_bad_input_as_written(
+    api: Api, env: support.Env
+) -> None:
+    """The fuzzer's finding (`items: -1` was an internal error): a typed workflow mutation
+    answers InvalidInput with the field as written and starts nothing; a good one starts the
+    run as `submitWorkflow` does, and a reused key returns it."""
+    client = api.client(await api.key("alice"))
+    answer = """__typename ... on WorkflowRun { id workflow deduplicated }
+        ... on InvalidInput { fieldErrors { path message } }"""
+    bad = await client(
+        f"""mutation {{ submitWorkflowDemoPipeline(input: {{items: -1}},
+        options: {{idempotencyKey: ""}}) {{ {answer} }} }}"""
+    )
+    result = bad["submitWorkflowDemoPipeline"]
+    assert result["__typename"] == "InvalidInput"
+    assert {tuple(e["path"]) for e in result["fieldErrors"]} == {
+        ("input", "items"),
+        ("options", "idempotencyKey"),
+    }
+    # A key PostgreSQL cannot store (NUL) is refused as data, typed or not (ADR-0017).
+    nul = {"k": "a\u0000b"}
+    typed = await client(
+        f"""mutation($k: String) {{ submitWorkflowDemoPipeline(input: {{items: 1}},
+        options: {{idempotencyKey: $k}}) {{ {answer} }} }}""",
+        nul,
+    )
+    untyped = await client(
+        f"""mutation($k: String) {{ submitWorkflow(input: {{workflow: "demo.pipeline",
+        input: {{items: 1}}, idempotencyKey: $k}}) {{ {answer} }} }}""",
+        nul,
+    )
+    assert [e["path"] for e in typed["submitWorkflowDemoPipeline"]["fieldErrors"]] == [
+        ["options", "idempotencyKey"]
+    ]
+    assert [e["path"] for e in untyped["submitWorkflow"]["fieldErrors"]] == [["idempotencyKey"]]
+    assert (await env.sql("SELECT count(*) AS n FROM workflow_runs"))[0]["n"] == 0
+    query = f"""mutation($i: DemoPipelineWorkflowInput!) {{
+        submitWorkflowDemoPipeline(input: $i, options: {{idempotencyKey: "k"}}) {{ {answer} }} }}"""
+    run = (await client(query, {"i": {"items": 2, "stepSeconds": 0}}))["submitWorkflowDemoPipeline"]
+    assert (run["__typename"], run["workflow"], run["deduplicated"]) == (
+        "WorkflowRun",
+        "demo.pipeline",
+        False,
+    )
+    again = (await client(query, {"i": {"items": 2, "stepSeconds": 0}}))[
+        "submitWorkflowDemoPipeline"
+    ]
+    assert (again["id"], again["deduplicated"]) == (run["id"], True)

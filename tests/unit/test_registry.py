@@ -1,5 +1,6 @@
 """Job-kind declaration rules, the field convention `@job_kind` applies, and the shipped kinds."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -7,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from conveyor import kinds
 from conveyor.domain.limits import Limit, Rate
+from conveyor.kinds import registry
 from conveyor.kinds.compute import count_primes_in
 from conveyor.kinds.registry import JobKindError, Registry, job_kind, kind_of, schedule
 
@@ -17,6 +19,15 @@ class In(BaseModel):
 
 async def handler(ctx: object, input: In) -> None:
     return None
+
+
+@pytest.fixture(autouse=True)
+def _forget_this_modules_declarations() -> Iterator[None]:
+    """The kinds declared here (one name twice, on purpose) leave the process's declarations
+    afterwards: a `Producer` without a registry, in another test of this process, takes
+    every declared kind and would refuse the duplicate."""
+    yield
+    registry._DECLARED[:] = [k for k in registry._DECLARED if k.module != __name__]
 
 
 @pytest.mark.parametrize("name", ["Reports.generate", "reports", "reports..x", "reports.Gen"])
@@ -114,10 +125,13 @@ def test_shipped_kinds_and_their_queues() -> None:
     assert {k.name: k.queue for k in r.all()} == {
         "compute.primes": "cpu",
         "demo.flaky": "default",
+        "demo.join": "default",
         "demo.keyed": "default",
         "demo.noop": "default",
         "demo.sleep": "default",
+        "demo.split": "default",
     }
+    assert [w.name for w in r.workflows.all()] == ["demo.flaky_pipeline", "demo.pipeline"]
     schema = r["demo.sleep"].json_schema()
     assert schema["properties"]["steps"]["maximum"] == 10_000
     assert "stepSeconds" in schema["properties"]

@@ -19,8 +19,10 @@ def test_only_queued_jobs_can_be_claimed() -> None:
     assert sources_of(JobStatus.RUNNING) == {JobStatus.QUEUED}
 
 
-def test_a_running_job_cannot_jump_back_to_scheduled() -> None:
-    assert not can_transition(JobStatus.RUNNING, JobStatus.SCHEDULED)
+def test_a_running_job_is_scheduled_again_only_by_its_own_outcome() -> None:
+    """A handler that snoozes ends its attempt as SCHEDULED; nothing else schedules it."""
+    assert can_transition(JobStatus.RUNNING, JobStatus.SCHEDULED)
+    assert sources_of(JobStatus.SCHEDULED) == {JobStatus.RUNNING}
 
 
 @pytest.mark.parametrize("status", list(JobStatus))

@@ -515,3 +515,137 @@ export const ResumeQueueMutation = graphql(`
     }
   }
 `);
+
+// Workflows (ADR-0023).
+export const WorkflowRunsQuery = graphql(`
+  query WorkflowRuns($after: String) {
+    workflowRuns(first: 50, after: $after) {
+      edges {
+        cursor
+        node {
+          id
+          workflow
+          status
+          progress
+          createdAt
+          finishedAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const WorkflowRunQuery = graphql(`
+  query WorkflowRun($id: ID!) {
+    workflowRun(id: $id) {
+      id
+      workflow
+      status
+      progress
+      generation
+      lastSeq
+      input
+      createdAt
+      finishedAt
+      error {
+        type
+        message
+      }
+      steps {
+        id
+        key
+        kind
+        isMap
+        status
+        expected
+        succeeded
+        failed
+        error {
+          type
+          message
+        }
+        job {
+          id
+          status
+        }
+        counts {
+          status
+          count
+        }
+      }
+    }
+    workflows {
+      name
+      edges {
+        from
+        to
+      }
+    }
+  }
+`);
+
+export const StepJobsQuery = graphql(`
+  query StepJobs($id: ID!, $status: [JobStatus!]) {
+    workflowRun(id: $id) {
+      id
+      steps {
+        id
+        key
+        jobs(status: $status, first: 200) {
+          id
+          status
+          mapIndex
+          attempt
+        }
+      }
+    }
+  }
+`);
+
+export const WorkflowEventsSubscription = graphql(`
+  subscription WorkflowEvents($runId: ID!, $after: Int) {
+    workflowEvents(runId: $runId, after: $after) {
+      seq
+      type
+      status
+      step
+      stepStatus
+    }
+  }
+`);
+
+export const CancelWorkflowRunMutation = graphql(`
+  mutation CancelWorkflowRun($id: ID!) {
+    cancelWorkflowRun(id: $id) {
+      __typename
+      ... on WorkflowRun {
+        id
+        status
+      }
+      ... on UserError {
+        code
+        message
+      }
+    }
+  }
+`);
+
+export const RetryWorkflowRunMutation = graphql(`
+  mutation RetryWorkflowRun($id: ID!) {
+    retryWorkflowRun(id: $id) {
+      __typename
+      ... on WorkflowRun {
+        id
+        status
+      }
+      ... on UserError {
+        code
+        message
+      }
+    }
+  }
+`);

@@ -29,7 +29,8 @@ export type TimelineEventType =
   | 'LOST'
   | 'CANCEL_REQUESTED'
   | 'CANCELLED'
-  | 'RETRIED';
+  | 'RETRIED'
+  | 'SNOOZED';
 
 export type TimelineStatus =
   | 'QUEUED'

@@ -294,6 +294,7 @@ const EVENT_LABEL: Record<string, string> = {
   CANCEL_REQUESTED: 'Cancel requested',
   CANCELLED: 'Cancelled',
   RETRIED: 'Retried',
+  SNOOZED: 'Snoozed',
 };
 
 interface Group {
