@@ -6,7 +6,7 @@ PY := .venv/bin/python
 # Test files run on this many pytest-xdist workers (tests mostly wait on real servers).
 TEST_WORKERS ?= 3
 
-.PHONY: setup runtime run test test-deps check fmt pytest chaos fuzz frontend frontend-test bench schema clean
+.PHONY: setup runtime run test test-deps clients-test check fmt pytest chaos fuzz frontend frontend-test bench schema clean
 
 .venv-tools/bin/uv:
 	python3 -m venv .venv-tools
@@ -35,7 +35,7 @@ frontend/dist/index.html: frontend/node_modules/.package-lock.json $(FRONTEND_SR
 run: runtime frontend ## Migrate, then run API + worker + dashboard (the demo kinds); prints the admin key.
 	@$(PY) -m conveyor dev
 
-test: setup check pytest frontend-test ## Everything CI runs.
+test: setup check pytest frontend-test clients-test ## Everything CI runs.
 
 check: ## Lint, format check, layer contract, schema drift, types, migration lint (squawk).
 	.venv/bin/ruff check conveyor tests bench migrations examples
@@ -48,8 +48,13 @@ check: ## Lint, format check, layer contract, schema drift, types, migration lin
 pytest: test-deps ## Unit, integration (real PostgreSQL + Redis), e2e (real processes) and chaos tests.
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
-test-deps: ## The graphql-http audit suite the HTTP tests run (npm, from its lockfile).
+test-deps: ## npm packages the tests run: the graphql-http audit suite, the client kit and the client suite (lockfiles).
 	cd tests/http-audit && npm ci --no-audit --no-fund
+	cd clients/typescript && npm ci --no-audit --no-fund && npm run build
+	cd tests/clients && npm ci --no-audit --no-fund
+
+clients-test: test-deps ## The TypeScript client kit: build (tsc --strict, in test-deps) and its unit tests.
+	cd clients/typescript && npm test
 
 chaos: ## Only the fault-injection tests (kill -9, Redis/PostgreSQL restarts).
 	$(PY) -m pytest -q -m chaos

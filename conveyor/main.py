@@ -24,7 +24,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor import gc_freeze, kinds, metrics, pubsub, tasks
+from conveyor import gc_freeze, kinds, metrics, pubsub, tasks, tracing
+from conveyor.api import persisted
 from conveyor.api.connections import Connections
 from conveyor.api.http import ConveyorGraphQL
 from conveyor.api.schema import ConveyorSchema, create_schema
@@ -134,12 +135,18 @@ def _bearer_is(header: str | None, token: str) -> bool:
     )
 
 
-def _lifespan(settings: Settings, registry: kinds.Registry, schema: ConveyorSchema) -> Lifespan:
+def _lifespan(
+    settings: Settings,
+    registry: kinds.Registry,
+    schema: ConveyorSchema,
+    trusted: persisted.TrustedDocuments | None,
+) -> Lifespan:
     """What a process builds once: the dependencies, the events hub, the open-socket registry
     and the GraphQL app; handed to requests as Starlette lifespan state (`request.state`)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        tracing.configure(settings, "conveyor-api")
         async with open_deps(settings, registry) as deps:
             hub = pubsub.Hub(
                 deps.redis,
@@ -154,7 +161,7 @@ def _lifespan(settings: Settings, registry: kinds.Registry, schema: ConveyorSche
             )
             connections = Connections(deps, authenticator, hub)
             graphql = ConveyorGraphQL(
-                deps, hub, authenticator, schema=schema, connections=connections
+                deps, hub, authenticator, schema=schema, connections=connections, trusted=trusted
             )
             await hub.start()
             await connections.start()
@@ -251,7 +258,13 @@ def create_app(
     if registry is None:
         registry = kinds.load(settings.jobs)
     schema = create_schema(settings, registry)
-    lifespan = _lifespan(settings, registry, schema)
+    trusted = None
+    if settings.graphql_trusted_documents:
+        # Read at start: a manifest that cannot be used stops the process here, not later.
+        trusted = persisted.TrustedDocuments.load(
+            [persisted.DASHBOARD_MANIFEST, *settings.trusted_manifests]
+        )
+    lifespan = _lifespan(settings, registry, schema, trusted)
     routes = [
         Route("/graphql", GraphQLEndpoint(), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", GraphQLEndpoint()),

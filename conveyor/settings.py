@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -120,6 +121,18 @@ class Settings(BaseSettings):
     graphql_timeout_seconds: float = Field(default=15.0, ge=0.1, le=600.0)
     #: A WebSocket must send `connection_init` within this many seconds (else closed 4408).
     ws_init_timeout_seconds: float = Field(default=3.0, ge=0.1, le=60.0)
+    #: Operations one HTTP request may batch (a JSON array; Apollo's BatchHttpLink sends up
+    #: to 10). Each is parsed, validated, costed and admitted on its own; they run one after
+    #: another within one GRAPHQL_TIMEOUT_SECONDS.
+    graphql_max_batch: int = Field(default=10, ge=1, le=100)
+    #: Automatic persisted queries (Apollo's protocol): documents registered by their sha256,
+    #: kept in Redis for every API process, at most this many (least recently used go first;
+    #: 0 turns APQ off: hash-only requests get PERSISTED_QUERY_NOT_SUPPORTED).
+    graphql_apq_cache_size: int = Field(default=5_000, ge=0, le=1_000_000)
+    #: Production hardening: run only the operations of the dashboard's manifest and of
+    #: GRAPHQL_TRUSTED_MANIFESTS (comma-separated paths of JSON manifests made at build time).
+    graphql_trusted_documents: bool = False
+    graphql_trusted_manifests: str = ""
 
     #: Worker: serve Prometheus metrics on this port (0 = off) and address.
     metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -138,6 +151,14 @@ class Settings(BaseSettings):
     migration_lock_timeout_seconds: float = Field(default=2.0, gt=0.0, le=600.0)
     migration_lock_retries: int = Field(default=5, ge=0, le=100)
     migration_statement_timeout_seconds: float = Field(default=60.0, gt=0.0, le=86_400.0)
+
+    #: OpenTelemetry traces (ADR-0024), off unless these standard variables ask for them:
+    #: OTEL_TRACES_EXPORTER `otlp` (http/protobuf) or `console`, or an OTLP endpoint alone.
+    #: The SDK reads the other OTEL_* variables itself (headers, OTEL_SERVICE_NAME, sampler).
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: str = ""
+    otel_exporter_otlp_endpoint: str = ""
+    otel_exporter_otlp_traces_endpoint: str = ""
 
     #: debug, info, warning, error or critical.
     log_level: str = Field(default="INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$")
@@ -182,6 +203,14 @@ class Settings(BaseSettings):
 
         if value is not None:
             parse(value)  # a JobKindError (a ValueError) names the bad entry
+        return value
+
+    @field_validator("graphql_trusted_manifests")
+    @classmethod
+    def _manifests_exist(cls, value: str) -> str:
+        missing = [p for p in _paths(value) if not Path(p).is_file()]
+        if missing:
+            raise ValueError(f"no such file: {', '.join(missing)}")
         return value
 
     @field_validator("metrics_token")
@@ -242,8 +271,16 @@ class Settings(BaseSettings):
         return [q.strip() for q in self.worker_queues.split(",") if q.strip()]
 
     @property
+    def trusted_manifests(self) -> list[Path]:
+        return [Path(p) for p in _paths(self.graphql_trusted_manifests)]
+
+    @property
     def origins(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+
+def _paths(value: str) -> list[str]:
+    return [p.strip() for p in value.split(",") if p.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -17,10 +17,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -29,10 +29,12 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import CompleteMessage
 from strawberry.utils.aio import aclosing
 
-from conveyor.api import graphql_http
+from conveyor import tracing
+from conveyor.api import graphql_http, persisted
 from conveyor.api.connections import Connections
 from conveyor.api.context import Context
 from conveyor.api.feeds import Feeds
+from conveyor.api.legacy_ws import LegacyWSHandler
 from conveyor.api.schema import ConveyorSchema
 from conveyor.domain.errors import ServiceUnavailable, Unauthenticated
 from conveyor.pubsub import Hub
@@ -43,6 +45,14 @@ from conveyor.services.deps import Deps
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+CLOSE_NO_SUBPROTOCOL = 4406
+#: Where on_ws_connect leaves why it refused a credential, for the close reason.
+_REJECTION = "conveyor.rejection"
+#: At most 123 bytes (a close frame's limit).
+NO_SUBPROTOCOL_REASON = (
+    "no supported subprotocol: offer graphql-transport-ws, or graphql-ws "
+    "(subscriptions-transport-ws)"
+)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -58,9 +68,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         """Queries and mutations get the HTTP endpoint's time limit (an `error` for that
         operation; the socket and its other operations carry on); subscriptions have none."""
         view = cast(ConveyorGraphQL, self.view)
-        timeout: float | None = view.deps.settings.graphql_timeout_seconds
-        if view.is_subscription(operation.query, operation.operation_name):
-            timeout = None
+        timeout = view.operation_timeout(operation.query, operation.operation_name)
+        refused = view.untrusted(operation.query)
+        if refused is not None:
+            await operation.send_initial_errors([refused])
+            return
         try:
             async with asyncio.timeout(timeout) as limit:
                 await self._run(operation)
@@ -118,8 +130,22 @@ def _request_info(scope: Scope) -> audit.RequestInfo:
     )
 
 
+class _WebSocketAdapter(ASGIWebSocketAdapter):
+    async def close(self, code: int, reason: str) -> None:
+        """Close reasons that say why: strawberry says only "Subprotocol not acceptable" and
+        "Forbidden" (a client such as gql shows nothing else)."""
+        if code == CLOSE_NO_SUBPROTOCOL:
+            reason = NO_SUBPROTOCOL_REASON
+        refused = self.ws.scope.get(_REJECTION)
+        if code == 4403 and reason == "Forbidden" and refused:
+            reason = f"Forbidden: {refused}"[:120]
+        await super().close(code, reason)
+
+
 class ConveyorGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = _WebSocketAdapter
 
     def __init__(
         self,
@@ -129,19 +155,26 @@ class ConveyorGraphQL(GraphQL[Context, None]):
         *,
         schema: ConveyorSchema,
         connections: Connections,
+        trusted: persisted.TrustedDocuments | None = None,
     ) -> None:
         s = deps.settings
         super().__init__(
             schema,
             graphql_ide=None,  # the bundled, offline GraphiQL is served at /graphiql instead
             keep_alive=True,
-            keep_alive_interval=15,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            keep_alive_interval=15,  # the legacy protocol's `ka` messages
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             connection_init_wait_timeout=timedelta(seconds=s.ws_init_timeout_seconds),
             max_subscriptions_per_connection=s.max_subscriptions_per_connection,
             allowed_origins=s.origins,
         )
         self.deps = deps
+        self.persisted = persisted.Persisted(
+            deps.redis,
+            deps.prefix,
+            cache_size=s.graphql_apq_cache_size,
+            trusted=trusted,
+        )
         self.hub = hub
         self.authenticator = authenticator
         self.connections = connections
@@ -155,6 +188,34 @@ class ConveyorGraphQL(GraphQL[Context, None]):
         self._next_cache: OrderedDict[int, tuple[object, str]] = OrderedDict()
         self._subscriptions: OrderedDict[tuple[str, str | None], bool] = OrderedDict()
         self._max_tokens = schema.max_tokens
+
+    def operation_timeout(self, query: str, operation_name: str | None) -> float | None:
+        """Over a WebSocket, queries and mutations get the HTTP endpoint's time limit;
+        subscriptions have none."""
+        if self.is_subscription(query, operation_name):
+            return None
+        return self.deps.settings.graphql_timeout_seconds
+
+    def untrusted(self, query: str) -> GraphQLError | None:
+        """The refusal of an operation outside the trusted documents (None: it may run)."""
+        trusted = self.persisted.trusted
+        if trusted is None or trusted.allows(query):
+            return None
+        return GraphQLError(
+            "this server runs trusted documents only (GRAPHQL_TRUSTED_DOCUMENTS), and this "
+            "operation is in none of its manifests",
+            extensions={"code": persisted.NOT_TRUSTED},
+        )
+
+    async def create_websocket_response(
+        self, request: WebSocket, subprotocol: str | None
+    ) -> WebSocket:
+        """Without a protocol we speak, the handshake still completes (echoing the client's
+        first offer), so that every client, browsers included, sees the 4406 close and its
+        reason instead of a failed handshake."""
+        offered = request.scope.get("subprotocols") or []
+        await request.accept(subprotocol=subprotocol or (offered[0] if offered else None))
+        return request
 
     def is_subscription(self, query: str, operation_name: str | None) -> bool:
         """Whether the document's operation is a subscription (cached: clients send the same
@@ -179,7 +240,10 @@ class ConveyorGraphQL(GraphQL[Context, None]):
         token = audit.REQUEST.set(_request_info(scope))
         try:
             if scope["type"] == "http":
-                response = await self._http(Request(scope, receive))
+                request = Request(scope, receive)
+                with tracing.server_span(scope["headers"], f"{request.method} /graphql") as span:
+                    response = await self._http(request)
+                    span.set_attribute("http.response.status_code", response.status_code)
                 await response(scope, receive, send)
             else:
                 try:
@@ -218,20 +282,25 @@ class ConveyorGraphQL(GraphQL[Context, None]):
             return graphql_http.respond(
                 503, graphql_http.error_body(str(exc), exc.code), media, headers
             )
-        context = Context(
-            deps=self.deps,
-            hub=self.hub,
-            authenticator=self.authenticator,
-            request=request,
-            response=None,
-            _principal=principal,
-        )
+
+        def context() -> Context:
+            return Context(
+                deps=self.deps,
+                hub=self.hub,
+                authenticator=self.authenticator,
+                request=request,
+                response=None,
+                _principal=principal,
+            )
+
         return await graphql_http.execute(
             self.schema,
             request,
             context,
             media=media,
             timeout=self.deps.settings.graphql_timeout_seconds,
+            persisted=self.persisted,
+            max_batch=self.deps.settings.graphql_max_batch,
         )
 
     async def get_context(
@@ -279,6 +348,8 @@ class ConveyorGraphQL(GraphQL[Context, None]):
             )
         except (Unauthenticated, ServiceUnavailable) as exc:
             log.info("websocket connection rejected", extra={"reason": str(exc)})
+            if isinstance(context.request, WebSocket):
+                context.request.scope[_REJECTION] = str(exc)
             raise ConnectionRejectionError({"code": exc.code, "message": str(exc)}) from exc
         context._principal = principal
         websocket = context.request

@@ -74,10 +74,11 @@ _INSERT = with_event(
     INSERT INTO jobs (id, kind, queue, priority, status, payload, max_attempts, timeout_seconds,
                       backoff_base_seconds, backoff_cap_seconds, owner_id, idempotency_key,
                       last_seq, run_at, next_run_at, created_at, updated_at,
-                      concurrency_key, schedule_id, fire_at, parent_id)
+                      concurrency_key, schedule_id, fire_at, parent_id, trace_context)
     SELECT v.id, v.kind, v.queue, v.priority, v.status, v.payload, v.max_attempts, v.timeout,
            v.backoff_base, v.backoff_cap, v.owner_id, v.idempotency_key, 1, v.run_at, v.run_at,
-           now(), now(), v.concurrency_key, v.schedule_id, v.fire_at, v.parent_id
+           now(), now(), v.concurrency_key, v.schedule_id, v.fire_at, v.parent_id,
+           CAST(:trace AS jsonb)
     FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[]), CAST(:queues AS text[]),
                 CAST(:priorities AS smallint[]), CAST(:statuses AS text[]),
                 CAST(:payloads AS jsonb[]), CAST(:max_attempts AS int[]),
@@ -96,10 +97,14 @@ _INSERT = with_event(
 
 
 async def insert(
-    conn: AsyncConnection, *, new: Sequence[NewJob]
+    conn: AsyncConnection,
+    *,
+    new: Sequence[NewJob],
+    trace_context: dict[str, str] | None = None,
 ) -> list[tuple[Job, JobChange] | None]:
     """Insert jobs and their first events in one statement. Per input, in order: the job and
-    its change, or None when its idempotency key is already taken."""
+    its change, or None when its idempotency key is already taken. `trace_context`: the
+    submit's W3C trace context, stored with each job (ADR-0024)."""
     ids = [uuid.uuid4() for _ in new]
     params = {
         "ids": ids,
@@ -121,6 +126,7 @@ async def insert(
         "schedule_ids": [n.schedule_id for n in new],
         "fire_ats": [n.fire_at for n in new],
         "parents": [n.parent_id for n in new],
+        "trace": None if trace_context is None else orjson.dumps(trace_context).decode(),
     }
     result = await conn.execute(_INSERT, params)
     by_id = {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}

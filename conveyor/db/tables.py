@@ -163,6 +163,9 @@ class Job(Base):
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     step_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     map_index: Mapped[int | None] = mapped_column(BigInteger)
+    #: The W3C trace context (`traceparent`, `tracestate`) of the submit, when tracing is on:
+    #: every claim and attempt of the job joins that trace (ADR-0024).
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONB)
 
 
 class JobAttempt(Base):

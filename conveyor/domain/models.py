@@ -50,6 +50,9 @@ class Job:
     map_index: int | None = None
     #: True when submitJob returned an existing job for a reused idempotency key.
     deduplicated: bool = False
+    #: The W3C trace context the job was submitted under (`traceparent`...), when tracing
+    #: is on: its claims and attempts join that trace (ADR-0024).
+    trace_context: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conveyor import pubsub, tasks
+from conveyor import pubsub, tasks, tracing
 from conveyor.db import jobs as jobs_repo
 from conveyor.db import maintenance as maintenance_repo
 from conveyor.db import outbox as outbox_repo
@@ -131,6 +131,11 @@ class Dispatcher:
         batch = list(targets)
         if not batch:
             return True
+        attributes = {"conveyor.jobs": len(batch)}
+        with tracing.span("conveyor.dispatch", attributes, kind="producer", child_only=True):
+            return await self._send(batch)
+
+    async def _send(self, batch: list[Target]) -> bool:
         try:
             sent_under = await self.xadd(batch)
         except Exception as exc:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor import tracing
 from conveyor.db import jobs as jobs_repo
 from conveyor.db import keys as keys_repo
 from conveyor.db import outbox as outbox_repo
@@ -179,7 +180,10 @@ async def submit_many(
     results, valid = _checked(deps, principal, reqs)
     changes: list[JobChange] = []
     if valid:
-        async with transaction(deps.engine) as conn:
+        async with (
+            tracing.span("conveyor.submit", {"conveyor.jobs": len(valid)}),
+            transaction(deps.engine) as conn,
+        ):
             changes = await _store(conn, deps, principal, results, valid)
     await outbox.announce(deps, changes)
     return [r for r in results if r is not None]
@@ -194,7 +198,8 @@ async def submit_in(
     transaction commits, to the outbox relay of every API and worker process (ADR-0021)."""
     results, valid = _checked(deps, principal, reqs)
     if valid:
-        changes = await _store(conn, deps, principal, results, valid)
+        with tracing.span("conveyor.submit", {"conveyor.jobs": len(valid)}):
+            changes = await _store(conn, deps, principal, results, valid)
         queued = [c.job_id for c in changes if c.event.status is JobStatus.QUEUED]
         await outbox_repo.notify(conn, job_ids=queued)
     return [r for r in results if r is not None]
@@ -323,7 +328,10 @@ async def store(
     by_index: dict[int, Job | UserError] = {
         i: admission.denial(d) for i, d in enumerate(decided.decisions) if not d.allowed
     }
-    inserted = await jobs_repo.insert(conn, new=[n for _, n in admitted])
+    # The jobs carry the submit span's context: their claims and attempts join its trace.
+    inserted = await jobs_repo.insert(
+        conn, new=[n for _, n in admitted], trace_context=tracing.carrier()
+    )
     for (i, new), row in zip(admitted, inserted, strict=True):
         if row is not None:
             by_index[i] = row[0]

@@ -16,7 +16,7 @@ from taskiq import Context, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.receiver import Receiver
 
-from conveyor import gc_freeze, metrics, pubsub, tasks
+from conveyor import gc_freeze, metrics, pubsub, tasks, tracing
 from conveyor.domain.errors import ServiceUnavailable
 from conveyor.kinds.registry import Registry
 from conveyor.services import engine, execution, limits
@@ -76,6 +76,7 @@ class Worker:
     async def run(self) -> None:
         s = self.settings
         pool_size = max(4, min(self.concurrency, 20))
+        tracing.configure(s, "conveyor-worker")
         async with open_deps(s, self.registry, pool_size=pool_size) as deps:
             self.deps = deps
             await self._run()

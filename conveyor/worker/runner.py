@@ -19,7 +19,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from taskiq import Context
 
-from conveyor import logs, metrics
+from conveyor import logs, metrics, tracing
 from conveyor.domain import outcomes
 from conveyor.domain.errors import PermanentError, ServiceUnavailable, Snooze
 from conveyor.domain.models import Job, JobChange, PendingEvent
@@ -162,6 +162,7 @@ class JobRunner:
             self.busy -= 1
 
     async def _run(self, job_id: uuid.UUID, context: Context | None) -> None:
+        claiming = tracing.now()
         try:
             claimed = await self._claim(job_id)
         except ServiceUnavailable:
@@ -179,12 +180,22 @@ class JobRunner:
                 extra={"job_id": str(job_id)},
             )
             return
+        job = claimed.job
+        # The claim's span, in the trace the job was submitted in (ADR-0024).
+        with tracing.span(
+            "conveyor.claim",
+            {"conveyor.job_id": str(job.id), "conveyor.attempt": job.attempt},
+            parent=job.trace_context,
+            kind="consumer",
+            start_ns=claiming,
+        ):
+            pass
         try:
-            await self._execute(claimed.job)
+            await self._execute(job)
         finally:
             if claimed.limited:
                 try:
-                    await self.wakes.submit(claimed.job.id)
+                    await self.wakes.submit(job.id)
                 except Exception as exc:  # the parked-jobs sweep wakes it instead
                     log.warning("could not wake parked jobs", extra={"error": repr(exc)})
 
@@ -210,7 +221,18 @@ class JobRunner:
 
     async def _execute(self, job: Job) -> None:
         # Every line logged while the attempt runs (the handler's own too) names the job.
-        with logs.job_context(job.id, job.attempt, job.kind):
+        with (
+            logs.job_context(job.id, job.attempt, job.kind),
+            tracing.span(
+                "conveyor.attempt",
+                {
+                    "conveyor.job_id": str(job.id),
+                    "conveyor.attempt": job.attempt,
+                    "conveyor.kind": job.kind,
+                },
+                parent=job.trace_context,
+            ),
+        ):
             await self._execute_attempt(job)
 
     async def _execute_attempt(self, job: Job) -> None:
@@ -310,9 +332,18 @@ class JobRunner:
                 metrics.RETRIES.labels(job.kind).inc()
             elif outcome.job_status is JobStatus.FAILED:
                 metrics.DEAD_LETTERED.labels(job.kind).inc()
+        _trace_outcome(outcome)
         level = logging.INFO if change is not None else logging.WARNING
         log.log(
             level,
             "attempt ended" if change is not None else "outcome fenced (job moved on)",
             extra={**extra, "outcome": outcome.attempt_status.value},
         )
+
+
+def _trace_outcome(outcome: Outcome) -> None:
+    """The attempt's span says how it ended (an error status when it failed)."""
+    span = tracing.current()
+    span.set_attribute("conveyor.outcome", outcome.attempt_status.value)
+    if outcome.error is not None:
+        tracing.failed(span, f"{outcome.error.get('type')}: {outcome.error.get('message')}")

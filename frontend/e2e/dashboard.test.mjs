@@ -221,8 +221,14 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await page.goto(`${BASE_URL}/jobs/${id}`);
     await page.locator('.job-meta-line .badge[data-status="RUNNING"]').waitFor();
     await expectNoSeriousA11yViolations('job detail (running)');
+    // While it runs: the Result card says why it is empty, and "Run again" waits for the end.
+    await page.getByText('Not yet: the result appears when the job succeeds').waitFor();
+    assert.equal(await page.getByText('None', { exact: true }).count(), 0);
+    assert.equal(await page.getByRole('link', { name: 'Run again…' }).count(), 0);
     await page.getByRole('button', { name: 'Cancel job' }).click();
     await page.locator('.job-meta-line .badge[data-status="CANCELLED"]').waitFor();
+    await page.getByRole('link', { name: 'Run again…' }).waitFor();
+    await page.getByText('No result: the job cancelled').waitFor();
     await page.locator('.tl-cancelled').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Cancel job' }).count(), 0);
     await page.getByRole('button', { name: 'Retry job' }).waitFor();
@@ -286,6 +292,10 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await page.locator('.job-meta-line .badge[data-status="FAILED"]').waitFor();
     await page.locator('.attempt-error').first().waitFor();
     await page.getByText('FlakyError').first().waitFor();
+    // The retry's delay reads as a duration, never a raw float.
+    const details = await page.locator('.tl-data').allTextContents();
+    assert.ok(details.some((d) => /retry in \d/.test(d)), details.join(' | '));
+    assert.ok(!details.some((d) => /\d\.\d{5,}/.test(d)), details.join(' | '));
 
     await nav(page, 'Dead letter').click();
     const jobRow = page.locator(`.dl-job[data-job-id="${id}"]`);
@@ -331,6 +341,7 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await page.getByRole('heading', { name: 'Queues', exact: true }).waitFor();
     await page.waitForSelector('.queue-card, .state-error, .state-empty');
     await page.waitForSelector('.workers-table, #workers-h ~ .state');
+    assert.equal(await page.getByTestId('own-jobs-only').count(), 0, 'an admin sees the whole tenant');
     await expectNoSeriousA11yViolations('queues');
     await shot('09-queues');
   });
@@ -420,6 +431,52 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await page.locator('.dag-node[data-step="join"][data-status="SUCCEEDED"]').waitFor({ timeout: T });
   });
 
+  test('the workers panel is live: refreshed with each queueStats sample, no timer of its own', async () => {
+    const events = [];
+    const onRequest = (r) => {
+      if (r.method() === 'POST' && (r.postData() ?? '').includes('query Workers')) events.push('workers');
+    };
+    const onSocket = (ws) => ws.on('framereceived', (f) => {
+      if (typeof f.payload === 'string' && f.payload.includes('"queueStats"')) events.push('stats');
+    });
+    page.on('request', onRequest);
+    page.on('websocket', onSocket);
+    await page.goto(`${BASE_URL}/queues`);
+    await page.waitForSelector('.workers-table, #workers-h ~ .state');
+    const deadline = Date.now() + 30_000;
+    while (events.filter((e) => e === 'workers').length < 3 && Date.now() < deadline) await page.waitForTimeout(200);
+    page.off('request', onRequest);
+    page.off('websocket', onSocket);
+    // After the first load, every workers request follows a live sample received since the last one.
+    const workers = events.map((e, i) => [e, i]).filter(([e]) => e === 'workers').map(([, i]) => i);
+    assert.ok(workers.length >= 3, events.join(' '));
+    for (let k = 1; k < workers.length; k++) {
+      assert.ok(events.slice(workers[k - 1] + 1, workers[k]).includes('stats'), events.join(' '));
+    }
+  });
+
+  test('a submitter is told its queue counts are its own; "Admins only" shows an SVG icon', async () => {
+    const made = await api(`mutation { createApiKey(name: "e2e-submitter", role: SUBMITTER) { ... on CreatedApiKey { key } } }`);
+    const other = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const p = await other.newPage();
+    p.setDefaultTimeout(T);
+    await p.goto(`${BASE_URL}/signin`);
+    await p.getByLabel('API key').fill(made.createApiKey.key);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.waitForURL(/\/jobs/);
+    await p.goto(`${BASE_URL}/queues`);
+    await p.getByTestId('own-jobs-only').waitFor();
+    assert.match(await p.getByTestId('own-jobs-only').textContent(), /only the jobs you submitted/);
+    await p.goto(`${BASE_URL}/audit`);
+    await p.getByTestId('admins-only').waitFor();
+    const icon = p.getByTestId('admins-only').locator('.state-icon');
+    assert.equal(await icon.locator('svg[data-testid="admins-only-icon"]').count(), 1);
+    assert.equal((await icon.textContent()).trim(), '', 'no emoji glyph (no emoji font to draw it)');
+    await expectNoSeriousA11yViolations('admins only', p);
+    await shot('20-admins-only', p);
+    await other.close();
+  });
+
   test('phone width layout', async () => {
     // Same tab: the API key lives in this tab's sessionStorage.
     const phone = page;
@@ -428,6 +485,13 @@ describe('Conveyor dashboard (e2e)', { skip: missing }, () => {
     await phone.locator('.jt-data-row').first().waitFor();
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `horizontal overflow ${overflow}px`);
+    // Every link of the top navigation is whole on screen (none cut to "Queues & worke").
+    const cut = await phone.getByRole('navigation', { name: 'Main' }).getByRole('link').evaluateAll((links) =>
+      links
+        .filter((a) => { const r = a.getBoundingClientRect(); return r.left < 0 || r.right > window.innerWidth + 0.5 || a.scrollWidth > a.clientWidth + 1; })
+        .map((a) => a.textContent),
+    );
+    assert.deepEqual(cut, []);
     await expectNoSeriousA11yViolations('jobs (phone)', phone);
     await shot('10-jobs-phone', phone);
     await phone.goto(`${BASE_URL}/submit?kind=demo.sleep`);

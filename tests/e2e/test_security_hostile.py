@@ -114,7 +114,7 @@ EXPECTED = {
     "deeply nested JSON": (400, "BAD_REQUEST", "nested too deeply"),
     "deeply nested variables over GET": (400, "BAD_REQUEST", "nested too deeply"),
     "5 MB body": (413, "PAYLOAD_TOO_LARGE", "request body over"),
-    "1,000-operation batch": (400, "BATCHING_NOT_SUPPORTED", "batched"),
+    "1,000-operation batch": (400, "BATCH_TOO_LARGE", "at most 10 operations"),
     "mutation over GET": (405, "METHOD_NOT_ALLOWED", "only queries"),
     "text/plain POST": (415, "UNSUPPORTED_MEDIA_TYPE", "text/plain"),
     "form POST": (415, "UNSUPPORTED_MEDIA_TYPE", "application/x-www-form-urlencoded"),

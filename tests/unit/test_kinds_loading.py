@@ -4,15 +4,17 @@ under names of their own (imports are cached per process)."""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from conveyor import kinds
 from conveyor.domain.errors import JobKindError
+from conveyor.kinds import registry
 from conveyor.settings import Settings
 
 Write = Callable[[str, str], str]
@@ -31,7 +33,7 @@ async def handler(ctx: JobContext, input: In) -> None:
 
 
 @pytest.fixture
-def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Write:
+def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Write]:
     """write(relative path under a fresh top-level package, source) -> that package's name."""
     top = f"userjobs_{uuid.uuid4().hex[:8]}"
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -44,7 +46,20 @@ def write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Write:
         path.write_text(textwrap.dedent(source))
         return top
 
-    return write_module
+    yield write_module
+    # The kinds and workflows these throwaway packages declared (some on purpose twice) leave
+    # the process's declarations: a `Producer` without a registry, in a later test of this
+    # process, takes every declared kind and would refuse the duplicate.
+    registry._DECLARED[:] = [k for k in registry._DECLARED if not _within(k.module, top)]
+    registry._DECLARED_WORKFLOWS[:] = [
+        w for w in registry._DECLARED_WORKFLOWS if not _within(w.module, top)
+    ]
+    for name in [m for m in sys.modules if _within(m, top)]:
+        del sys.modules[name]
+
+
+def _within(module: str, top: str) -> bool:
+    return module == top or module.startswith(top + ".")
 
 
 def test_a_package_brings_its_submodules_kinds_and_only_the_modules_asked_for(write: Write) -> None:

@@ -1,4 +1,5 @@
 import type { ReactNode } from 'react';
+import { Lock } from 'lucide-react';
 import { NavLink } from 'react-router-dom';
 import { useMe } from '../lib/me';
 import { EmptyState, ErrorState, LoadingState } from './ui';
@@ -11,7 +12,7 @@ export function AdminOnly({ what, children }: { what: string; children: ReactNod
   if (!caps.isAdmin) {
     return (
       <div data-testid="admins-only">
-        <EmptyState title="Admins only" icon="🔒">
+        <EmptyState title="Admins only" icon={<Lock size={28} strokeWidth={2} aria-hidden="true" data-testid="admins-only-icon" />}>
           <p>
             {what} is visible to admins of the tenant. You are signed in as <strong>{me?.name ?? 'unknown'}</strong>
             {caps.label ? ` (${caps.label})` : ''}.

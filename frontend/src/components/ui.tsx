@@ -5,6 +5,8 @@ import type { JobStatus } from '../gql/graphql';
 export const JOB_STATUSES: JobStatus[] = ['QUEUED', 'SCHEDULED', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
 export const CANCELLABLE: ReadonlySet<JobStatus> = new Set<JobStatus>(['QUEUED', 'SCHEDULED', 'RUNNING', 'RETRYING']);
 export const RETRYABLE: ReadonlySet<JobStatus> = new Set<JobStatus>(['FAILED', 'CANCELLED']);
+/** Statuses after which nothing more happens to a job (unless it is retried). */
+export const FINISHED: ReadonlySet<JobStatus> = new Set<JobStatus>(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
 const STATUS_LABEL: Record<JobStatus, string> = {
   QUEUED: 'Queued',
@@ -70,7 +72,7 @@ export function LoadingState({ label = 'Loading…' }: { label?: string }) {
   );
 }
 
-export function EmptyState({ title, children, icon = '∅' }: { title: string; children?: ReactNode; icon?: string }) {
+export function EmptyState({ title, children, icon = '∅' }: { title: string; children?: ReactNode; icon?: ReactNode }) {
   return (
     <div className="state state-empty">
       <div className="state-icon" aria-hidden="true">
@@ -109,7 +111,7 @@ export function ErrorState({
   );
 }
 
-export function JsonView({ value, label }: { value: unknown; label: string }) {
+export function JsonView({ value, label, empty = 'None' }: { value: unknown; label: string; empty?: string }) {
   const id = useId();
   if (value === undefined || value === null) {
     return (
@@ -117,7 +119,7 @@ export function JsonView({ value, label }: { value: unknown; label: string }) {
         <h3 id={id} className="json-title">
           {label}
         </h3>
-        <p className="muted">None</p>
+        <p className="muted">{empty}</p>
       </section>
     );
   }

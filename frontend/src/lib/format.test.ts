@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCount, formatDuration, pct } from './format';
+import { formatCount, formatDuration, formatEventData, pct, resultPlaceholder } from './format';
 
 describe('format', () => {
   it('formats durations compactly', () => {
@@ -23,5 +23,21 @@ describe('formatCount', () => {
     expect(formatCount(10_000)).toBe(`${(10_000).toLocaleString()}+`);
     expect(formatCount(10_003)).toBe(`${(10_000).toLocaleString()}+`);
     expect(formatCount(5, 5)).toBe('5+');
+  });
+
+  it('shows retry delays as durations, never raw floats', () => {
+    const shown = formatEventData({ attempt: 1, delaySeconds: 0.061714250636143865, error: { type: 'FlakyError' } });
+    expect(shown).toContain('retry in 62ms');
+    expect(shown).toContain('attempt 1');
+    expect(shown).toContain('FlakyError');
+    expect(shown).not.toContain('0.0617');
+    expect(formatEventData({ delaySeconds: 90 })).toBe('retry in 1m 30s');
+  });
+
+  it('says why a job has no result', () => {
+    expect(resultPlaceholder('RUNNING')).toMatch(/^Not yet/);
+    expect(resultPlaceholder('QUEUED')).toMatch(/^Not yet/);
+    expect(resultPlaceholder('FAILED')).toBe('No result: the job failed');
+    expect(resultPlaceholder('SUCCEEDED')).toMatch(/returned nothing/);
   });
 });

@@ -83,3 +83,24 @@ export const COUNT_CAP = 10_000;
 export function formatCount(n: number, cap: number = COUNT_CAP): string {
   return n >= cap ? `${cap.toLocaleString()}+` : n.toLocaleString();
 }
+
+/** What the Result card says when a job has no result (yet). */
+export function resultPlaceholder(status: string): string {
+  if (status === 'SUCCEEDED') return 'None (the job returned nothing)';
+  if (status === 'FAILED' || status === 'CANCELLED') return `No result: the job ${status.toLowerCase()}`;
+  return 'Not yet: the result appears when the job succeeds';
+}
+
+/** An event's data for the timeline: durations in words (`delaySeconds: 0.0617...` is
+ * "retry in 62ms"), the rest as JSON. */
+export function formatEventData(data: object): string {
+  const lines: string[] = [];
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (key === 'delaySeconds' && typeof value === 'number') lines.push(`retry in ${formatDuration(value * 1000)}`);
+    else if (key === 'attempt' && typeof value === 'number') lines.push(`attempt ${value}`);
+    else rest[key] = value;
+  }
+  if (Object.keys(rest).length) lines.push(JSON.stringify(rest, null, 2));
+  return lines.join('\n');
+}

@@ -3,13 +3,13 @@ import { Link, useParams } from 'react-router-dom';
 import { useQuery } from 'urql';
 import { useClients, useConnection } from '../lib/ApiProvider';
 import { describe } from '../lib/client';
-import { formatAge, formatClock, formatDuration, formatTime, jobDuration, pct, shortId } from '../lib/format';
+import { formatAge, formatClock, formatDuration, formatEventData, formatTime, jobDuration, pct, resultPlaceholder, shortId } from '../lib/format';
 import { useDocumentTitle, useNow } from '../lib/hooks';
 import { runJobAction, type JobAction } from '../lib/jobActions';
 import { JobDetailQuery, JobWaitingReasonQuery } from '../lib/operations';
 import { useJobTimeline, type LiveStatus } from '../lib/useJobTimeline';
 import type { TimelineEvent } from '../lib/timeline';
-import { CANCELLABLE, ErrorState, JsonView, LoadingState, EmptyState, ProgressBar, RETRYABLE, StatusBadge } from '../components/ui';
+import { CANCELLABLE, ErrorState, FINISHED, JsonView, LoadingState, EmptyState, ProgressBar, RETRYABLE, StatusBadge } from '../components/ui';
 import { useMe } from '../lib/me';
 import { useToast } from '../components/Toasts';
 import type { JobStatus } from '../gql/graphql';
@@ -110,7 +110,7 @@ export function JobPage() {
             </div>
           </div>
           <div className="job-actions">
-            {caps.canWrite && (
+            {caps.canWrite && FINISHED.has(s) && (
             <Link
               className="btn"
               to={`/submit?kind=${encodeURIComponent(job.kind)}&payload=${encodeURIComponent(JSON.stringify(job.payload))}`}
@@ -251,7 +251,7 @@ export function JobPage() {
             <JsonView label="Payload" value={job.payload} />
           </section>
           <section className="card">
-            <JsonView label="Result" value={job.result} />
+            <JsonView label="Result" value={job.result} empty={resultPlaceholder(s)} />
           </section>
         </div>
       </div>
@@ -344,7 +344,7 @@ function Timeline({ events, loaded }: { events: TimelineEvent[]; loaded: boolean
                 </span>
               </div>
               {e.message && <p className="tl-msg">{e.message}</p>}
-              {data !== null && e.type !== 'PROGRESS' && <pre className="tl-data">{JSON.stringify(data, null, 2)}</pre>}
+              {data !== null && e.type !== 'PROGRESS' && <pre className="tl-data">{formatEventData(data)}</pre>}
             </div>
           </li>
         );

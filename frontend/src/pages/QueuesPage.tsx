@@ -11,7 +11,6 @@ import { EmptyState, ErrorState, LoadingState, PageHeader, Sparkline } from '../
 
 const HISTORY = 60;
 const INTERVAL_S = 2;
-const WORKER_POLL_MS = 5000;
 
 interface Series {
   latest: QueueStatsFieldsFragment;
@@ -48,6 +47,7 @@ export function QueuesPage() {
   );
   const series = live.data ?? snapshot;
 
+  const { me } = useMe();
   const queues = Object.values(series).sort((a, b) => a.latest.queue.localeCompare(b.latest.queue));
   const liveOk = !!live.data && !live.error;
   const err = initial.error && live.error ? describe(initial.error) : null;
@@ -74,6 +74,12 @@ export function QueuesPage() {
         <h2 id="queues-h" className="section-title">
           Queues
         </h2>
+        {me?.role === 'SUBMITTER' && (
+          <p className="notice small" data-testid="own-jobs-only">
+            These counts cover only the jobs you submitted: a submitter sees its own jobs. Admins, operators and
+            viewers see every job of the tenant.
+          </p>
+        )}
         {queues.length === 0 ? (
           err ? (
             <ErrorState title="Queue stats are not available" error={err} onRetry={() => refetchQueues({ requestPolicy: 'network-only' })} />
@@ -92,7 +98,7 @@ export function QueuesPage() {
           </div>
         )}
       </section>
-      <Workers />
+      <Workers tick={live.data} />
     </div>
   );
 }
@@ -187,13 +193,14 @@ function QueueCard({ series }: { series: Series }) {
   );
 }
 
-function Workers() {
+/** Workers, refreshed with every live `queueStats` sample (`tick`): as live as the queues,
+ * with no timer of its own. */
+function Workers({ tick }: { tick: unknown }) {
   const [res, refetch] = useQuery({ query: WorkersQuery });
   const now = useNow(1000);
   useEffect(() => {
-    const t = setInterval(() => refetch({ requestPolicy: 'network-only' }), WORKER_POLL_MS);
-    return () => clearInterval(t);
-  }, [refetch]);
+    if (tick) refetch({ requestPolicy: 'network-only' });
+  }, [tick, refetch]);
   const workers = res.data?.workers ?? [];
   return (
     <section aria-labelledby="workers-h" className="section">
