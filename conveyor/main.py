@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor import gc_freeze, kinds, metrics, pubsub, tasks, tracing
+from conveyor import gc_freeze, kinds, logs, metrics, pubsub, tasks, tracing
 from conveyor.api import persisted
 from conveyor.api.connections import Connections
 from conveyor.api.http import ConveyorGraphQL
@@ -147,7 +147,7 @@ def _lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         tracing.configure(settings, "conveyor-api")
-        async with open_deps(settings, registry) as deps:
+        async with open_deps(settings, registry, pool_size=settings.database_pool_size) as deps:
             hub = pubsub.Hub(
                 deps.redis,
                 deps.prefix,
@@ -248,6 +248,14 @@ async def spa(request: Request) -> Response:
             status_code=404,
         )
     return FileResponse(path)
+
+
+def process_app() -> Starlette:
+    """The app of one process of `conveyor serve --workers N` (uvicorn's factory, called in
+    each new process): settings from the environment, logging as the command sets it up."""
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def create_app(

@@ -13,6 +13,7 @@ from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
 #: Used when SECRET_KEY is unset, and only accepted with ENV=dev.
+MAX_API_WORKERS = 64
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
 _PLACEHOLDERS = ("changeme", "change-me", "change_me", "secret", "placeholder", "xxx", "todo")
 
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
 
     #: PostgreSQL URL (SQLAlchemy form); the database is created by `migrate`/`dev` when missing.
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/conveyor"
+    #: PostgreSQL connections an API process keeps open (and as many more for bursts, closed
+    #: when returned). Above the requests a process runs at once, so none is opened per
+    #: request under a steady load (a connect costs more than the submit it serves).
+    database_pool_size: int = Field(default=20, ge=1, le=1000)
     #: Redis URL; Redis only delivers and broadcasts, PostgreSQL holds the state.
     redis_url: str = "redis://127.0.0.1:6379/0"
     #: Prefix of every Redis key and channel, so several deployments can share one Redis.
@@ -44,6 +49,8 @@ class Settings(BaseSettings):
     worker_queues: str = "default,cpu"
     #: Jobs one worker runs at once when `--concurrency` is not given.
     worker_concurrency: int = Field(default=16, ge=1, le=10_000)
+    #: API processes `conveyor serve` runs on one port (`--workers`); see README, sizing.
+    api_workers: int = Field(default=1, ge=1, le=MAX_API_WORKERS)
     #: Processes for CPU-bound handlers (`ctx.run_in_process`); 0 = number of CPUs.
     worker_processes: int = Field(default=0, ge=0, le=256)
     #: A running attempt's lease; a worker renews it every third of it.

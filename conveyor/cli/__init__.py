@@ -18,7 +18,7 @@ from conveyor import logs
 from conveyor.cli import admin, dev, listing, servers
 from conveyor.cli.checks import fail
 from conveyor.cli.help import environment, version
-from conveyor.settings import Settings, get_settings
+from conveyor.settings import MAX_API_WORKERS, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,16 @@ def _port(value: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {number}")
+    return number
+
+
+def _api_workers(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}") from None
+    if not 1 <= number <= MAX_API_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_API_WORKERS}, not {number}")
     return number
 
 
@@ -91,6 +101,14 @@ def parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--port", type=_port, default=8000, help="port to listen on (default: 8000)")
         _jobs_option(p, "accepts" if name == "serve" else "accepts and runs")
+        if name == "serve":
+            p.add_argument(
+                "--workers",
+                type=_api_workers,
+                default=None,
+                help="API processes sharing the port (default: API_WORKERS, 1); "
+                "about one per core the API may use (README: sizing)",
+            )
         # Set by `conveyor dev` on the processes it starts: it has said what they would.
         p.add_argument("--quiet-start", action="store_true", help=argparse.SUPPRESS)
     p = command("worker", servers.worker, "run a worker")

@@ -21,9 +21,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_WS_NOTICE = "The `websockets` implementation is deprecated"
+_WS_NOTICE_FILTER = f"ignore:{_WS_NOTICE}"
+
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    return _serve(settings, args.host, args.port)
+    return _serve(settings, args.host, args.port, args.workers or settings.api_workers)
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
     return _worker(settings, queues, concurrency)
 
 
-def _serve(settings: Settings, host: str, port: int) -> int:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
     from conveyor.main import create_app
@@ -49,9 +52,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     # uvicorn announces the deprecation of its legacy `websockets` protocol on import. It is
     # the default WS_IMPLEMENTATION on purpose (ADR-0015: the sans-I/O one waits for a stalled
     # client's buffer to drain on close), so the notice says nothing an operator can act on.
-    warnings.filterwarnings(
-        "ignore", message="The `websockets` implementation is deprecated", category=UserWarning
-    )
+    warnings.filterwarnings("ignore", message=_WS_NOTICE, category=UserWarning)
     if settings.env == "dev" and not _loopback(host):
         log.warning(
             "ENV=dev on %s: introspection, the explorer and /metrics are open%s. "
@@ -59,19 +60,58 @@ def _serve(settings: Settings, host: str, port: int) -> int:
             host,
             ", and tokens are signed with the development key" if settings.dev_secret else "",
         )
-    config = uvicorn.Config(
-        create_app(settings, registry),
-        host=host,
-        port=port,
-        log_config=None,
-        ws_ping_interval=settings.ws_ping_interval_seconds,
-        ws_ping_timeout=settings.ws_ping_timeout_seconds,
-        ws=settings.ws_implementation,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-        timeout_graceful_shutdown=10,
-    )
+    options = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "ws_ping_interval": settings.ws_ping_interval_seconds,
+        "ws_ping_timeout": settings.ws_ping_timeout_seconds,
+        "ws": settings.ws_implementation,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers > 1:
+        return _serve_processes(settings, workers, options)
+    config = uvicorn.Config(create_app(settings, registry), **options)  # type: ignore[arg-type]
     # As `uvicorn.run`: a server that never started (port taken, lifespan failed) is a failure.
     return 0 if _run_server(config) else 3
+
+
+def _serve_processes(settings: Settings, workers: int, options: dict[str, object]) -> int:
+    """`workers` API processes on one listening socket (uvicorn's supervisor: it binds the
+    socket, starts each process, restarts one that dies, and stops them all on SIGTERM or
+    SIGINT). Each process is a whole API, as one `conveyor serve` is: its own pools, events
+    hub, connection caps and rate limits (per process, README: sizing); revocations reach
+    every process through Redis. The processes are new interpreters (spawned): they read the
+    same environment, with `--jobs` passed on as JOB_MODULES."""
+    import os
+
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ["JOB_MODULES"] = ",".join(settings.jobs)
+    # uvicorn imports its WebSocket protocol in each process before the app exists; its
+    # deprecation notice of the default protocol (see `_serve`) is silenced there this way.
+    os.environ["PYTHONWARNINGS"] = ",".join(
+        w for w in (os.environ.get("PYTHONWARNINGS"), _WS_NOTICE_FILTER) if w
+    )
+    config = uvicorn.Config(
+        "conveyor.main:process_app",
+        factory=True,
+        workers=workers,
+        **options,  # type: ignore[arg-type]
+    )
+    log.info("API: %d processes on %s:%s", workers, config.host, config.port)
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # uvicorn logged why (e.g. the port is taken)
+        return 3
+    supervisor = Multiprocess(config, sockets=[sock])
+    supervisor.run()
+    # A process that could not start (lifespan failed) stops them all: a failure, as for one.
+    failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+    return 3 if failed else 0
 
 
 def _loopback(host: str) -> bool:
