@@ -21,32 +21,48 @@ def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+_AUDIT_COLUMNS = (
+    "tenant_id, actor_id, actor_name, action, target, before, after, request_id, client_addr"
+)
+
+
+def audit_insert(prefix: str, where: str = "TRUE") -> str:
+    """The INSERT of `audit_params(prefix, ...)`'s rows (alias `y`) that pass `where` (for
+    statements that insert them with other rows)."""
+    columns = ", ".join(f"y.{c.strip()}" for c in _AUDIT_COLUMNS.split(","))
+    return f"""
+        INSERT INTO audit_log ({_AUDIT_COLUMNS})
+        SELECT {columns} FROM unnest(CAST(:{prefix}tenants AS uuid[]),
+            CAST(:{prefix}actors AS uuid[]), CAST(:{prefix}names AS text[]),
+            CAST(:{prefix}actions AS text[]), CAST(:{prefix}targets AS text[]),
+            CAST(:{prefix}befores AS jsonb[]), CAST(:{prefix}afters AS jsonb[]),
+            CAST(:{prefix}requests AS text[]), CAST(:{prefix}addrs AS text[]))
+        AS y({_AUDIT_COLUMNS})
+        WHERE {where}
+    """
+
+
+def audit_params(prefix: str, entries: Sequence[AuditEntry]) -> dict[str, Any]:
+    return {
+        f"{prefix}tenants": [e.tenant_id for e in entries],
+        f"{prefix}actors": [e.actor_id for e in entries],
+        f"{prefix}names": [e.actor_name for e in entries],
+        f"{prefix}actions": [e.action for e in entries],
+        f"{prefix}targets": [e.target for e in entries],
+        f"{prefix}befores": [_json(e.before) for e in entries],
+        f"{prefix}afters": [_json(e.after) for e in entries],
+        f"{prefix}requests": [e.request_id for e in entries],
+        f"{prefix}addrs": [e.client_addr for e in entries],
+    }
+
+
+_APPEND = text(audit_insert(""))
+
+
 async def append(conn: AsyncConnection, *, entries: Sequence[AuditEntry]) -> None:
     if not entries:
         return
-    await conn.execute(
-        text(
-            """
-            INSERT INTO audit_log (tenant_id, actor_id, actor_name, action, target, before,
-                                   after, request_id, client_addr)
-            SELECT * FROM unnest(CAST(:tenants AS uuid[]), CAST(:actors AS uuid[]),
-                CAST(:names AS text[]), CAST(:actions AS text[]), CAST(:targets AS text[]),
-                CAST(:befores AS jsonb[]), CAST(:afters AS jsonb[]), CAST(:requests AS text[]),
-                CAST(:addrs AS text[]))
-            """
-        ),
-        {
-            "tenants": [e.tenant_id for e in entries],
-            "actors": [e.actor_id for e in entries],
-            "names": [e.actor_name for e in entries],
-            "actions": [e.action for e in entries],
-            "targets": [e.target for e in entries],
-            "befores": [_json(e.before) for e in entries],
-            "afters": [_json(e.after) for e in entries],
-            "requests": [e.request_id for e in entries],
-            "addrs": [e.client_addr for e in entries],
-        },
-    )
+    await conn.execute(_APPEND, audit_params("", entries))
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from conveyor.db import audit as audit_repo
+from conveyor.db import policy as policy_repo
 from conveyor.db import rows
-from conveyor.db.sql import guard, in_, with_event
+from conveyor.db.sql import Direct, guard, in_, with_event
 from conveyor.db.tenants import TENANT_KEYS
-from conveyor.domain.models import Attempt, Event, Job, JobChange
+from conveyor.domain.models import Attempt, AuditEntry, DecisionEntry, Event, Job, JobChange
 from conveyor.domain.states import (
     CANCEL,
     CANCELLABLE,
@@ -69,8 +71,7 @@ class JobFilter:
     job_id: uuid.UUID | None = None
 
 
-_INSERT = with_event(
-    """
+_JOB_ROWS = """
     INSERT INTO jobs (id, kind, queue, priority, status, payload, max_attempts, timeout_seconds,
                       backoff_base_seconds, backoff_cap_seconds, owner_id, idempotency_key,
                       last_seq, run_at, next_run_at, created_at, updated_at,
@@ -90,30 +91,53 @@ _INSERT = with_event(
         AS v(id, kind, queue, priority, status, payload, max_attempts, timeout, backoff_base,
              backoff_cap, owner_id, idempotency_key, run_at, concurrency_key, schedule_id,
              fire_at, parent_id)
+    {where}
     ON CONFLICT (owner_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    """,
-    "CASE WHEN j.status = 'SCHEDULED' THEN 'SCHEDULED' ELSE 'SUBMITTED' END",
+"""
+_FIRST_EVENT = "CASE WHEN j.status = 'SCHEDULED' THEN 'SCHEDULED' ELSE 'SUBMITTED' END"
+
+_INSERT = with_event(_JOB_ROWS.format(where=""), _FIRST_EVENT)
+
+#: A submit in one statement (ADR-0025): the jobs, their first events, the policy decisions
+#: and the audit rows, written only if the tenant's policy is still at the version the
+#: decisions were made with (`p`). Decisions of admitted jobs and audit rows are written for
+#: the jobs actually inserted (an idempotency key already taken inserts nothing: the caller
+#: records that decision with the existing job). The first row says whether the policy was
+#: current; each inserted job adds a row (or the first row carries it).
+_INSERT_ADMITTED = Direct(
+    f"""
+    WITH p AS (
+        SELECT coalesce(max(version), 0) = :policy_version AS current
+        FROM policies WHERE tenant_id = :tenant
+    ),
+    j AS ({_JOB_ROWS.format(where="WHERE (SELECT current FROM p)")}
+          RETURNING {rows.JOB_COLUMNS_QUALIFIED}),
+    e AS (
+        INSERT INTO job_events (job_id, seq, type, status, progress, message, data, at)
+        SELECT j.id, j.last_seq, {_FIRST_EVENT}, j.status, NULL, NULL, NULL, now() FROM j
+        RETURNING *
+    ),
+    d AS ({
+        policy_repo.decision_insert(
+            "d_", "(SELECT current FROM p) AND (x.job_id IS NULL OR x.job_id IN (SELECT id FROM j))"
+        )
+    }),
+    a AS ({audit_repo.audit_insert("a_", "y.target IN (SELECT 'job:' || id FROM j)")})
+    SELECT p.current AS policy_current, j.*, {rows.EVENT_COLUMNS}
+    FROM p LEFT JOIN (j JOIN e ON e.job_id = j.id) ON TRUE
+    """
 )
 
 
-async def insert(
-    conn: AsyncConnection,
-    *,
-    new: Sequence[NewJob],
-    trace_context: dict[str, str] | None = None,
-) -> list[tuple[Job, JobChange] | None]:
-    """Insert jobs and their first events in one statement. Per input, in order: the job and
-    its change, or None when its idempotency key is already taken. `trace_context`: the
-    submit's W3C trace context, stored with each job (ADR-0024)."""
-    ids = [uuid.uuid4() for _ in new]
-    params = {
-        "ids": ids,
+def _job_params(
+    ids: Sequence[uuid.UUID], new: Sequence[NewJob], trace_context: dict[str, str] | None
+) -> dict[str, Any]:
+    return {
+        "ids": list(ids),
         "kinds": [n.kind for n in new],
         "queues": [n.queue for n in new],
         "priorities": [n.priority for n in new],
-        "statuses": [
-            (JobStatus.SCHEDULED if n.run_at is not None else JobStatus.QUEUED).value for n in new
-        ],
+        "statuses": [first_status(n).value for n in new],
         "payloads": [orjson.dumps(n.payload).decode() for n in new],
         "max_attempts": [n.max_attempts for n in new],
         "timeouts": [n.timeout_seconds for n in new],
@@ -128,8 +152,51 @@ async def insert(
         "parents": [n.parent_id for n in new],
         "trace": None if trace_context is None else orjson.dumps(trace_context).decode(),
     }
-    result = await conn.execute(_INSERT, params)
+
+
+def first_status(new: NewJob) -> JobStatus:
+    """The status a new job is stored with: SCHEDULED until its `run_at`, else QUEUED."""
+    return JobStatus.SCHEDULED if new.run_at is not None else JobStatus.QUEUED
+
+
+async def insert(
+    conn: AsyncConnection,
+    *,
+    new: Sequence[NewJob],
+    trace_context: dict[str, str] | None = None,
+) -> list[tuple[Job, JobChange] | None]:
+    """Insert jobs and their first events in one statement. Per input, in order: the job and
+    its change, or None when its idempotency key is already taken. `trace_context`: the
+    submit's W3C trace context, stored with each job (ADR-0024)."""
+    ids = [uuid.uuid4() for _ in new]
+    result = await conn.execute(_INSERT, _job_params(ids, new, trace_context))
     by_id = {r["id"]: (rows.job(r), rows.change(r)) for r in result.mappings()}
+    return [by_id.get(i) for i in ids]
+
+
+async def insert_admitted(
+    conn: AsyncConnection,
+    *,
+    ids: Sequence[uuid.UUID],
+    new: Sequence[NewJob],
+    decisions: Sequence[DecisionEntry],
+    audit: Sequence[AuditEntry],
+    tenant_id: uuid.UUID,
+    policy_version: int,
+    trace_context: dict[str, str] | None = None,
+) -> list[tuple[Job, JobChange] | None] | None:
+    """`insert` (with the given ids) plus the decisions and the audit rows of the inserted
+    jobs, in one statement, if the tenant's policy is still at `policy_version`; None when it
+    is not (nothing was written: decide again). Decisions naming a job id are written only
+    when that job was inserted, audit rows only when their target (`job:<id>`) was."""
+    params = _job_params(ids, new, trace_context)
+    params.update(policy_repo.decision_params("d_", decisions))
+    params.update(audit_repo.audit_params("a_", audit))
+    params.update(tenant=tenant_id, policy_version=policy_version)
+    found = await _INSERT_ADMITTED.rows(conn, params)
+    if not found[0]["policy_current"]:
+        return None
+    by_id = {r["id"]: (rows.job(r), rows.change(r)) for r in found if r["id"] is not None}
     return [by_id.get(i) for i in ids]
 
 

@@ -56,35 +56,59 @@ async def insert_version(
     return result.rowcount == 1
 
 
+#: `decision_rows(...)` as a SELECT over its parameters (prefixed `{p}`): the rows to insert.
+_DECISION_COLUMNS = (
+    "tenant_id, principal_id, principal_name, action, job_kind, job_id, decision, rule, "
+    "reason, policy_version, request_id"
+)
+_DECISION_ROWS = """
+    unnest(CAST(:{p}tenants AS uuid[]), CAST(:{p}principals AS uuid[]),
+        CAST(:{p}names AS text[]), CAST(:{p}actions AS text[]), CAST(:{p}kinds AS text[]),
+        CAST(:{p}jobs AS uuid[]), CAST(:{p}decisions AS text[]), CAST(:{p}rules AS text[]),
+        CAST(:{p}reasons AS text[]), CAST(:{p}versions AS int[]), CAST(:{p}requests AS text[]))
+    AS {alias}({columns})
+"""
+
+
+def decision_rows(prefix: str, alias: str) -> str:
+    """`FROM` this: the decisions passed with `decision_params(prefix, ...)`, one row each,
+    as `alias` with the table's column names (for statements that insert them with others)."""
+    return _DECISION_ROWS.format(p=prefix, alias=alias, columns=_DECISION_COLUMNS)
+
+
+def decision_insert(prefix: str, where: str = "TRUE") -> str:
+    """The INSERT of `decision_params(prefix, ...)`'s rows (alias `x`) that pass `where`."""
+    columns = ", ".join(f"x.{c.strip()}" for c in _DECISION_COLUMNS.split(","))
+    return (
+        f"INSERT INTO policy_decisions ({_DECISION_COLUMNS}) "
+        f"SELECT {columns} FROM {decision_rows(prefix, 'x')} WHERE {where}"
+    )
+
+
+def decision_params(prefix: str, decisions: Sequence[DecisionEntry]) -> dict[str, Any]:
+    return {
+        f"{prefix}tenants": [d.tenant_id for d in decisions],
+        f"{prefix}principals": [d.principal_id for d in decisions],
+        f"{prefix}names": [d.principal_name for d in decisions],
+        f"{prefix}actions": [d.action for d in decisions],
+        f"{prefix}kinds": [d.job_kind for d in decisions],
+        f"{prefix}jobs": [d.job_id for d in decisions],
+        f"{prefix}decisions": ["allow" if d.allowed else "deny" for d in decisions],
+        f"{prefix}rules": [d.rule for d in decisions],
+        f"{prefix}reasons": [d.reason for d in decisions],
+        f"{prefix}versions": [d.policy_version for d in decisions],
+        f"{prefix}requests": [d.request_id for d in decisions],
+    }
+
+
+_RECORD = text(decision_insert(""))
+
+
 async def record(conn: AsyncConnection, *, decisions: Sequence[DecisionEntry]) -> None:
     """Append decisions in one statement (part of the caller's transaction)."""
     if not decisions:
         return
-    await conn.execute(
-        text(
-            """
-            INSERT INTO policy_decisions (tenant_id, principal_id, principal_name, action,
-                job_kind, job_id, decision, rule, reason, policy_version, request_id)
-            SELECT * FROM unnest(CAST(:tenants AS uuid[]), CAST(:principals AS uuid[]),
-                CAST(:names AS text[]), CAST(:actions AS text[]), CAST(:kinds AS text[]),
-                CAST(:jobs AS uuid[]), CAST(:decisions AS text[]), CAST(:rules AS text[]),
-                CAST(:reasons AS text[]), CAST(:versions AS int[]), CAST(:requests AS text[]))
-            """
-        ),
-        {
-            "tenants": [d.tenant_id for d in decisions],
-            "principals": [d.principal_id for d in decisions],
-            "names": [d.principal_name for d in decisions],
-            "actions": [d.action for d in decisions],
-            "kinds": [d.job_kind for d in decisions],
-            "jobs": [d.job_id for d in decisions],
-            "decisions": ["allow" if d.allowed else "deny" for d in decisions],
-            "rules": [d.rule for d in decisions],
-            "reasons": [d.reason for d in decisions],
-            "versions": [d.policy_version for d in decisions],
-            "requests": [d.request_id for d in decisions],
-        },
-    )
+    await conn.execute(_RECORD, decision_params("", decisions))
 
 
 @dataclass(frozen=True)

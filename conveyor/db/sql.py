@@ -4,7 +4,8 @@ trip, and keyset pages of the append-only logs."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -64,6 +65,41 @@ def guard(transition: Transition[Any], column: str = "status") -> str:
 def in_(column: str, statuses: Iterable[enum.StrEnum]) -> str:
     quoted = sorted(f"'{s.value}'" for s in statuses)
     return f"{column} IN ({', '.join(quoted)})"
+
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class Direct:
+    """A statement with `:named` parameters, run by asyncpg itself on an autocommit
+    connection: the hot single-statement writes (a submit, ADR-0025), where SQLAlchemy's
+    per-execution work (parameter processing, the compiled cache, the cursor adapter and its
+    greenlet) cost more CPU than PostgreSQL's. asyncpg prepares it once per connection.
+    Inside a transaction it runs through SQLAlchemy as any statement (SQLAlchemy's asyncpg
+    adapter begins the transaction at its first statement, which a direct call would skip).
+    Column values are decoded by the same codecs either way."""
+
+    def __init__(self, sql: str) -> None:
+        self.clause = text(sql)
+        self.names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.names:
+                self.names.append(name)
+            return f"${self.names.index(name) + 1}"
+
+        self.sql = _NAMED.sub(number, sql)
+
+    async def rows(
+        self, conn: AsyncConnection, params: Mapping[str, Any]
+    ) -> Sequence[Mapping[Any, Any]]:
+        sync = conn.sync_connection
+        if sync is None or sync.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            return (await conn.execute(self.clause, dict(params))).mappings().all()
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        return await driver.fetch(self.sql, *(params[n] for n in self.names))  # type: ignore[no-any-return]
 
 
 def typed(sql: str, json_params: tuple[str, ...] = ()) -> TextClause:

@@ -29,6 +29,7 @@ from conveyor.db import jobs as jobs_repo
 from conveyor.db import maintenance as maintenance_repo
 from conveyor.db import outbox as outbox_repo
 from conveyor.db.engine import statements
+from conveyor.domain.models import JobChange
 from conveyor.domain.states import Priority
 
 log = logging.getLogger(__name__)
@@ -126,18 +127,21 @@ class Dispatcher:
             await tasks.finish(self._task)
         await self._flush_marks()
 
-    async def send(self, targets: Iterable[Target]) -> bool:
-        """XADD one message per job. False if Redis failed: the maintenance loop resends."""
+    async def send(self, targets: Iterable[Target], *, broadcast: Sequence[JobChange] = ()) -> bool:
+        """XADD one message per job. False if Redis failed: the maintenance loop resends.
+        `broadcast`: changes to publish to live subscribers in the same round trip (best
+        effort, as `pubsub.publish`)."""
         batch = list(targets)
         if not batch:
+            await pubsub.publish(self._redis, self._prefix, broadcast)
             return True
         attributes = {"conveyor.jobs": len(batch)}
         with tracing.span("conveyor.dispatch", attributes, kind="producer", child_only=True):
-            return await self._send(batch)
+            return await self._send(batch, broadcast)
 
-    async def _send(self, batch: list[Target]) -> bool:
+    async def _send(self, batch: list[Target], broadcast: Sequence[JobChange] = ()) -> bool:
         try:
-            sent_under = await self.xadd(batch)
+            sent_under = await self.xadd(batch, broadcast)
         except Exception as exc:
             log.warning(
                 "dispatch failed; jobs stay QUEUED and will be resent",
@@ -149,13 +153,18 @@ class Dispatcher:
         await self.adopt(sent_under)
         return True
 
-    async def xadd(self, batch: Sequence[Target]) -> bytes | None:
+    async def xadd(
+        self, batch: Sequence[Target], broadcast: Sequence[JobChange] = ()
+    ) -> bytes | None:
         """XADD one message per job, in one MULTI/EXEC with a read of the epoch, which is
         therefore the one of the data the messages went into: what a mark must compare with.
-        Raises when Redis fails. Callers mark the jobs themselves (`send`, the outbox relay)."""
+        Raises when Redis fails. Callers mark the jobs themselves (`send`, the outbox relay).
+        `broadcast`: changes published in the same round trip, after the messages."""
         async with self._redis.pipeline(transaction=True) as pipe:
             for job_id, queue, priority in batch:
                 pipe.xadd(stream_key(self._prefix, queue, priority), {b"data": message(job_id)})
+            for change in broadcast:
+                pipe.publish(pubsub.channel(self._prefix), pubsub.encode(change))
             pipe.get(epoch_key(self._prefix))
             replies = await pipe.execute()
         return _epoch_value(replies[-1])

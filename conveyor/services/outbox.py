@@ -19,9 +19,14 @@ from conveyor.services.deps import Deps
 async def announce(deps: Deps, changes: Sequence[JobChange]) -> None:
     if not changes:
         return
-    await pubsub.publish(deps.redis, deps.prefix, changes)
+    # One round trip: the messages of the QUEUED jobs, then every change to live subscribers.
     await deps.dispatcher.send(
-        (c.job_id, c.queue, int(c.priority)) for c in changes if c.event.status is JobStatus.QUEUED
+        [
+            (c.job_id, c.queue, int(c.priority))
+            for c in changes
+            if c.event.status is JobStatus.QUEUED
+        ],
+        broadcast=changes,
     )
     cancels = [c for c in changes if c.event.type is EventType.CANCEL_REQUESTED]
     if cancels:

@@ -56,6 +56,19 @@ async def current(conn: AsyncConnection, tenant_id: uuid.UUID) -> policy.Policy:
     return policy.Policy.from_json(document, version)
 
 
+def cached(deps: Deps, tenant_id: uuid.UUID) -> policy.Policy | None:
+    """The tenant's policy as this process last read it, or None. Possibly outdated: a submit
+    decided by it writes only if it is still current (`jobs.insert_admitted`, ADR-0025)."""
+    found = deps.cache.get(("policy", tenant_id))
+    return found if isinstance(found, policy.Policy) else None
+
+
+def remember(deps: Deps, tenant_id: uuid.UUID, read: policy.Policy) -> None:
+    known = cached(deps, tenant_id)
+    if known is None or known.version <= read.version:
+        deps.cache.put(("policy", tenant_id), read)
+
+
 async def get(deps: Deps, principal: Principal) -> policy.Policy:
     policy.require(principal, policy.Action.MANAGE_POLICY)
     async with transaction(deps.engine) as conn:
@@ -102,6 +115,7 @@ async def set_policy(
                 )
             ],
         )
+    remember(deps, principal.tenant_id, new)
     return new
 
 

@@ -19,13 +19,14 @@ from conveyor import tracing
 from conveyor.db import jobs as jobs_repo
 from conveyor.db import keys as keys_repo
 from conveyor.db import outbox as outbox_repo
-from conveyor.db.engine import transaction
+from conveyor.db.engine import statements, transaction
 from conveyor.domain import policy, storable
 from conveyor.domain.errors import (
     Conflict,
     FieldError,
     Forbidden,
     InvalidInput,
+    ServiceUnavailable,
     Unauthenticated,
     UnknownJobKind,
     UserError,
@@ -180,13 +181,28 @@ async def submit_many(
     results, valid = _checked(deps, principal, reqs)
     changes: list[JobChange] = []
     if valid:
-        async with (
-            tracing.span("conveyor.submit", {"conveyor.jobs": len(valid)}),
-            transaction(deps.engine) as conn,
-        ):
-            changes = await _store(conn, deps, principal, results, valid)
+        with tracing.span("conveyor.submit", {"conveyor.jobs": len(valid)}):
+            changes = await _store_fast(deps, principal, results, valid)
     await outbox.announce(deps, changes)
     return [r for r in results if r is not None]
+
+
+async def _store_fast(
+    deps: Deps, principal: Principal, results: list[Job | UserError | None], valid: _Valid
+) -> list[JobChange]:
+    """`_store` in one round trip when it can (ADR-0025): decided by the tenant's policy as
+    this process last read it, and written by one statement, atomic on its own (autocommit, no
+    BEGIN/COMMIT), that writes nothing unless that policy is still the tenant's current one.
+    Otherwise (no policy read yet, a policy that counts waiting jobs and so needs the tenant's
+    lock, or a policy changed since) in a transaction, reading the policy afresh."""
+    known = admission.cached(deps, principal.tenant_id)
+    if known is not None and known.max_waiting_jobs is None:
+        async with statements(deps.engine) as conn:
+            stored = await _decide_and_insert(conn, deps, principal, _pairs(valid), known)
+        if stored is not None:
+            return _fill(results, valid, stored)
+    async with transaction(deps.engine) as conn:
+        return await _store(conn, deps, principal, results, valid)
 
 
 async def submit_in(
@@ -238,10 +254,21 @@ async def _store(
 ) -> list[JobChange]:
     """`store` the valid requests, filling their places in `results`; the changes to
     announce once committed."""
-    stored, changes = await store(conn, deps, principal, [(n, size) for _, n, size in valid])
-    for (i, _, _), result in zip(valid, stored, strict=True):
+    return _fill(results, valid, await store(conn, deps, principal, _pairs(valid)))
+
+
+def _pairs(valid: _Valid) -> list[tuple[jobs_repo.NewJob, int]]:
+    return [(n, size) for _, n, size in valid]
+
+
+def _fill(
+    results: list[Job | UserError | None],
+    valid: _Valid,
+    stored: tuple[list[Job | UserError], list[JobChange]],
+) -> list[JobChange]:
+    for (i, _, _), result in zip(valid, stored[0], strict=True):
         results[i] = result
-    return changes
+    return stored[1]
 
 
 def payload_of(input: Mapping[str, Any] | BaseModel | None) -> Any:
@@ -292,11 +319,8 @@ async def submit_child(deps: Deps, *, parent: Job, request: SubmitRequest, key: 
     return result
 
 
-def _audited(change: JobChange, parent: uuid.UUID | None) -> dict[str, str]:
-    after = {"kind": change.kind, "status": change.event.status.value}
-    if parent is not None:
-        after["parent"] = str(parent)
-    return after
+#: How often `store` decides again when the tenant's policy changed while it decided.
+_POLICY_RACES = 5
 
 
 async def store(
@@ -311,49 +335,87 @@ async def store(
     decision and audit rows, in the caller's transaction: every job enters here, a
     schedule's too (ADR-0022). A result per item (the job, or why not) and the changes to
     announce after commit."""
-    results: list[Job | UserError] = []
-    changes: list[JobChange] = []
+    for _ in range(_POLICY_RACES):
+        current = await admission.current(conn, principal.tenant_id)
+        admission.remember(deps, principal.tenant_id, current)
+        stored = await _decide_and_insert(conn, deps, principal, valid, current, audit_after)
+        if stored is not None:
+            return stored
+    raise ServiceUnavailable("the tenant's policy kept changing during the submit; submit again")
+
+
+async def _decide_and_insert(
+    conn: AsyncConnection,
+    deps: Deps,
+    principal: Principal,
+    valid: list[tuple[jobs_repo.NewJob, int]],
+    current: policy.Policy,
+    audit_after: dict[str, Any] | None = None,
+) -> tuple[list[Job | UserError], list[JobChange]] | None:
+    """Decide by `current` and write jobs, first events, decisions and audit rows in one
+    statement; None (nothing written) when the tenant's policy is no longer `current`."""
     decided = await admission.admit(
         conn,
         deps,
         principal,
         policy.Action.SUBMIT,
         [admission.Candidate(n.kind, size) for n, size in valid],
+        current_policy=current,
     )
-    admitted = [
-        (i, n)
-        for i, ((n, _), d) in enumerate(zip(valid, decided.decisions, strict=True))
-        if d.allowed
+    ids = [uuid.uuid4() if d.allowed else None for d in decided.decisions]
+    admitted = [(i, n) for i, ((n, _), job_id) in enumerate(zip(valid, ids, strict=True)) if job_id]
+    audit_rows = [
+        audit.entry(
+            principal,
+            "job.submit",
+            f"job:{ids[i]}",
+            after={**_audited(n), **(audit_after or {})},
+        )
+        for i, n in admitted
     ]
+    # The jobs carry the submit span's context: their claims and attempts join its trace.
+    inserted = await jobs_repo.insert_admitted(
+        conn,
+        ids=[job_id for job_id in ids if job_id is not None],
+        new=[n for _, n in admitted],
+        decisions=decided.rows(ids),
+        audit=audit_rows,
+        tenant_id=principal.tenant_id,
+        policy_version=decided.version,
+        trace_context=tracing.carrier(),
+    )
+    if inserted is None:
+        return None
     by_index: dict[int, Job | UserError] = {
         i: admission.denial(d) for i, d in enumerate(decided.decisions) if not d.allowed
     }
-    # The jobs carry the submit span's context: their claims and attempts join its trace.
-    inserted = await jobs_repo.insert(
-        conn, new=[n for _, n in admitted], trace_context=tracing.carrier()
-    )
+    changes: list[JobChange] = []
+    taken: list[int] = []  # admitted, but their idempotency key was already used
     for (i, new), row in zip(admitted, inserted, strict=True):
         if row is not None:
             by_index[i] = row[0]
             changes.append(row[1])
         else:
             by_index[i] = await _existing(conn, principal, new)
+            taken.append(i)
     results = [by_index[i] for i in range(len(valid))]
-    await admission.record(conn, decided, [r.id if isinstance(r, Job) else None for r in results])
-    parent_of = {r.id: r.parent_id for r in results if isinstance(r, Job)}
-    await audit.append(
-        conn,
-        [
-            audit.entry(
-                principal,
-                "job.submit",
-                f"job:{c.job_id}",
-                after={**_audited(c, parent_of.get(c.job_id)), **(audit_after or {})},
-            )
-            for c in changes
-        ],
-    )
+    if taken:  # their decisions name the job the key already has
+        existing = replace(
+            decided,
+            candidates=[decided.candidates[i] for i in taken],
+            decisions=[decided.decisions[i] for i in taken],
+        )
+        await admission.record(
+            conn, existing, [r.id if isinstance(r := results[i], Job) else None for i in taken]
+        )
     return results, changes
+
+
+def _audited(new: jobs_repo.NewJob) -> dict[str, str]:
+    after = {"kind": new.kind, "status": jobs_repo.first_status(new).value}
+    if new.parent_id is not None:
+        after["parent"] = str(new.parent_id)
+    return after
 
 
 async def _existing(

@@ -228,3 +228,59 @@ async def test_bulk_retry_pays_the_rate_limit_per_job_and_checks_payload_size(
     assert payload["jobKind"] == "demo.sleep"
     assert payload["jobId"]  # one job: its id is recorded
     assert "the limit is 5" in payload["reason"]
+
+
+async def test_a_policy_another_process_stored_decides_the_very_next_submit(
+    api: Api, env: support.Env
+) -> None:
+    """A submit is decided by the policy this process last read (no read per submit,
+    ADR-0025), and written only if that policy is still the current one: a version stored
+    elsewhere (another API process; here SQL) makes the statement write nothing, and the
+    submit is decided again by the new version."""
+    team = await sec.team(api, "acme")
+    await team.admin(SET, {"p": {"roleKinds": [{"role": "SUBMITTER", "kinds": ["demo.*"]}]}})
+    assert (await _submit(team.submitter, "demo.noop", {}))["__typename"] == "Job"
+    assert (await _submit(team.submitter, "demo.noop", {}))["__typename"] == "Job"
+    await env.sql(
+        "INSERT INTO policies (tenant_id, version, document, created_by) "
+        "SELECT tenant_id, 2, $1::jsonb, created_by FROM policies "
+        "WHERE tenant_id = $2 AND version = 1",
+        '{"roleKinds": {"submitter": ["compute.*"]}}',
+        team.tenant_id,
+    )
+    denied = await _submit(team.submitter, "demo.noop", {})
+    assert (denied["__typename"], denied["rule"]) == ("PolicyDenied", "role.kinds")
+    decisions = await _all_decisions(team.admin)
+    assert [(d["decision"], d["policyVersion"]) for d in decisions] == [
+        ("deny", 2),
+        ("allow", 1),
+        ("allow", 1),
+    ]
+    assert (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] == 2
+    # A limit on waiting jobs (which takes the tenant's lock) stored elsewhere holds at once.
+    await env.sql(
+        "INSERT INTO policies (tenant_id, version, document, created_by) "
+        "SELECT tenant_id, 3, $1::jsonb, created_by FROM policies "
+        "WHERE tenant_id = $2 AND version = 1",
+        '{"roleKinds": {"submitter": ["demo.*"]}, "maxWaitingJobs": 2}',
+        team.tenant_id,
+    )
+    full = await _submit(team.submitter, "demo.noop", {})
+    assert (full["__typename"], full["rule"]) == ("PolicyDenied", "tenant.maxWaitingJobs")
+    assert (await env.sql("SELECT count(*) AS n FROM jobs"))[0]["n"] == 2
+
+
+async def test_a_reused_idempotency_key_records_its_decision_with_the_existing_job(
+    api: Api, env: support.Env
+) -> None:
+    team = await sec.team(api, "acme")
+    submit = """mutation($input: SubmitJobInput!) { submitJob(input: $input) {
+        __typename ... on Job { id deduplicated } } }"""
+    given = {"input": {"kind": "demo.noop", "payload": {}, "idempotencyKey": "order-7"}}
+    first = (await team.submitter(submit, given))["submitJob"]
+    again = (await team.submitter(submit, given))["submitJob"]
+    assert (again["id"], again["deduplicated"]) == (first["id"], True)
+    rows = await env.sql("SELECT decision, job_id::text AS job FROM policy_decisions")
+    assert sorted((r["decision"], r["job"]) for r in rows) == [("allow", first["id"])] * 2
+    audited = await env.sql("SELECT target FROM audit_log WHERE action = 'job.submit'")
+    assert [r["target"] for r in audited] == [f"job:{first['id']}"]
