@@ -295,7 +295,9 @@ class ConveyorStack:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    async def start_api(self, port: int | None = None, ready_timeout: float = 60.0) -> int:
+    async def start_api(
+        self, port: int | None = None, ready_timeout: float = 60.0, workers: int = 1
+    ) -> int:
         self.port = port or free_port()
         self.api = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -306,6 +308,8 @@ class ConveyorStack:
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--workers",
+            str(workers),
             env=self.env,
             cwd=self.cwd,
             stdout=asyncio.subprocess.DEVNULL,
