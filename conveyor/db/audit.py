@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import rows
-from conveyor.db.sql import newest_first
+from conveyor.db.sql import newest_first, unnest_insert
 from conveyor.domain.models import AuditEntry, AuditRecord
 
 
@@ -22,37 +22,34 @@ def _json(value: dict[str, Any] | None) -> str | None:
 
 
 _AUDIT_COLUMNS = (
-    "tenant_id, actor_id, actor_name, action, target, before, after, request_id, client_addr"
+    ("tenant_id", "uuid"),
+    ("actor_id", "uuid"),
+    ("actor_name", "text"),
+    ("action", "text"),
+    ("target", "text"),
+    ("before", "jsonb"),
+    ("after", "jsonb"),
+    ("request_id", "text"),
+    ("client_addr", "text"),
 )
 
 
 def audit_insert(prefix: str, where: str = "TRUE") -> str:
-    """The INSERT of `audit_params(prefix, ...)`'s rows (alias `y`) that pass `where` (for
-    statements that insert them with other rows)."""
-    columns = ", ".join(f"y.{c.strip()}" for c in _AUDIT_COLUMNS.split(","))
-    return f"""
-        INSERT INTO audit_log ({_AUDIT_COLUMNS})
-        SELECT {columns} FROM unnest(CAST(:{prefix}tenants AS uuid[]),
-            CAST(:{prefix}actors AS uuid[]), CAST(:{prefix}names AS text[]),
-            CAST(:{prefix}actions AS text[]), CAST(:{prefix}targets AS text[]),
-            CAST(:{prefix}befores AS jsonb[]), CAST(:{prefix}afters AS jsonb[]),
-            CAST(:{prefix}requests AS text[]), CAST(:{prefix}addrs AS text[]))
-        AS y({_AUDIT_COLUMNS})
-        WHERE {where}
-    """
+    """The INSERT of `audit_params(prefix, ...)`'s rows (alias `r`) that pass `where`."""
+    return unnest_insert("audit_log", _AUDIT_COLUMNS, prefix=prefix, where=where)
 
 
 def audit_params(prefix: str, entries: Sequence[AuditEntry]) -> dict[str, Any]:
     return {
-        f"{prefix}tenants": [e.tenant_id for e in entries],
-        f"{prefix}actors": [e.actor_id for e in entries],
-        f"{prefix}names": [e.actor_name for e in entries],
-        f"{prefix}actions": [e.action for e in entries],
-        f"{prefix}targets": [e.target for e in entries],
-        f"{prefix}befores": [_json(e.before) for e in entries],
-        f"{prefix}afters": [_json(e.after) for e in entries],
-        f"{prefix}requests": [e.request_id for e in entries],
-        f"{prefix}addrs": [e.client_addr for e in entries],
+        f"{prefix}tenant_id": [e.tenant_id for e in entries],
+        f"{prefix}actor_id": [e.actor_id for e in entries],
+        f"{prefix}actor_name": [e.actor_name for e in entries],
+        f"{prefix}action": [e.action for e in entries],
+        f"{prefix}target": [e.target for e in entries],
+        f"{prefix}before": [_json(e.before) for e in entries],
+        f"{prefix}after": [_json(e.after) for e in entries],
+        f"{prefix}request_id": [e.request_id for e in entries],
+        f"{prefix}client_addr": [e.client_addr for e in entries],
     }
 
 

@@ -119,10 +119,10 @@ _INSERT_ADMITTED = Direct(
     ),
     d AS ({
         policy_repo.decision_insert(
-            "d_", "(SELECT current FROM p) AND (x.job_id IS NULL OR x.job_id IN (SELECT id FROM j))"
+            "d_", "(SELECT current FROM p) AND (r.job_id IS NULL OR r.job_id IN (SELECT id FROM j))"
         )
     }),
-    a AS ({audit_repo.audit_insert("a_", "y.target IN (SELECT 'job:' || id FROM j)")})
+    a AS ({audit_repo.audit_insert("a_", "r.target IN (SELECT 'job:' || id FROM j)")})
     SELECT p.current AS policy_current, j.*, {rows.EVENT_COLUMNS}
     FROM p LEFT JOIN (j JOIN e ON e.job_id = j.id) ON TRUE
     """

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from conveyor.db import rows
-from conveyor.db.sql import newest_first
+from conveyor.db.sql import newest_first, unnest_insert
 from conveyor.domain.models import DecisionEntry, DecisionRecord
 
 
@@ -56,48 +56,39 @@ async def insert_version(
     return result.rowcount == 1
 
 
-#: `decision_rows(...)` as a SELECT over its parameters (prefixed `{p}`): the rows to insert.
 _DECISION_COLUMNS = (
-    "tenant_id, principal_id, principal_name, action, job_kind, job_id, decision, rule, "
-    "reason, policy_version, request_id"
+    ("tenant_id", "uuid"),
+    ("principal_id", "uuid"),
+    ("principal_name", "text"),
+    ("action", "text"),
+    ("job_kind", "text"),
+    ("job_id", "uuid"),
+    ("decision", "text"),
+    ("rule", "text"),
+    ("reason", "text"),
+    ("policy_version", "int"),
+    ("request_id", "text"),
 )
-_DECISION_ROWS = """
-    unnest(CAST(:{p}tenants AS uuid[]), CAST(:{p}principals AS uuid[]),
-        CAST(:{p}names AS text[]), CAST(:{p}actions AS text[]), CAST(:{p}kinds AS text[]),
-        CAST(:{p}jobs AS uuid[]), CAST(:{p}decisions AS text[]), CAST(:{p}rules AS text[]),
-        CAST(:{p}reasons AS text[]), CAST(:{p}versions AS int[]), CAST(:{p}requests AS text[]))
-    AS {alias}({columns})
-"""
-
-
-def decision_rows(prefix: str, alias: str) -> str:
-    """`FROM` this: the decisions passed with `decision_params(prefix, ...)`, one row each,
-    as `alias` with the table's column names (for statements that insert them with others)."""
-    return _DECISION_ROWS.format(p=prefix, alias=alias, columns=_DECISION_COLUMNS)
 
 
 def decision_insert(prefix: str, where: str = "TRUE") -> str:
-    """The INSERT of `decision_params(prefix, ...)`'s rows (alias `x`) that pass `where`."""
-    columns = ", ".join(f"x.{c.strip()}" for c in _DECISION_COLUMNS.split(","))
-    return (
-        f"INSERT INTO policy_decisions ({_DECISION_COLUMNS}) "
-        f"SELECT {columns} FROM {decision_rows(prefix, 'x')} WHERE {where}"
-    )
+    """The INSERT of `decision_params(prefix, ...)`'s rows (alias `r`) that pass `where`."""
+    return unnest_insert("policy_decisions", _DECISION_COLUMNS, prefix=prefix, where=where)
 
 
 def decision_params(prefix: str, decisions: Sequence[DecisionEntry]) -> dict[str, Any]:
     return {
-        f"{prefix}tenants": [d.tenant_id for d in decisions],
-        f"{prefix}principals": [d.principal_id for d in decisions],
-        f"{prefix}names": [d.principal_name for d in decisions],
-        f"{prefix}actions": [d.action for d in decisions],
-        f"{prefix}kinds": [d.job_kind for d in decisions],
-        f"{prefix}jobs": [d.job_id for d in decisions],
-        f"{prefix}decisions": ["allow" if d.allowed else "deny" for d in decisions],
-        f"{prefix}rules": [d.rule for d in decisions],
-        f"{prefix}reasons": [d.reason for d in decisions],
-        f"{prefix}versions": [d.policy_version for d in decisions],
-        f"{prefix}requests": [d.request_id for d in decisions],
+        f"{prefix}tenant_id": [d.tenant_id for d in decisions],
+        f"{prefix}principal_id": [d.principal_id for d in decisions],
+        f"{prefix}principal_name": [d.principal_name for d in decisions],
+        f"{prefix}action": [d.action for d in decisions],
+        f"{prefix}job_kind": [d.job_kind for d in decisions],
+        f"{prefix}job_id": [d.job_id for d in decisions],
+        f"{prefix}decision": ["allow" if d.allowed else "deny" for d in decisions],
+        f"{prefix}rule": [d.rule for d in decisions],
+        f"{prefix}reason": [d.reason for d in decisions],
+        f"{prefix}policy_version": [d.policy_version for d in decisions],
+        f"{prefix}request_id": [d.request_id for d in decisions],
     }
 
 

@@ -67,6 +67,22 @@ def in_(column: str, statuses: Iterable[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(quoted)})"
 
 
+def unnest_insert(
+    table: str, columns: Sequence[tuple[str, str]], *, prefix: str, where: str = "TRUE"
+) -> str:
+    """`INSERT INTO table` of rows passed column-wise: one array parameter per column, named
+    `{prefix}{column}`, cast to `{type}[]` (`columns`: (name, type) pairs), keeping the rows
+    that pass `where` (written over the alias `r`). One statement for any number of rows, and
+    a fragment other statements embed as a CTE (a submit's decisions and audit rows)."""
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"CAST(:{prefix}{name} AS {kind}[])" for name, kind in columns)
+    picked = ", ".join(f"r.{name}" for name, _ in columns)
+    return (
+        f"INSERT INTO {table} ({names}) "
+        f"SELECT {picked} FROM unnest({arrays}) AS r({names}) WHERE {where}"
+    )
+
+
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 
