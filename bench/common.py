@@ -88,6 +88,37 @@ def parse_result_line(stdout: str) -> dict[str, Any]:
     raise ValueError("no JSON result line on stdout")
 
 
+def throughput_metrics(
+    *,
+    jobs: int,
+    mode: str,
+    completed: int,
+    before_clock: int,
+    clock_start: float,
+    done: float,
+    send_start: float,
+    send_end: float,
+    worker_cpu: float,
+    producer_cpu: float,
+) -> Metrics:
+    """The throughput baselines' figures (`raw_taskiq`, `celery_throughput`): `completed` jobs
+    inside the clock window [clock_start, done], `before_clock` completed before it."""
+    send_s = send_end - send_start
+    e2e_s = done - clock_start
+    return {
+        "jobs_completed": float(completed + before_clock),
+        "jobs_per_s": completed / e2e_s if e2e_s > 0 else 0.0,
+        "e2e_s": e2e_s,
+        "send_s": send_s,
+        "send_per_s": jobs / send_s if send_s > 0 else 0.0,
+        "drain_after_send_s": done - send_end if mode == "concurrent" else e2e_s,
+        "worker_cpu_s": worker_cpu,
+        "worker_cpu_pct": 100.0 * worker_cpu / e2e_s if e2e_s > 0 else 0.0,
+        "worker_cpu_ms_per_1k_jobs": worker_cpu * 1e6 / max(completed, 1),
+        "producer_cpu_s": producer_cpu,
+    }
+
+
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted sequence (NaN when empty)."""
     if not sorted_values:

@@ -41,6 +41,7 @@ from bench.common import (
     require_loopback,
     run_async,
     stop_process_group,
+    throughput_metrics,
     tree_cpu_seconds,
 )
 
@@ -241,20 +242,18 @@ async def run_raw_taskiq(
             acked -= first_acked  # completions inside the clock window
         cpu_worker = tree_cpu_seconds([worker.pid]) - cpu_worker0
 
-        send_s = send_end - send_start
-        e2e_s = done - clock_start
-        metrics: Metrics = {
-            "jobs_completed": float(acked + first_acked),
-            "jobs_per_s": acked / e2e_s if e2e_s > 0 else 0.0,
-            "e2e_s": e2e_s,
-            "send_s": send_s,
-            "send_per_s": jobs / send_s if send_s > 0 else 0.0,
-            "drain_after_send_s": done - send_end if mode == "concurrent" else e2e_s,
-            "worker_cpu_s": cpu_worker,
-            "worker_cpu_pct": 100.0 * cpu_worker / e2e_s if e2e_s > 0 else 0.0,
-            "worker_cpu_ms_per_1k_jobs": cpu_worker * 1e6 / max(acked, 1),
-            "producer_cpu_s": producer_cpu,
-        }
+        metrics = throughput_metrics(
+            jobs=jobs,
+            mode=mode,
+            completed=acked,
+            before_clock=first_acked,
+            clock_start=clock_start,
+            done=done,
+            send_start=send_start,
+            send_end=send_end,
+            worker_cpu=cpu_worker,
+            producer_cpu=producer_cpu,
+        )
         return metrics, config
     finally:
         if worker is not None:

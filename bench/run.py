@@ -71,6 +71,8 @@ class Scale:
     query_requests: int = 200
     #: Fan-out sizes at or above this run once per side whatever --runs says (shared machine).
     big_fanout: int = 10_000
+    #: Seconds of closed-loop load per per-request run (after a 3 s warm-up).
+    per_request_duration: float = 15.0
 
 
 FULL = Scale(
@@ -94,6 +96,7 @@ QUICK = Scale(
     latency_duration=5.0,
     query_jobs=20_000,
     query_requests=50,
+    per_request_duration=4.0,
 )
 
 
@@ -160,6 +163,16 @@ LATENCY_METRICS = (
     Metric("missing", "Jobs not observed within the grace period", "jobs", False),
     Metric("api_cpu_pct", "API CPU", "% of a core", False),
     Metric("worker_cpu_pct", "Worker CPU", "% of a core", False),
+)
+
+PER_REQUEST_METRICS = (
+    Metric("requests_per_s", "Requests answered per second", "req/s", True),
+    Metric("p50_ms", "Request latency, p50", "ms", False, 1),
+    Metric("p99_ms", "Request latency, p99", "ms", False, 1),
+    Metric("max_ms", "Request latency, max", "ms", False, 1),
+    Metric("server_cpu_ms_per_request", "Server CPU per request", "ms", False, 2),
+    Metric("failed", "Answers that were not the expected data", "", False),
+    Metric("stored_consistent", "Jobs = decisions = audit rows stored (1 = yes)", "", True),
 )
 
 QUERY_NAMES = (
@@ -248,6 +261,21 @@ def latency_side(label: str, scale: Scale, rate: int, target: str) -> Side:
     return Side(label=label, argv=argv, timeout_s=240.0 + scale.latency_duration)
 
 
+def per_request_side(label: str, scale: Scale, target: str, api_workers: int = 1) -> Side:
+    argv = (
+        PYTHON,
+        "-m",
+        "bench.per_request",
+        "--target",
+        target,
+        "--duration",
+        f"{scale.per_request_duration:g}",
+        "--api-workers",
+        str(api_workers),
+    )
+    return Side(label=label, argv=argv, timeout_s=180.0 + scale.per_request_duration)
+
+
 def query_side(label: str, scale: Scale, target: str) -> Side:
     argv = (
         PYTHON,
@@ -325,6 +353,73 @@ def benchmarks(scale: Scale) -> list[Benchmark]:
             conveyor=conveyor_throughput_side(scale, "drain"),
             group="throughput",
             params={"jobs": float(scale.jobs)},
+        ),
+    ]
+    celery = (
+        "Baseline: Celery 5 with a Redis broker, a no-op task (one INCR to count completions), "
+        "one `celery worker` (prefork, one process per core), `task.delay()` per job."
+    )
+    for key, mode, title in (
+        ("throughput_celery", "concurrent", "producer and one worker together"),
+        ("throughput_drain_celery", "drain", "one worker alone"),
+    ):
+        items.append(
+            Benchmark(
+                key=key,
+                title=f"Against Celery: {scale.jobs:,} no-op jobs, {title}",
+                what=f"As above ({mode}), with Celery in the baseline's place. {celery}",
+                metrics=THROUGHPUT_METRICS,
+                baseline=throughput_side(
+                    "Celery 5 (Redis broker)", scale, mode, "bench.celery_throughput"
+                ),
+                conveyor=conveyor_throughput_side(scale, mode),
+                group="throughput_celery",
+                params={"jobs": float(scale.jobs)},
+            )
+        )
+    per_request = (
+        "Closed loop: 16 keep-alive connections (the benchmarks' own HTTP client), each sending "
+        "its next request when the answer arrives, for "
+        f"{scale.per_request_duration:g} s after a 3 s warm-up; no worker runs."
+    )
+    items += [
+        Benchmark(
+            key="per_request_floor",
+            title="Per request: the API process's floor, an authenticated `{ __typename }`",
+            what=(
+                f"{per_request} Baseline: a bare Starlette app on uvicorn (same server options) "
+                "answering the same JSON to every POST. Conveyor: `{ __typename }` with an API "
+                "key through the whole stack (auth, limits, GraphQL)."
+            ),
+            metrics=PER_REQUEST_METRICS,
+            baseline=per_request_side("Bare Starlette", scale, "starlette"),
+            conveyor=per_request_side("Conveyor `{ __typename }`", scale, "typename"),
+            conveyor_label="Conveyor `{ __typename }`",
+            group="per_request",
+        ),
+        Benchmark(
+            key="per_request_submit",
+            title="Per request: single `submitJob` mutations, one API process",
+            what=(
+                f"{per_request} Baseline: the same process's floor, `{{ __typename }}`. Conveyor: "
+                "`submitJob` of `demo.noop` (stored with its decision and audit rows; counted "
+                "at the end)."
+            ),
+            metrics=PER_REQUEST_METRICS,
+            baseline=per_request_side("Conveyor `{ __typename }`", scale, "typename"),
+            conveyor=per_request_side("Conveyor `submitJob`", scale, "submit"),
+            conveyor_label="Conveyor `submitJob`",
+            group="per_request",
+        ),
+        Benchmark(
+            key="per_request_submit_2",
+            title="Per request: single `submitJob` mutations, `conveyor serve --workers 2`",
+            what=f"{per_request} As above with two API processes on the port.",
+            metrics=PER_REQUEST_METRICS,
+            baseline=per_request_side("`{ __typename }`, 2 processes", scale, "typename", 2),
+            conveyor=per_request_side("`submitJob`, 2 processes", scale, "submit", 2),
+            conveyor_label="Conveyor `submitJob`, 2 processes",
+            group="per_request",
         ),
     ]
     for rate in scale.latency_rates:
