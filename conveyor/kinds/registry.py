@@ -102,8 +102,11 @@ class Registry:
             self.add_workflow(wf)
 
     def add(self, kind: JobKind) -> None:
+        """Add `kind`; JobKindError when another function already has its name. The same
+        function declared again (its module imported anew, a notebook cell run twice) takes
+        the earlier declaration's place."""
         found = self._kinds.get(kind.name)
-        if found is not None and found is not kind:
+        if found is not None and found is not kind and found.origin != kind.origin:
             raise JobKindError(
                 f"job kind {kind.name!r} is registered twice: by {found.origin} "
                 f"and by {kind.origin}"

@@ -47,6 +47,11 @@ def test_a_kind_cannot_be_registered_twice() -> None:
     with pytest.raises(JobKindError, match=r"'twice\.a' is registered twice: by .*handler and by "):
         Registry([first, second])
     assert Registry([first, first]).names() == ["twice.a"]  # the same declaration, seen twice
+    # The same function declared again (a module imported anew, a notebook cell run twice):
+    # the later declaration takes the earlier one's place.
+    again = kind_of(job_kind("twice.a", input=In)(handler))
+    assert again is not None
+    assert Registry([first, again])["twice.a"] is again
 
 
 @pytest.mark.parametrize("bad", [dict, int, "In", In(x=1)], ids=["dict", "int", "str", "instance"])
