@@ -7,15 +7,18 @@
             print(event.seq, event.type, event.progress)
         done = await conveyor.get(job.id)
 
-`follow` survives dropped connections without missing or repeating an event: it tracks the
-last `seq` it yielded and resubscribes with `after: <seq>` (the server replays what is stored
-past it, then goes live), which the stock graphql-ws clients do not do (they resubscribe with
-the original variables and get a fresh SNAPSHOT, skipping what happened in between). It stops
-on authentication failures (close 4403) instead of retrying them.
+`follow` (and `follow_run`, a workflow run's events) survives dropped connections without
+missing or repeating an event: it tracks the last `seq` it yielded and resubscribes with
+`after: <seq>` (the server replays what is stored past it, then goes live), which the stock
+graphql-ws clients do not do (they resubscribe with the original variables and get a fresh
+SNAPSHOT, skipping what happened in between). It stops on authentication failures (close 4403)
+instead of retrying them.
 
 Errors are Conveyor's own (`conveyor.InvalidInput`, `UnknownJobKind`, `Conflict`,
 `PolicyDenied`, `NotFound`, `InvalidState`, `Unauthenticated`, `Forbidden`,
 `ServiceUnavailable`), as the Python producer raises them; anything else is `ClientError`.
+
+Size (~460 lines): one public class and the values it returns; a user imports one module.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
@@ -48,9 +51,12 @@ from conveyor.domain.errors import (
     UnknownJobKind,
     UserError,
 )
+from conveyor.domain.runs import RUN_TERMINAL_EVENTS, RunEventType, RunStatus, StepStatus
 from conveyor.domain.states import EventType, JobStatus, Priority
 
-__all__ = ["Client", "ClientError", "Job", "JobError", "JobEvent"]
+__all__ = ["Client", "ClientError", "Job", "JobError", "JobEvent", "RunEvent"]
+
+_Event = TypeVar("_Event", "JobEvent", "RunEvent")
 
 #: Close codes after which reconnecting cannot help (graphql-transport-ws and Conveyor's).
 _FATAL_CLOSE = {4400: "bad request", 4401: "unauthorized", 4406: "subprotocol not acceptable"}
@@ -114,6 +120,25 @@ class JobEvent:
         return self.type in (EventType.SUCCEEDED, EventType.FAILED, EventType.CANCELLED)
 
 
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One event of a workflow run, in `seq` order (1, 2, 3...). The first one `follow_run`
+    yields without `after` is a SNAPSHOT of the run as it is (its `seq`: the latest stored)."""
+
+    seq: int
+    type: RunEventType
+    status: RunStatus
+    #: The step it is about, if any, and that step's status after the event.
+    step: str | None
+    step_status: StepStatus | None
+    data: Any
+    at: datetime
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in RUN_TERMINAL_EVENTS
+
+
 _JOB = """
 fragment ClientJob on Job {
   id kind queue status priority payload result error { type message } progress
@@ -139,6 +164,8 @@ CANCEL = f"""mutation ClientCancel($id: ID!) {{
   cancelJob(id: $id) {{ __typename ...ClientJob {_CANCEL_ERRORS} }} }} {_JOB}"""
 FOLLOW = """subscription ClientFollow($id: ID!, $after: Int) {
   jobEvents(jobId: $id, after: $after) { seq type status progress message data at } }"""
+FOLLOW_RUN = """subscription ClientFollowRun($id: ID!, $after: Int) {
+  workflowEvents(runId: $id, after: $after) { seq type status step stepStatus data at } }"""
 
 
 def _time(value: str | None) -> datetime | None:
@@ -176,6 +203,18 @@ def _event(d: Mapping[str, Any]) -> JobEvent:
         status=JobStatus(d["status"]),
         progress=d["progress"],
         message=d["message"],
+        data=d["data"],
+        at=datetime.fromisoformat(d["at"]),
+    )
+
+
+def _run_event(d: Mapping[str, Any]) -> RunEvent:
+    return RunEvent(
+        seq=d["seq"],
+        type=RunEventType(d["type"]),
+        status=RunStatus(d["status"]),
+        step=d["step"],
+        step_status=StepStatus(d["stepStatus"]) if d["stepStatus"] else None,
         data=d["data"],
         at=datetime.fromisoformat(d["at"]),
     )
@@ -328,13 +367,33 @@ class Client:
             raise _user_error(result)
         return _job(result)
 
-    async def follow(
+    def follow(
         self, job_id: uuid.UUID | str, *, after: int | None = None
     ) -> AsyncIterator[JobEvent]:
         """The job's events in `seq` order until its terminal event, across reconnects,
         never one missed or repeated. Without `after`, a SNAPSHOT first. Raises
         Unauthenticated (close 4403: not retried), NotFound, and ServiceUnavailable once
         reconnecting failed for `give_up_after_seconds`."""
+        return self._follow(FOLLOW, "jobEvents", _event, f"job {job_id}", str(job_id), after)
+
+    def follow_run(
+        self, run_id: uuid.UUID | str, *, after: int | None = None
+    ) -> AsyncIterator[RunEvent]:
+        """A workflow run's events (`workflowEvents`) as `follow` gives a job's: in `seq`
+        order until the run's terminal event, across reconnects, none missed or repeated."""
+        return self._follow(
+            FOLLOW_RUN, "workflowEvents", _run_event, f"run {run_id}", str(run_id), after
+        )
+
+    async def _follow(
+        self,
+        query: str,
+        field: str,
+        parse: Callable[[Mapping[str, Any]], _Event],
+        what: str,
+        id_: str,
+        after: int | None,
+    ) -> AsyncIterator[_Event]:
         last = after
         delay = 0.1
         failing_since: float | None = None
@@ -352,8 +411,8 @@ class Client:
                                 "id": "1",
                                 "type": "subscribe",
                                 "payload": {
-                                    "query": FOLLOW,
-                                    "variables": {"id": str(job_id), "after": last},
+                                    "query": query,
+                                    "variables": {"id": id_, "after": last},
                                 },
                             }
                         )
@@ -367,7 +426,7 @@ class Client:
                             payload = msg["payload"]
                             if payload.get("errors"):
                                 raise _raised(payload["errors"][0])
-                            event = _event(payload["data"]["jobEvents"])
+                            event = parse(payload["data"][field])
                             failing_since, delay = None, 0.1
                             if last is not None and event.seq <= last:
                                 continue  # the server never repeats; this makes sure
@@ -391,7 +450,7 @@ class Client:
             failing_since = failing_since or now
             if self._give_up_after is not None and now - failing_since > self._give_up_after:
                 raise ServiceUnavailable(
-                    f"could not follow job {job_id}: no connection for {self._give_up_after:g} s"
+                    f"could not follow {what}: no connection for {self._give_up_after:g} s"
                 )
             self.reconnects += 1
             await asyncio.sleep(delay)

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from conveyor import Client, InvalidInput, InvalidState, NotFound, Unauthenticated
-from conveyor.client import JobEvent
+from conveyor.client import JobEvent, RunEvent
+from conveyor.domain.runs import RunEventType, RunStatus
 from conveyor.domain.states import EventType, JobStatus
 from tests import support
 from tests.conditions import until
@@ -159,3 +160,51 @@ async def test_follow_stops_at_4403_instead_of_retrying(proxied: Proxy, env: sup
             async for _ in client.follow("00000000-0000-0000-0000-000000000000"):
                 pass
         assert (client.reconnects, proxied.connections) == (0, 1)
+
+
+async def test_follow_run_resumes_after_a_cut_without_missing_or_repeating(
+    proxied: Proxy, env: support.Env
+) -> None:
+    async with Client(proxied.url, key=env.create_key("alice")) as client:
+        submitted = await client.execute(
+            """mutation($i: SubmitWorkflowInput!) { submitWorkflow(input: $i) {
+                __typename ... on WorkflowRun { id } } }""",
+            {"i": {"workflow": "demo.pipeline", "input": {"items": 6, "stepSeconds": 0.3}}},
+        )
+        run_id = uuid.UUID(submitted["submitWorkflow"]["id"])
+        received: list[RunEvent] = []
+
+        async def consume() -> None:
+            async for event in client.follow_run(run_id):
+                received.append(event)
+
+        following = asyncio.create_task(consume())
+        await until(lambda: _some(received, 2), "the snapshot and a first event")
+        proxied.cut(hold=True)
+        cut_after = received[-1].seq
+
+        async def moved_on() -> bool:
+            rows = await env.sql(
+                "SELECT max(seq) AS seq FROM workflow_events WHERE run_id = $1", run_id
+            )
+            return (rows[0]["seq"] or 0) >= cut_after + 2
+
+        await until(moved_on, "two run events while nobody can connect")
+        proxied.resume()
+        await asyncio.wait_for(following, 60)
+    stored = [
+        r["seq"]
+        for r in await env.sql(
+            "SELECT seq FROM workflow_events WHERE run_id = $1 ORDER BY seq", run_id
+        )
+    ]
+    snapshot, events = received[0], received[1:]
+    assert snapshot.type is RunEventType.SNAPSHOT
+    assert [e.seq for e in events] == [s for s in stored if s > snapshot.seq]
+    assert events[-1].type is RunEventType.SUCCEEDED
+    assert events[-1].status is RunStatus.SUCCEEDED
+    assert client.reconnects >= 1
+
+
+async def _some(received: list[RunEvent], n: int) -> bool:
+    return len(received) >= n and not received[-1].is_terminal
