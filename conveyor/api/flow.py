@@ -1,5 +1,9 @@
 """GraphQL of schedules and flow control (ADR-0022): schedules, paused queues, run-time
-concurrency limits. Merged into the Query and Mutation roots by `api.schema`."""
+concurrency limits. Merged into the Query and Mutation roots by `api.schema`.
+
+Size (~500 lines): the types, queries and mutations of one area of the schema (schedules,
+paused queues, limits), merged into the roots together.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Functions take the connection keyword-only and never commit: the calling service owns the
 transaction. Writes that change a job return `JobChange`s to publish after commit.
+
+Size (~480 lines): every statement on `jobs` that the API's use cases run, one table.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ the RUNNING jobs of those scopes in a statement that starts after the locks are 
 sees every claim that committed before); `apply` starts the admitted jobs and parks the
 others. RUNNING rows are the count: nothing to drift or leak, and an attempt recovered as
 LOST stops counting with its job.
+
+Size (~470 lines): the run-time limits' SQL (scopes, usage, parks, wake-ups, queue pauses),
+which the claim's one transaction uses together.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Functions take the connection keyword-only and never commit: `services.engine` a
 `services.workflows` own the transactions. Every change of a run or a step is guarded by a
 transition of `domain.runs` and made while the run's row is locked (`lock`): the caller
 takes that lock first, before any job row, so run-level work never deadlocks with itself.
+
+Size (over ~400 lines on purpose): the SQL of the four workflow tables, used together by the
+engine's one transaction under the run's lock; split by table, every caller would import all
+four.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ ADR-0012). It is what migrations are checked against. migrations/env.py hands it
 tests/integration/test_migrations.py fails when the chain, applied from base, produces
 another schema (pytest-alembic's model-vs-DDL check). Change it together with a new revision
 (ADR-0016); migrations, never `create_all`, create the tables.
+
+Size: every table, declared once in one place by design (what migrations are checked against).
 """
 
 from __future__ import annotations

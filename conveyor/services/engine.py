@@ -11,6 +11,9 @@ The guards that make a duplicate harmless: a job's FINISH matches only its curre
 attempt (a redelivered or late outcome returns nothing, so the engine never sees it), every
 step change is a guarded transition of `domain.runs`, `pending_parents` and the map counts
 have CHECK constraints, and `workflow_step_jobs` refuses a second job for a step or item.
+
+Size (over ~400 lines on purpose): this is one transaction's logic; its parts call each other
+under the run's lock, and the guarantees above are checked by reading them together.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import logging
 import time
 
 from conveyor import metrics
-from conveyor.db import schedules as repo
+from conveyor.db import leases
 from conveyor.db.engine import transaction
 from conveyor.domain.errors import ServiceUnavailable
 from conveyor.services import schedules
@@ -61,7 +61,7 @@ class Scheduler:
             if self.leader:
                 try:
                     async with transaction(self.deps.engine) as conn:
-                        await repo.release_lease(conn, name=LEASE, holder=self.holder)
+                        await leases.release_lease(conn, name=LEASE, holder=self.holder)
                 except Exception as exc:
                     log.warning("could not release the scheduler lease", extra={"error": repr(exc)})
 
@@ -70,7 +70,7 @@ class Scheduler:
         ttl = self.deps.settings.scheduler_lease_seconds
         asked = time.monotonic()
         async with transaction(self.deps.engine) as conn:
-            got = await repo.acquire_lease(conn, name=LEASE, holder=self.holder, ttl_seconds=ttl)
+            got = await leases.acquire_lease(conn, name=LEASE, holder=self.holder, ttl_seconds=ttl)
         if got is None:
             if self.term is not None:
                 log.warning("scheduler lease lost to another process", extra={"term": self.term})

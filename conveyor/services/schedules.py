@@ -4,6 +4,10 @@ A fired job is a normal job: it is validated by `submit.validate`, admitted by t
 policy and stored with its decision and audit rows by `submit.store`, in the transaction that
 claims its fire time (`schedule_fires`' primary key) and advances the schedule. Its owner is
 the tenant's scheduler key; its idempotency key names the schedule and the fire time.
+
+Size (~530 lines): three use cases over one aggregate (manage it over GraphQL, sync the
+ones code declares, fire it), sharing its validation, its summary for the audit log and the
+submit request a fire makes.
 """
 
 from __future__ import annotations
