@@ -99,13 +99,14 @@ def throughput_metrics(
     send_start: float,
     send_end: float,
     worker_cpu: float,
-    producer_cpu: float,
+    producer_cpu: float | None = None,
 ) -> Metrics:
     """The throughput baselines' figures (`raw_taskiq`, `celery_throughput`): `completed` jobs
-    inside the clock window [clock_start, done], `before_clock` completed before it."""
+    inside the clock window [clock_start, done], `before_clock` completed before it. Conveyor's
+    side adds its API and PostgreSQL figures (its producer is the API: no `producer_cpu`)."""
     send_s = send_end - send_start
     e2e_s = done - clock_start
-    return {
+    metrics: Metrics = {
         "jobs_completed": float(completed + before_clock),
         "jobs_per_s": completed / e2e_s if e2e_s > 0 else 0.0,
         "e2e_s": e2e_s,
@@ -115,8 +116,10 @@ def throughput_metrics(
         "worker_cpu_s": worker_cpu,
         "worker_cpu_pct": 100.0 * worker_cpu / e2e_s if e2e_s > 0 else 0.0,
         "worker_cpu_ms_per_1k_jobs": worker_cpu * 1e6 / max(completed, 1),
-        "producer_cpu_s": producer_cpu,
     }
+    if producer_cpu is not None:
+        metrics["producer_cpu_s"] = producer_cpu
+    return metrics
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:

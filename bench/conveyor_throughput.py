@@ -42,6 +42,7 @@ from bench.common import (
     emit_result,
     log,
     run_async,
+    throughput_metrics,
     tree_cpu_seconds,
 )
 from bench.conveyor import ConveyorStack, GraphQLClient, PgCpu, submit_batch, wait_count
@@ -274,19 +275,19 @@ async def run_conveyor_throughput(
                 for t in ("SUBMITTED", "STARTED", "SUCCEEDED")
             )
         )
-        send_s = send_end - send_start
-        e2e_s = done - clock_start
         per_1k = 1000.0 / max(in_window, 1)
-        metrics: Metrics = {
-            "jobs_completed": float(completed),
-            "jobs_per_s": in_window / e2e_s if e2e_s > 0 else 0.0,
-            "e2e_s": e2e_s,
-            "send_s": send_s,
-            "send_per_s": jobs / send_s if send_s > 0 else 0.0,
-            "drain_after_send_s": done - send_end if mode == "concurrent" else e2e_s,
-            "worker_cpu_s": cpu_worker,
-            "worker_cpu_pct": 100.0 * cpu_worker / e2e_s if e2e_s > 0 else 0.0,
-            "worker_cpu_ms_per_1k_jobs": cpu_worker * 1000.0 * per_1k,
+        metrics = throughput_metrics(
+            jobs=jobs,
+            mode=mode,
+            completed=in_window,
+            before_clock=completed - in_window,
+            clock_start=clock_start,
+            done=done,
+            send_start=send_start,
+            send_end=send_end,
+            worker_cpu=cpu_worker,
+        )
+        metrics |= {
             "api_cpu_s": cpu_api,
             "api_cpu_ms_per_1k_jobs": cpu_api * 1000.0 * 1000.0 / max(jobs, 1),
             "api_submit_cpu_ms_per_1k_jobs": cpu_a_send * 1000.0 * 1000.0 / max(jobs, 1),
