@@ -160,26 +160,48 @@ class Typed:
     result_field: tuple[str, GraphQLField] | None
 
 
+def _typed_mutation(
+    schema: GraphQLSchema,
+    builder: Builder,
+    model: type[BaseModel],
+    *,
+    options: str,
+    answer: str,
+    resolver: Callable[[Shape | None], Callable[..., Awaitable[object]]],
+    description: str,
+) -> GraphQLField:
+    """`(input: <model as an input type>!, options: <options>) -> <answer>!`; no `input`
+    argument for a model without fields. `resolver(shape)` makes the resolve function."""
+    args: dict[str, GraphQLArgument] = {}
+    shape: Shape | None = None
+    if model.model_fields:
+        made, shape = builder.input_object(model, builder.prefix)
+        args["input"] = GraphQLArgument(GraphQLNonNull(made))
+    options_type = schema.type_map[options]
+    assert isinstance(options_type, GraphQLInputObjectType)
+    args["options"] = GraphQLArgument(options_type)
+    answer_type = schema.type_map[answer]
+    assert isinstance(answer_type, GraphQLUnionType)
+    return GraphQLField(
+        GraphQLNonNull(answer_type),
+        args=args,
+        resolve=resolver(shape),
+        description=description.strip(),
+        extensions={"metadata": guard.SERVICE_CHECKS},
+    )
+
+
 def _type_kind(schema: GraphQLSchema, kind: JobKind) -> Typed:
     stem = pascal(kind.name)
     builder = Builder(schema, stem)
-    args: dict[str, GraphQLArgument] = {}
-    shape: Shape | None = None
-    if kind.input_model.model_fields:
-        made, shape = builder.input_object(kind.input_model, stem)
-        args["input"] = GraphQLArgument(GraphQLNonNull(made))
-    options = schema.type_map["SubmitOptions"]
-    assert isinstance(options, GraphQLInputObjectType)
-    args["options"] = GraphQLArgument(options)
-    submit_result = schema.type_map["SubmitJobResult"]
-    assert isinstance(submit_result, GraphQLUnionType)
-    about = f"Submit a `{kind.name}` job (queue `{kind.queue}`). {kind.description}"
-    mutation = GraphQLField(
-        GraphQLNonNull(submit_result),
-        args=args,
-        resolve=_submitter(kind.name, shape),
-        description=about.strip(),
-        extensions={"metadata": guard.SERVICE_CHECKS},
+    mutation = _typed_mutation(
+        schema,
+        builder,
+        kind.input_model,
+        options="SubmitOptions",
+        answer="SubmitJobResult",
+        resolver=lambda shape: _submitter(kind.name, shape),
+        description=f"Submit a `{kind.name}` job (queue `{kind.queue}`). {kind.description}",
     )
     result: tuple[str, GraphQLField] | None = None
     model = result_model(kind)
@@ -236,24 +258,15 @@ def _workflow_as_written(shape: Shape | None, error: errors.InvalidInput) -> err
 def _type_workflow(schema: GraphQLSchema, wf: Workflow) -> Typed:
     """`submitWorkflow<Name>(input: <Name>WorkflowInput!, options: WorkflowOptions)`: the
     workflow's input model as a GraphQL input type, answered as `submitWorkflow` is."""
-    stem = f"{pascal(wf.name)}Workflow"
-    builder = Builder(schema, stem)
-    args: dict[str, GraphQLArgument] = {}
-    shape: Shape | None = None
-    if wf.input_model.model_fields:
-        made, shape = builder.input_object(wf.input_model, stem)
-        args["input"] = GraphQLArgument(GraphQLNonNull(made))
-    options = schema.type_map["WorkflowOptions"]
-    assert isinstance(options, GraphQLInputObjectType)
-    args["options"] = GraphQLArgument(options)
-    answer = schema.type_map["SubmitWorkflowResult"]
-    assert isinstance(answer, GraphQLUnionType)
-    mutation = GraphQLField(
-        GraphQLNonNull(answer),
-        args=args,
-        resolve=_workflow_submitter(wf.name, shape),
-        description=f"Start a `{wf.name}` run. {wf.description}".strip(),
-        extensions={"metadata": guard.SERVICE_CHECKS},
+    builder = Builder(schema, f"{pascal(wf.name)}Workflow")
+    mutation = _typed_mutation(
+        schema,
+        builder,
+        wf.input_model,
+        options="WorkflowOptions",
+        answer="SubmitWorkflowResult",
+        resolver=lambda shape: _workflow_submitter(wf.name, shape),
+        description=f"Start a `{wf.name}` run. {wf.description}",
     )
     return Typed(wf.name, workflow_mutation_name(wf.name), builder.created, mutation, None)
 
