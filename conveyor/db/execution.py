@@ -20,7 +20,7 @@ from conveyor.db import rows
 from conveyor.db.rows import EVENT_COLUMNS, JOB_COLUMNS_QUALIFIED
 from conveyor.db.sql import LEFT_FOR_ANOTHER_WORKER, guard, typed
 from conveyor.domain.models import Job, JobChange, PendingEvent
-from conveyor.domain.outcomes import Outcome
+from conveyor.domain.outcomes import Outcome, after_lost_lease
 from conveyor.domain.states import CLAIM, FINISH, EventType
 
 _NULL_EVENT = (
@@ -408,6 +408,36 @@ async def expired_step_runs(conn: AsyncConnection, *, limit: int = 50) -> list[u
         {"limit": limit},
     )
     return [r.run_id for r in result]
+
+
+async def end_expired(
+    conn: AsyncConnection, *, run_ids: Sequence[uuid.UUID] | None = None
+) -> tuple[list[Expired], dict[uuid.UUID, JobChange]]:
+    """Lease recovery in the caller's transaction: lock the expired attempts (`run_ids` as in
+    `expired_attempts`), mark LOST those whose job moved on without them, and end the current
+    ones as `domain.outcomes.after_lost_lease` decides, through `finish`. Returns the current
+    expired attempts and the changes made."""
+    expired = await expired_attempts(conn, run_ids=run_ids)
+    stale = [(e.job_id, e.attempt) for e in expired if not e.current]
+    if stale:
+        await abandon_attempts(conn, held=stale)
+    current = [e for e in expired if e.current]
+    changes = await finish(
+        conn,
+        outcomes=[
+            (
+                e.job_id,
+                e.attempt,
+                after_lost_lease(
+                    attempt=e.attempt,
+                    max_attempts=e.max_attempts,
+                    cancel_requested=e.cancel_requested,
+                ),
+            )
+            for e in current
+        ],
+    )
+    return current, changes
 
 
 async def abandon_attempts(conn: AsyncConnection, *, held: Sequence[tuple[uuid.UUID, int]]) -> None:

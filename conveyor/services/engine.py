@@ -33,7 +33,7 @@ from conveyor.db import execution as exec_repo
 from conveyor.db import jobs as jobs_repo
 from conveyor.db import runs as runs_repo
 from conveyor.db.engine import transaction
-from conveyor.domain import outcomes, runs
+from conveyor.domain import runs
 from conveyor.domain.models import JobChange
 from conveyor.domain.outcomes import Outcome
 from conveyor.domain.runs import (
@@ -582,36 +582,18 @@ async def mark_started(deps: Deps, run_ids: Sequence[uuid.UUID]) -> None:
     await announce(deps, effects)
 
 
-async def recover_expired_steps(deps: Deps) -> int:
+async def recover_expired_steps(deps: Deps) -> list[JobChange]:
     """Lease recovery for step jobs: like `execution.recover_expired`, but each run's row is
-    locked before its jobs' (the engine's order), and the outcome settles the run."""
+    locked before its jobs' (the engine's order), and the outcome settles the run. Returns
+    the step jobs' changes, announced (the caller counts them and wakes freed slots)."""
     async with transaction(deps.engine) as conn:
         run_ids = await exec_repo.expired_step_runs(conn)
-    total = 0
+    recovered: list[JobChange] = []
     for run_id in run_ids:
         effects = Effects()
         async with transaction(deps.engine) as conn:
             locked = await runs_repo.lock(conn, run_ids=[run_id])
-            expired = await exec_repo.expired_attempts(conn, run_ids=[run_id])
-            stale = [(e.job_id, e.attempt) for e in expired if not e.current]
-            if stale:
-                await exec_repo.abandon_attempts(conn, held=stale)
-            current = [e for e in expired if e.current]
-            changes = await exec_repo.finish(
-                conn,
-                outcomes=[
-                    (
-                        e.job_id,
-                        e.attempt,
-                        outcomes.after_lost_lease(
-                            attempt=e.attempt,
-                            max_attempts=e.max_attempts,
-                            cancel_requested=e.cancel_requested,
-                        ),
-                    )
-                    for e in current
-                ],
-            )
+            current, changes = await exec_repo.end_expired(conn, run_ids=[run_id])
             ended = [
                 (StepRef(run_id, e.step_id, e.map_index), changes[e.job_id].event.status)
                 for e in current
@@ -622,7 +604,7 @@ async def recover_expired_steps(deps: Deps) -> int:
             ]
             await settle(conn, deps, locked, ended, effects)
         effects.job_changes += list(changes.values())
-        total += len(changes)
+        recovered += changes.values()
         for c in changes.values():
             log.warning(
                 "recovered a step job whose worker stopped responding (lease expired)",
@@ -635,4 +617,4 @@ async def recover_expired_steps(deps: Deps) -> int:
                 },
             )
         await announce(deps, effects)
-    return total
+    return recovered

@@ -17,7 +17,7 @@ from conveyor.db import execution as repo
 from conveyor.db import limits as limits_repo
 from conveyor.db import maintenance as maintenance_repo
 from conveyor.db.engine import statements, transaction
-from conveyor.domain import limits, outcomes
+from conveyor.domain import limits
 from conveyor.domain.models import Job, JobChange, PendingEvent
 from conveyor.domain.outcomes import Outcome
 from conveyor.domain.states import JobStatus
@@ -254,48 +254,30 @@ async def recover_expired(deps: Deps) -> int:
     """End the attempts whose worker stopped renewing their lease, as the domain decides
     (`outcomes.after_lost_lease`), through the same guarded statement as any outcome."""
     async with transaction(deps.engine) as conn:
-        expired = await repo.expired_attempts(conn)
-        stale = [(e.job_id, e.attempt) for e in expired if not e.current]
-        if stale:
-            await repo.abandon_attempts(conn, held=stale)
-        found = await repo.finish(
-            conn,
-            outcomes=[
-                (
-                    e.job_id,
-                    e.attempt,
-                    outcomes.after_lost_lease(
-                        attempt=e.attempt,
-                        max_attempts=e.max_attempts,
-                        cancel_requested=e.cancel_requested,
-                    ),
-                )
-                for e in expired
-                if e.current
-            ],
-        )
+        _, found = await repo.end_expired(conn)
     changes = list(found.values())
     for c in changes:
-        status = c.event.status
-        if status is JobStatus.QUEUED:
-            metrics.RETRIES.labels(c.kind).inc()
-        elif status is JobStatus.FAILED:
-            metrics.DEAD_LETTERED.labels(c.kind).inc()
         log.warning(
             "recovered a job whose worker stopped responding (lease expired)",
             extra={
                 "job_id": str(c.job_id),
                 "attempt": c.attempt,
                 "kind": c.kind,
-                "status": status.value,
+                "status": c.event.status.value,
             },
         )
-    metrics.RECOVERED.inc(len(changes))
     await outbox.announce(deps, changes)
-    if changes:
-        # A LOST attempt frees its slot (ADR-0022).
-        await wake_freed(deps, [c.job_id for c in changes])
-    return len(changes) + await engine.recover_expired_steps(deps)
+    recovered = changes + await engine.recover_expired_steps(deps)
+    for c in recovered:
+        if c.event.status is JobStatus.QUEUED:
+            metrics.RETRIES.labels(c.kind).inc()
+        elif c.event.status is JobStatus.FAILED:
+            metrics.DEAD_LETTERED.labels(c.kind).inc()
+    metrics.RECOVERED.inc(len(recovered))
+    if recovered:
+        # A LOST attempt frees its slot (ADR-0022), a step job's too.
+        await wake_freed(deps, [c.job_id for c in recovered])
+    return len(recovered)
 
 
 #: Advisory lock keys: one worker at a time runs the resend sweep, and one prunes.
