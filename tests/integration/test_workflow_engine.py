@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from conveyor import kinds
+from conveyor import kinds, metrics
 from conveyor.db import runs as runs_repo
 from conveyor.db.engine import statements
 from conveyor.domain import outcomes
@@ -511,3 +511,24 @@ def test_a_definition_is_validated_at_import() -> None:
 
 
 _ = (Empty, StepRef)
+
+
+async def test_a_step_job_whose_lease_expired_is_recovered_counted_and_runs_again(
+    settings: Settings, deps: Deps, alice: Principal, harness: Harness
+) -> None:
+    """Lease recovery of a step job goes through the run (its row locked first) and is
+    counted as any recovered attempt (`conveyor_recovered_attempts_total`)."""
+    run = await _submit(deps, alice, "t.fan", items=2)
+    [make] = await _queued(deps, run.id)
+    short = settings.model_copy(update={"lease_seconds": 0.2})
+    async with open_deps(short, _registry(), pool_size=2, relay=False) as crashed:
+        [claimed] = await execution.claim_many(crashed, worker_id="gone", job_ids=[make.id])
+        assert claimed is not None
+    before = metrics.REGISTRY.get_sample_value("conveyor_recovered_attempts_total") or 0.0
+    await asyncio.sleep(0.4)  # nobody renews the 0.2 s lease
+    assert await execution.recover_expired(deps) == 1
+    assert metrics.REGISTRY.get_sample_value("conveyor_recovered_attempts_total") == before + 1
+    [again] = await _queued(deps, run.id)
+    assert (again.id, again.attempt) == (make.id, 1)
+    done = await _drain(deps, harness, run.id)
+    assert done.status is RunStatus.SUCCEEDED, done.error
