@@ -22,6 +22,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from conveyor.api import cost, guard, typed_kinds, warnings
+from conveyor.api.execution import PlainLeaves
 from conveyor.api.errors import ErrorPolicy
 from conveyor.api.flow import FlowMutation, FlowQuery
 from conveyor.api.resolvers import Mutation, Query, Subscription
@@ -136,6 +137,7 @@ def create_schema(
         subscription=RootSubscription,
         extensions=extensions,  # type: ignore[arg-type]
         types=[SubmitOptions, WorkflowOptions],
+        execution_context_class=PlainLeaves,
     )
     typed_kinds.install(built._schema, registry or Registry())
     # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).
