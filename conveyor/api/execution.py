@@ -24,10 +24,11 @@ from datetime import date, datetime
 from typing import Any
 
 from graphql import (
+    GraphQLEnumType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLScalarType,
     Undefined,
-    is_leaf_type,
 )
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import Path
@@ -112,10 +113,11 @@ class PlainLeaves(StrawberryGraphQLCoreExecutionContext):
                 return _NO_PLAN
             field_type = field_def.type
             non_null = isinstance(field_type, GraphQLNonNull)
-            leaf = field_type.of_type if non_null else field_type
-            if not is_leaf_type(leaf):
+            leaf = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+            if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
                 return _NO_PLAN
-            steps.append((response_name, definition.python_name, leaf.coerce_output_value, non_null))
+            coerce = leaf.coerce_output_value
+            steps.append((response_name, definition.python_name, coerce, non_null))
         return tuple(steps)
 
 
