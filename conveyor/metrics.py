@@ -60,6 +60,12 @@ SUBSCRIPTIONS = Gauge(
     "Live subscriptions held by this API process.",
     registry=REGISTRY,
 )
+DIRECT_FRAMES = Counter(
+    "conveyor_ws_direct_frames_total",
+    "Shared-feed messages written straight to a subscriber's socket (the rest go through the "
+    "subscriber's task: legacy graphql-ws, errors, a socket that is backed up or closing).",
+    registry=REGISTRY,
+)
 
 # Schedules and flow control (ADR-0022).
 SCHEDULER_LAG = Histogram(

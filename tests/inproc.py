@@ -176,6 +176,7 @@ class InProcess:
 def serve(name: str, settings: Settings, port: int) -> InProcess:
     import uvicorn
 
+    from conveyor.cli.servers import uvicorn_ws
     from conveyor.main import create_app
 
     component = InProcess(name)
@@ -188,7 +189,7 @@ def serve(name: str, settings: Settings, port: int) -> InProcess:
             log_config=None,
             ws_ping_interval=settings.ws_ping_interval_seconds,
             ws_ping_timeout=settings.ws_ping_timeout_seconds,
-            ws=settings.ws_implementation,
+            ws=uvicorn_ws(settings.ws_implementation),
             ws_per_message_deflate=settings.ws_per_message_deflate,
             timeout_graceful_shutdown=5,
         )

@@ -30,7 +30,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Comple
 from strawberry.utils.aio import aclosing
 
 from conveyor import tracing
-from conveyor.api import graphql_http, persisted
+from conveyor.api import direct, graphql_http, persisted
 from conveyor.api.connections import Connections
 from conveyor.api.context import Context
 from conveyor.api.feeds import Feeds
@@ -91,6 +91,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _run(self, operation: Operation[Context, None]) -> None:
         # The parser cache raises syntax errors out of `schema.stream` (instead of returning
         # a PreExecutionError); strawberry would then only send `complete`. Answer `error`.
+        direct.serve(self, operation)  # shared feeds may write its results to the socket
         try:
             source = await self.schema.stream(
                 operation.query,

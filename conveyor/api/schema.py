@@ -22,8 +22,8 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from conveyor.api import cost, guard, typed_kinds, warnings
-from conveyor.api.execution import PlainLeaves
 from conveyor.api.errors import ErrorPolicy
+from conveyor.api.execution import PlainLeaves
 from conveyor.api.flow import FlowMutation, FlowQuery
 from conveyor.api.resolvers import Mutation, Query, Subscription
 from conveyor.api.security import MAX_LOG_PAGE, SecurityMutation, SecurityQuery

@@ -66,7 +66,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> int:
         "log_config": None,
         "ws_ping_interval": settings.ws_ping_interval_seconds,
         "ws_ping_timeout": settings.ws_ping_timeout_seconds,
-        "ws": settings.ws_implementation,
+        "ws": uvicorn_ws(settings.ws_implementation),
         "ws_per_message_deflate": settings.ws_per_message_deflate,
         "timeout_graceful_shutdown": 10,
     }
@@ -112,6 +112,18 @@ def _serve_processes(settings: Settings, workers: int, options: dict[str, object
     # A process that could not start (lifespan failed) stops them all: a failure, as for one.
     failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
     return 3 if failed else 0
+
+
+def uvicorn_ws(implementation: str) -> str | type:
+    """uvicorn's `ws` option for `WS_IMPLEMENTATION`: for the legacy `websockets` protocol,
+    Conveyor's subclass, whose connections shared feeds write to directly
+    (`conveyor.api.direct`). Imported only here: the import announces the legacy protocol's
+    deprecation (silence it first)."""
+    if implementation != "websockets":
+        return implementation
+    from conveyor.api.ws_protocol import DirectWebSocketProtocol
+
+    return DirectWebSocketProtocol
 
 
 def _loopback(host: str) -> bool:
