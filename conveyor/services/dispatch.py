@@ -19,6 +19,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import cast
 
 import orjson
 from redis.asyncio import Redis
@@ -64,6 +66,18 @@ def message(job_id: uuid.UUID) -> bytes:
 
 Target = tuple[uuid.UUID, str, int]  # job id, queue, priority
 
+#: Told to a waiting `xadd` call: lead the next round trip.
+_LEAD = object()
+
+
+@dataclass(eq=False, slots=True)
+class _Outgoing:
+    """One `xadd` call's messages and changes, and what its caller waits for."""
+
+    batch: Sequence[Target]
+    broadcast: Sequence[JobChange]
+    future: asyncio.Future[object]
+
 
 class Dispatcher:
     """Sends job messages (pipelined) and marks them dispatched in batches."""
@@ -84,6 +98,9 @@ class Dispatcher:
         self._epoch_lock = asyncio.Lock()
         #: How many times this process found Redis's data lost (or replaced) since it started.
         self.losses = 0
+        #: `xadd` calls waiting for the round trip in flight (`_sending`) to end.
+        self._outgoing: list[_Outgoing] = []
+        self._sending = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._mark_loop(), name="dispatch-marker")
@@ -159,12 +176,64 @@ class Dispatcher:
         """XADD one message per job, in one MULTI/EXEC with a read of the epoch, which is
         therefore the one of the data the messages went into: what a mark must compare with.
         Raises when Redis fails. Callers mark the jobs themselves (`send`, the outbox relay).
-        `broadcast`: changes published in the same round trip, after the messages."""
+        `broadcast`: changes published in the same round trip, after the messages.
+
+        Calls made while a round trip is in flight wait for it and then share the next one
+        (each gets the epoch read in the MULTI/EXEC that carried its messages): under load,
+        concurrent submits cost one round trip between them, and a call alone goes at once."""
+        entry = _Outgoing(batch, broadcast, asyncio.get_running_loop().create_future())
+        self._outgoing.append(entry)
+        if self._sending:
+            try:
+                outcome = await entry.future
+            except asyncio.CancelledError:
+                if entry.future.done() and not entry.future.cancelled():
+                    # Made to lead, then cancelled before it could: hand the lead on.
+                    self._outgoing = [e for e in self._outgoing if e is not entry]
+                    self._sending = False
+                    self._hand_over()
+                raise
+            if outcome is not _LEAD:
+                return cast(bytes | None, outcome)
+        # Lead: one round trip for every call waiting, this one included.
+        self._sending = True
+        group = [e for e in self._outgoing if e is entry or not e.future.done()]
+        self._outgoing = []
+        try:
+            epoch = await self._round_trip(group)
+        except BaseException as exc:
+            failure = exc if isinstance(exc, Exception) else ConnectionError("send cancelled")
+            for e in group:
+                if e is not entry and not e.future.done():
+                    e.future.set_exception(failure)
+            raise
+        finally:
+            self._sending = False
+            self._hand_over()
+        for e in group:
+            if e is not entry and not e.future.done():
+                e.future.set_result(epoch)
+        return epoch
+
+    def _hand_over(self) -> None:
+        """The next waiting call leads the next round trip."""
+        while self._outgoing:
+            first = self._outgoing[0]
+            if first.future.done():  # its caller was cancelled: its messages are not sent
+                self._outgoing.pop(0)
+                continue
+            self._sending = True
+            first.future.set_result(_LEAD)
+            return
+
+    async def _round_trip(self, group: Sequence[_Outgoing]) -> bytes | None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            for job_id, queue, priority in batch:
-                pipe.xadd(stream_key(self._prefix, queue, priority), {b"data": message(job_id)})
-            for change in broadcast:
-                pipe.publish(pubsub.channel(self._prefix), pubsub.encode(change))
+            for outgoing in group:
+                for job_id, queue, priority in outgoing.batch:
+                    key = stream_key(self._prefix, queue, priority)
+                    pipe.xadd(key, {b"data": message(job_id)})
+                for change in outgoing.broadcast:
+                    pipe.publish(pubsub.channel(self._prefix), pubsub.encode(change))
             pipe.get(epoch_key(self._prefix))
             replies = await pipe.execute()
         return _epoch_value(replies[-1])
