@@ -61,33 +61,44 @@ class Delivery(Enum):
     OVERFLOWED = "overflowed: the member is too slow"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Member:
+    """One subscriber of a group. Held per subscriber, so kept small: the queue exists only
+    while results wait in it (most go straight to the socket), and a future only while the
+    member's task waits (an `asyncio.Event` and an empty deque cost 1.3 KB each)."""
+
     buffer: int
     websocket: Any
     #: Where results may be written directly (`conveyor.api.direct`); None: always queued.
     target: direct.Target | None = None
-    _queue: deque[ExecutionResult | object] = field(default_factory=deque)
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
+    _queue: deque[ExecutionResult | object] | None = None
+    _waiter: asyncio.Future[None] | None = None
 
     def push(self, item: ExecutionResult | object) -> bool:
         """Queue a result; False when the member just overflowed."""
         if self.overflowed:
             return True
-        if len(self._queue) >= self.buffer and item is not _END:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        if len(queue) >= self.buffer and item is not _END:
             self.overflow()
             return False
-        self._queue.append(item)
-        self._ready.set()
+        queue.append(item)
+        self._wake()
         return True
 
     def overflow(self) -> None:
         """Drop what is queued and end the member's stream."""
         self.overflowed = True
-        self._queue.clear()
-        self._queue.append(_END)
-        self._ready.set()
+        self._queue = deque((_END,))
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def send(self, result: ExecutionResult, data_json: bytes | None) -> Delivery:
         """Deliver a result: written straight to the socket when it can be (`data_json`, the
@@ -106,9 +117,15 @@ class Member:
 
     async def get(self) -> ExecutionResult | object:
         while not self._queue:
-            self._ready.clear()
-            await self._ready.wait()
-        return self._queue.popleft()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._queue.popleft()
+        if not self._queue:
+            self._queue = None
+        return item
 
 
 @dataclass(eq=False)
@@ -180,7 +197,8 @@ class Feeds:
         key = (
             query,
             operation_name,
-            orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS),
+            # As text: orjson's bytes keep its 4 KB buffer, and every member holds the key.
+            orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS).decode(),
             scope,
         )
         try:
