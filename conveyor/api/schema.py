@@ -21,7 +21,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
-from conveyor.api import cost, guard, typed_kinds, warnings
+from conveyor.api import cost, guard, inputs, typed_kinds, warnings
 from conveyor.api.errors import ErrorPolicy
 from conveyor.api.execution import PlainLeaves
 from conveyor.api.flow import FlowMutation, FlowQuery
@@ -142,6 +142,8 @@ def create_schema(
     typed_kinds.install(built._schema, registry or Registry())
     # Arguments PostgreSQL cannot store are refused before any resolver sees them (ADR-0017).
     guard.install(built._schema)
+    # Input objects of plain values are built in one step, not converted field by field.
+    inputs.install(built._schema)
     built.validation_rules = rules
     built.max_tokens = s.graphql_max_tokens
     return built
