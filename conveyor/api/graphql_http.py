@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,11 +83,30 @@ def negotiate(accept: str | None) -> str:
     )
 
 
+_LONG_NUMBER = re.compile(r"\d{19}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON as the stdlib reads it, read by orjson when orjson can (several times faster).
+    orjson refuses what the stdlib accepts in a few corners (NaN, lone surrogates, nesting
+    past 1,024 levels, other encodings than UTF-8) and reads integers beyond 64 bits as floats:
+    a body with a run of 19 digits, and any orjson refuses, goes to the stdlib, so every
+    request is read as it always was."""
+    long_number = _LONG_NUMBER_BYTES if isinstance(text, bytes) else _LONG_NUMBER
+    if long_number.search(text) is None:  # type: ignore[arg-type]
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def loads(text: str | bytes, what: str) -> Any:
     """Parse JSON; a 400 RequestError when it is not JSON or nests deeper than the parser can
     go (the stdlib parser is recursive: RecursionError, not ValueError)."""
     try:
-        return json.loads(text)
+        return parse_json(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(400, f"{what} is not valid JSON", "BAD_REQUEST") from exc
     except RecursionError as exc:

@@ -320,7 +320,7 @@ class ConveyorGraphQL(GraphQL[Context, None]):
         """WebSocket messages: one nested deeper than the parser can go is not JSON (closed
         4400 like any other), not an error that ends the connection's handler."""
         try:
-            return json.loads(data)
+            return graphql_http.parse_json(data)
         except RecursionError as exc:
             raise json.JSONDecodeError("nested too deeply", "", 0) from exc
 
