@@ -184,6 +184,23 @@ def _lifespan(
     return lifespan
 
 
+class GraphQLSockets:
+    """WebSockets to `/graphql` go straight to the GraphQL app. The layers inside this one
+    (the body limit, Starlette's exception handlers, routing) do nothing for a WebSocket, but
+    each would keep a frame alive for as long as the connection: several KB per idle
+    subscription (tracemalloc, ADR-0025). Every other scope takes the usual path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/graphql":
+            graphql: ConveyorGraphQL = scope["state"]["graphql"]
+            await graphql(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class GraphQLEndpoint:
     """HTTP and WebSocket `/graphql`: the GraphQL app the lifespan built. (An ASGI object, not
     a function, so that Starlette routes the raw scope to it.)"""
@@ -285,6 +302,7 @@ def create_app(
     routes += [Route("/", spa), Route("/{path:path}", spa)]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(GraphQLSockets)  # outside the layers a WebSocket needs none of
     if settings.env == "dev":
         app.add_middleware(DevExposureWarning)
     # Cross-origin browser requests only from configured origins (none by default). Keys are
