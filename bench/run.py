@@ -536,7 +536,11 @@ PROFILE_HIGHLIGHTS: dict[str, dict[str, str]] = {
         "websocket send (uvicorn / websockets)": (
             r"(^|\.)send .*site-packages/(uvicorn/protocols/websockets|websockets)/"
         ),
+        "direct frame writes (conveyor.api.direct, ADR-0025)": (
+            r"(^|\.)write .*conveyor/api/direct\.py"
+        ),
         "websocket keepalive pings (uvicorn)": r"send_keepalive_ping ",
+        "closing the connections at the end (websockets close_connection)": r"close_connection ",
         "the publisher's submitJob + dispatch marks": r"(submit_job|_mark_loop) ",
     },
 }
