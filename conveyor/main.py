@@ -184,6 +184,15 @@ def _lifespan(
     return lifespan
 
 
+class GraphQLEndpoint:
+    """HTTP and WebSocket `/graphql`: the GraphQL app the lifespan built. (An ASGI object, not
+    a function, so that Starlette routes the raw scope to it.)"""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        graphql: ConveyorGraphQL = scope["state"]["graphql"]
+        await graphql(scope, receive, send)
+
+
 class GraphQLSockets:
     """WebSockets to `/graphql` go straight to the GraphQL app. The layers inside this one
     (the body limit, Starlette's exception handlers, routing) do nothing for a WebSocket, but
@@ -192,22 +201,13 @@ class GraphQLSockets:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.endpoint = GraphQLEndpoint()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/graphql":
-            graphql: ConveyorGraphQL = scope["state"]["graphql"]
-            await graphql(scope, receive, send)
+            await self.endpoint(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-class GraphQLEndpoint:
-    """HTTP and WebSocket `/graphql`: the GraphQL app the lifespan built. (An ASGI object, not
-    a function, so that Starlette routes the raw scope to it.)"""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        graphql: ConveyorGraphQL = scope["state"]["graphql"]
-        await graphql(scope, receive, send)
 
 
 async def healthz(request: Request) -> Response:

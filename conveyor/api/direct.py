@@ -52,26 +52,30 @@ class Written(Enum):
     TOO_SLOW = "too slow"
 
 
-#: The graphql-transport-ws operation the current task runs, when it may be written directly.
-_TARGET: contextvars.ContextVar[Target | None] = contextvars.ContextVar(
-    "conveyor_ws_target", default=None
+#: The graphql-transport-ws handler and operation the current task runs, when its results may
+#: be written directly.
+_OPERATION: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "conveyor_ws_operation", default=None
 )
 
 
 def serve(handler: Any, operation: Any) -> None:
     """Called by the graphql-transport-ws handler in the task that runs `operation`: a shared
     feed joined from this task may write the operation's results directly."""
-    protocol = PROTOCOL.get()
-    if protocol is None:
-        return
-    op_id = orjson.dumps(operation.id)
-    prefix = b'{"id":' + op_id + b',"type":"next","payload":{"data":'
-    _TARGET.set(Target(protocol, handler, operation, prefix))
+    if PROTOCOL.get() is not None:
+        _OPERATION.set((handler, operation))
 
 
 def current() -> Target | None:
-    """The target of the operation the current task runs (None: the slow path only)."""
-    return _TARGET.get()
+    """The target of the operation the current task runs (None: the slow path only). Built
+    here, when a shared feed is joined, not for every operation."""
+    protocol = PROTOCOL.get()
+    served = _OPERATION.get()
+    if protocol is None or served is None:
+        return None
+    handler, operation = served
+    prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":{"data":'
+    return Target(protocol, handler, operation, prefix)
 
 
 def frame(payload: bytes) -> bytes:

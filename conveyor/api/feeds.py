@@ -65,7 +65,7 @@ class Delivery(Enum):
 class Member:
     """One subscriber of a group. Held per subscriber, so kept small: the queue exists only
     while results wait in it (most go straight to the socket), and a future only while the
-    member's task waits (an `asyncio.Event` and an empty deque cost 1.3 KB each)."""
+    member's task waits (an `asyncio.Event` and an empty deque cost 1.3 KB together)."""
 
     buffer: int
     websocket: Any
@@ -273,11 +273,17 @@ class Feeds:
                 member.push(_END)
 
     def _broadcast(self, group: Group, result: ExecutionResult) -> None:
+        members = list(group.members)
         data_json = None
-        if result.data is not None and not result.errors and not result.extensions:
+        if (
+            result.data is not None
+            and not result.errors
+            and not result.extensions
+            and any(m.target is not None for m in members)
+        ):
             data_json = orjson.dumps(result.data)  # once for every member written directly
         written = 0
-        for member in list(group.members):
+        for member in members:
             delivery = member.send(result, data_json)
             if delivery is Delivery.DIRECT:
                 written += 1
